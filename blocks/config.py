@@ -1,0 +1,176 @@
+"""One sponsor's resolved configuration: flow parameters over the sponsor block over the environment.
+
+Resolution happens once, at the start of a run and before any work, so every
+bad input is reported in one sentence before pg_dump or S3 is touched.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from blocks.settings import ArchivalSettings, deployment_metadata_from_environment
+from hht_archival.errors import ConfigError
+from hht_archival.naming import (
+    default_audit_logs_bucket,
+    default_backups_bucket,
+    validate_bucket,
+    validate_environment,
+    validate_sponsor,
+)
+
+DEFAULT_SPONSOR = "callisto"
+DEFAULT_ENVIRONMENT = "production"
+DEFAULT_REGION = "eu-west-1"
+DEFAULT_LOG_DIR = Path("deployment-logs")
+
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+
+
+def parse_flag(raw: str, variable: str, sponsor: str) -> bool:
+    """Parse a feature-flag spelling; anything unknown stops the run with one sentence."""
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(
+        f"{variable}={raw!r} for sponsor {sponsor} is not a recognised value; "
+        f"use one of {', '.join(TRUE_WORDS)} to enable or {', '.join(FALSE_WORDS)} to disable."
+    )
+
+
+@dataclass(frozen=True)
+class FlagInputs:
+    """The places the feature flag may come from, in precedence order; check_flag decides."""
+
+    parameter: bool | None = None
+    block: bool | None = None
+    environment_raw: str | None = None
+
+
+@dataclass(frozen=True)
+class SponsorConfig:
+    """Everything one sponsor's run needs; secrets stay SecretStr, so reprs and logs mask them."""
+
+    sponsor: str
+    environment: str
+    region: str
+    backups_bucket: str
+    audit_logs_bucket: str
+    log_dir: Path
+    work_dir: Path
+    flag: FlagInputs
+    database_url: SecretStr | None = None
+    sse_kms_key_id: str | None = None
+    aws_credentials: Any = None  # a prefect-aws AwsCredentials block, or None for boto3's chain
+    part_size_mib: int = 16
+    task_retries: int = 3
+    retry_delay_seconds: float = 10.0
+    deployment: dict[str, str] = field(default_factory=dict)
+    block_name: str | None = None
+
+
+def load_settings() -> ArchivalSettings:
+    """Read the environment, turning pydantic's report into one sentence."""
+    try:
+        return ArchivalSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first.get("loc") else "a setting"
+        raise ConfigError(
+            f"Environment variable {name} is invalid ({first['msg']}); fix or unset it."
+        ) from None
+
+
+def resolve_config(
+    *,
+    sponsor: str | None = None,
+    environment: str | None = None,
+    enabled: bool | None = None,
+    region: str | None = None,
+    backups_bucket: str | None = None,
+    audit_logs_bucket: str | None = None,
+    log_dir: str | Path | None = None,
+    sponsor_block: Any = None,
+    deployment: dict[str, str] | None = None,
+    settings: ArchivalSettings | None = None,
+) -> SponsorConfig:
+    """Merge parameters, an optional loaded sponsor block, the environment and defaults.
+
+    Precedence, highest first: flow parameters, the sponsor block (when one is
+    named: naming it is an explicit choice), the environment, the seed's defaults.
+    """
+    env = settings if settings is not None else load_settings()
+    blk = sponsor_block
+
+    name = validate_sponsor(_first(sponsor, blk and blk.sponsor, env.sponsor, DEFAULT_SPONSOR))
+    environment = validate_environment(
+        _first(environment, env.deployment_environment, DEFAULT_ENVIRONMENT), name
+    )
+    region = _first(region, blk and blk.region, env.sponsor_aws_region, DEFAULT_REGION)
+    backups = _first(
+        backups_bucket,
+        blk and blk.backups_bucket and blk.backups_bucket.bucket_name,
+        env.sponsor_backups_bucket,
+        default_backups_bucket(name, region),
+    )
+    audit = _first(
+        audit_logs_bucket,
+        blk and blk.audit_logs_bucket and blk.audit_logs_bucket.bucket_name,
+        env.sponsor_audit_logs_bucket,
+        default_audit_logs_bucket(name, region),
+    )
+    validate_bucket(backups, "SPONSOR_BACKUPS_BUCKET", name)
+    validate_bucket(audit, "SPONSOR_AUDIT_LOGS_BUCKET", name)
+
+    database_url = env.database_url
+    if blk is not None and blk.database_url is not None:
+        database_url = SecretStr(blk.database_url.get())
+    credentials = None
+    if blk is not None and blk.backups_bucket is not None:
+        credentials = blk.backups_bucket.credentials
+
+    env_flag = env.enable_s3_backup_archival
+    if env_flag is not None and not env_flag.strip():
+        env_flag = None  # an empty secret is treated as a deleted one: unset means false
+    if env_flag is not None:
+        parse_flag(env_flag, "ENABLE_S3_BACKUP_ARCHIVAL", name)  # fail before any work
+
+    meta = deployment_metadata_from_environment()
+    meta.update({k: str(v) for k, v in (deployment or {}).items() if v not in (None, "")})
+
+    return SponsorConfig(
+        sponsor=name,
+        environment=environment,
+        region=region,
+        backups_bucket=backups,
+        audit_logs_bucket=audit,
+        log_dir=Path(_first(log_dir, env.archival_log_dir, DEFAULT_LOG_DIR)),
+        work_dir=Path(_first(env.archival_work_dir, tempfile.gettempdir())),
+        flag=FlagInputs(
+            parameter=enabled,
+            block=blk.enable_s3_backup_archival if blk is not None else None,
+            environment_raw=env_flag,
+        ),
+        database_url=database_url,
+        sse_kms_key_id=_first(blk and blk.sse_kms_key_id, env.archival_sse_kms_key_id),
+        aws_credentials=credentials,
+        part_size_mib=env.archival_part_size_mib,
+        task_retries=env.archival_task_retries,
+        retry_delay_seconds=env.archival_retry_delay_seconds,
+        deployment=meta,
+        block_name=getattr(blk, "_block_document_name", None),
+    )
+
+
+def _first(*values: Any) -> Any:
+    for value in values:
+        if value is not None and value != "":
+            return value
+    return None

@@ -1,0 +1,69 @@
+"""The environment, read under the seed's Doppler names so `doppler run -- hht-archival run` works.
+
+Values are kept raw here (the flag as a string) so that a bad value can be
+reported in one sentence naming the variable, rather than as a pydantic dump.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ArchivalSettings(BaseSettings):
+    """Environment variables; every field is optional so that defaults apply per sponsor."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    enable_s3_backup_archival: str | None = Field(
+        default=None, description="Feature flag: true/false, 1/0, yes/no, on/off. Unset means false."
+    )
+    sponsor: str | None = Field(default=None, description="Sponsor (tenant) name; default callisto.")
+    deployment_environment: str | None = Field(
+        default=None, description="production, staging or dev; default production."
+    )
+    sponsor_aws_region: str | None = Field(default=None, description="AWS region; default eu-west-1.")
+    sponsor_backups_bucket: str | None = Field(default=None, description="Bucket for database backups.")
+    sponsor_audit_logs_bucket: str | None = Field(default=None, description="Bucket for deployment logs.")
+    database_url: SecretStr | None = Field(default=None, description="PostgreSQL URL to dump.")
+    archival_log_dir: Path | None = Field(default=None, description="Local log directory.")
+    archival_work_dir: Path | None = Field(
+        default=None, description="Directory for the dump spool; default the system temp directory."
+    )
+    archival_sse_kms_key_id: str | None = Field(
+        default=None, description="KMS key for SSE-KMS; unset means SSE-S3 (AES256)."
+    )
+    archival_part_size_mib: int = Field(
+        default=16,
+        ge=5,
+        le=5120,
+        description="Smallest multipart part size; it grows so any upload fits in 10,000 parts.",
+    )
+    archival_task_retries: int = Field(default=3, ge=0, le=10, description="Retries per task.")
+    archival_retry_delay_seconds: float = Field(
+        default=10.0, ge=0, description="First retry delay; later ones grow exponentially, with jitter."
+    )
+
+
+def deployment_metadata_from_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Collect what a CI system says about the application deployment (GitHub Actions names).
+
+    Only descriptive fields are read; tokens and secrets in the same environment
+    are never looked at.
+    """
+    env = os.environ if environ is None else environ
+    meta = {
+        "version": env.get("DEPLOYMENT_VERSION") or env.get("APP_VERSION"),
+        "git_sha": env.get("GITHUB_SHA"),
+        "git_ref": env.get("GITHUB_REF_NAME"),
+        "actor": env.get("GITHUB_ACTOR"),
+        "repository": env.get("GITHUB_REPOSITORY"),
+        "run_id": env.get("GITHUB_RUN_ID"),
+    }
+    if meta["repository"] and meta["run_id"]:
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        meta["run_url"] = f"{server}/{meta['repository']}/actions/runs/{meta['run_id']}"
+    return {k: v for k, v in meta.items() if v}

@@ -1,0 +1,1 @@
+"""Prefect flows: one sponsor's archival (and, later, all sponsors and restore)."""

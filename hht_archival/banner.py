@@ -1,0 +1,42 @@
+"""The seed's 'not yet enabled' banner, filled in with this sponsor's buckets and commands."""
+
+from __future__ import annotations
+
+RULE = "═" * 56
+LOG_LOCAL_ONLY = "ℹ️  S3 audit log archival not yet enabled - log saved locally only"
+ENABLED_LINE = "✅ S3 backup archival is ENABLED"
+
+
+def disabled_banner(
+    sponsor: str, environment: str, region: str, backups_bucket: str, audit_bucket: str
+) -> str:
+    """Return the banner a user sees when archival is off: what to set up, then how to enable it."""
+    project = f"hht-diary-{sponsor}"
+    return f"""{RULE}
+  ℹ️  S3 BACKUP ARCHIVAL NOT YET ENABLED
+{RULE}
+
+Database backup archival to S3 is currently disabled
+for sponsor {sponsor} ({environment}).
+
+To enable this feature, complete the following setup:
+  1. Apply Terraform configuration (create S3 buckets)
+     - {backups_bucket}
+     - {audit_bucket}
+
+  2. Configure Doppler secrets:
+     - SPONSOR_BACKUPS_BUCKET={backups_bucket}
+     - SPONSOR_AUDIT_LOGS_BUCKET={audit_bucket}
+     - SPONSOR_AWS_REGION={region}
+
+  3. Verify AWS credentials are configured
+     aws s3 ls s3://{backups_bucket}/
+
+  4. Enable the feature flag in Doppler:
+     doppler secrets set ENABLE_S3_BACKUP_ARCHIVAL=true \\
+       --project {project} --config {environment}
+
+     (or for one run: hht-archival run --sponsor {sponsor} --environment {environment} --enable)
+
+See: docs/WIP/phase5-pr1-multi-sponsor-infrastructure-setup.md
+{RULE}"""

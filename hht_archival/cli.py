@@ -1,0 +1,158 @@
+"""The ``hht-archival`` command: a thin layer over the flows, with one sentence for every failure.
+
+Exit status: 0 archived or skipped, 1 the run failed, 2 bad input (nothing done).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from hht_archival.console import attach_console, prepare_environment
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hht-archival")
+def main() -> None:
+    """Archive PostgreSQL backups and deployment logs to S3 with 7-year retention.
+
+    Example: hht-archival run --sponsor callisto --environment production
+    """
+
+
+@main.command()
+@click.option("--sponsor", help="Sponsor (tenant) name. Default: $SPONSOR, else callisto.")
+@click.option(
+    "--environment", help="production, staging or dev. Default: $DEPLOYMENT_ENVIRONMENT, else production."
+)
+@click.option(
+    "--enable/--disable", "enabled", default=None, help="Override ENABLE_S3_BACKUP_ARCHIVAL for this run."
+)
+@click.option("--sponsor-block", help="Name of an hht-sponsor-archival Prefect block to read settings from.")
+@click.option(
+    "--log-dir",
+    type=click.Path(file_okay=False),
+    help="Local log directory. Default: $ARCHIVAL_LOG_DIR, else ./deployment-logs.",
+)
+@click.option("--debug", is_flag=True, help="Show Prefect's logs and full tracebacks.")
+def run(sponsor, environment, enabled, sponsor_block, log_dir, debug) -> None:
+    """Archive one sponsor's database and deployment log, or show why archival is off.
+
+    When the flag is off (the default) it prints the setup banner and saves the
+    log locally only; when on, it dumps, compresses, uploads, tags and logs.
+
+    Example: doppler run -- hht-archival run --sponsor callisto
+    """
+    prepare_environment(debug)
+    from blocks.config import resolve_config
+    from flows.archive_sponsor import ArchivalFailed, archive_sponsor, record_config_failure
+    from hht_archival.errors import ArchivalError, one_sentence
+
+    if sponsor_block is None:
+        try:
+            resolve_config(sponsor=sponsor, environment=environment, enabled=enabled, log_dir=log_dir)
+        except ArchivalError as exc:
+            failure = record_config_failure(exc, sponsor, environment, log_dir, None)
+            _fail(str(failure), failure.log_path, EXIT_BAD_INPUT)
+
+    if not debug:
+        attach_console()
+    try:
+        result = archive_sponsor(
+            sponsor=sponsor,
+            environment=environment,
+            enabled=enabled,
+            sponsor_block=sponsor_block,
+            log_dir=log_dir,
+        )
+    except ArchivalFailed as exc:
+        if exc.record:
+            _print_log(exc.record)
+            _emit_outputs(exc.record)
+        _fail(str(exc), exc.log_path, EXIT_FAILED)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        _fail(one_sentence(exc), None, EXIT_FAILED)
+
+    _print_log(result)
+    if not result["s3_archival_enabled"]:
+        from hht_archival.banner import LOG_LOCAL_ONLY
+
+        click.echo(LOG_LOCAL_ONLY)
+    _emit_outputs(result)
+    click.echo(f"Local log: {result['local_log']}")
+
+
+@main.command()
+@click.option(
+    "--database-url",
+    envvar="DATABASE_URL",
+    help="Database to archive. Default: $DATABASE_URL, else the local PostgreSQL.",
+)
+@click.option("--sponsor", default="demo", show_default=True, help="Sponsor name for the demo.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="demo-output",
+    show_default=True,
+    help="Where the demo's logs and downloaded copies go.",
+)
+@click.option("--debug", is_flag=True, help="Show Prefect's logs and full tracebacks.")
+def demo(database_url, sponsor, out_dir, debug) -> None:
+    """Show the enabled path on this machine, with no cloud: an S3 server on loopback, a full archive.
+
+    Example: hht-archival demo
+    """
+    prepare_environment(debug)
+    from hht_archival.demo import run_demo
+    from hht_archival.errors import ArchivalError
+
+    if not debug:
+        attach_console()
+    try:
+        code = run_demo(database_url=database_url, sponsor=sponsor, out_dir=Path(out_dir))
+    except ArchivalError as exc:
+        _fail(str(exc), getattr(exc, "log_path", None), EXIT_FAILED)
+    sys.exit(code)
+
+
+def _print_log(record: dict) -> None:
+    import json
+
+    shown = {k: v for k, v in record.items() if k != "local_log"}
+    click.echo("Deployment log:")
+    click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+
+
+def _emit_outputs(record: dict) -> None:
+    """Print the seed's step outputs and append them to $GITHUB_OUTPUT when it is set."""
+    lines = [
+        f"backup_location={record.get('backup_location', 'not-configured')}",
+        f"backup_size={record.get('backup_size', 0)}",
+    ]
+    for line in lines:
+        click.echo(line)
+    target = os.environ.get("GITHUB_OUTPUT")
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write("".join(f"{line}\n" for line in lines))
+
+
+def _fail(sentence: str, log_path, code: int) -> None:
+    click.echo(f"❌ {sentence}", err=True)
+    if log_path:
+        click.echo(f"Local log (status: failed): {log_path}", err=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

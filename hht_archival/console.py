@@ -1,0 +1,47 @@
+"""What the terminal shows: our own lines, not Prefect's machinery, unless --debug asks for it.
+
+Must run before Prefect is imported, because Prefect reads its logging
+settings from the environment when it configures logging.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from hht_archival.progress import CONSOLE_MARK
+
+
+def prepare_environment(debug: bool) -> None:
+    """Quiet Prefect's console for the CLI; keep everything flowing to the Prefect API."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not debug:
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "CRITICAL")
+
+
+class _MarkedLines(logging.Handler):
+    """Print the messages our tasks mark for the person at the terminal, and our own warnings."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if getattr(record, CONSOLE_MARK, False):
+                print(record.getMessage(), flush=True)
+            elif record.levelno >= logging.WARNING and record.name.startswith("hht_archival"):
+                print(f"warning: {record.getMessage()}", file=sys.stderr, flush=True)
+        except Exception:  # a console problem must never fail a backup
+            self.handleError(record)
+
+
+def attach_console() -> None:
+    """Attach after Prefect has configured logging, which replaces handlers on its loggers."""
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the demo's S3 server's request log
+    handler = _MarkedLines(level=logging.INFO)
+    for name in ("prefect.flow_runs", "prefect.task_runs", "hht_archival"):
+        logging.getLogger(name).addHandler(handler)

@@ -1,0 +1,137 @@
+"""``hht-archival demo``: the enabled path end to end on one machine, with no cloud account.
+
+An S3 server (moto) on a free loopback port stands in for AWS, with the
+sponsor's two buckets set up as the seed requires; the local PostgreSQL (or
+DATABASE_URL) is archived; then everything that landed is shown and the
+backup is downloaded and checked against its recorded SHA-256.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import click
+
+from hht_archival.errors import ConfigError
+
+DEFAULT_DEMO_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
+REGION = "eu-west-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _check_database(url: str) -> None:
+    import psycopg
+
+    from hht_archival.adapters.postgres import mask_url
+
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"The demo cannot reach PostgreSQL at {mask_url(url)} ({reason}); start PostgreSQL "
+            "or set DATABASE_URL to a database it may dump."
+        ) from None
+
+
+def _prepare_buckets(client, names: list[str]) -> None:
+    """Create the buckets with the settings the seed's Terraform gives them."""
+    for name in names:
+        client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        client.put_bucket_encryption(
+            Bucket=name,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        )
+        client.put_bucket_lifecycle_configuration(
+            Bucket=name,
+            LifecycleConfiguration={
+                "Rules": [
+                    {
+                        "ID": "seven-year-retention",
+                        "Status": "Enabled",
+                        "Filter": {"Prefix": ""},
+                        "Transitions": [{"Days": 90, "StorageClass": "DEEP_ARCHIVE"}],
+                        "Expiration": {"Days": 2555},
+                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                    }
+                ]
+            },
+        )
+
+
+def run_demo(database_url: str | None, sponsor: str, out_dir: Path) -> int:
+    from moto.server import ThreadedMotoServer
+
+    from hht_archival.adapters import s3
+    from hht_archival.adapters.gzip_stream import sha256_of
+    from hht_archival.naming import default_audit_logs_bucket, default_backups_bucket, validate_sponsor
+
+    validate_sponsor(sponsor)
+    url = database_url or DEFAULT_DEMO_DATABASE
+    _check_database(url)
+    backups = default_backups_bucket(sponsor, REGION)
+    audit = default_audit_logs_bucket(sponsor, REGION)
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        # The demo's S3 is local: point boto3 at it with throwaway keys, in this process only.
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "demo",
+                "AWS_SECRET_ACCESS_KEY": "demo",
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "DATABASE_URL": url,
+                "SPONSOR_AWS_REGION": REGION,
+                "SPONSOR_BACKUPS_BUCKET": backups,
+                "SPONSOR_AUDIT_LOGS_BUCKET": audit,
+            }
+        )
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+        client = s3.make_client(REGION)
+        _prepare_buckets(client, [backups, audit])
+        click.echo(f"S3 server on {endpoint} with buckets {backups} and {audit}.")
+
+        from flows.archive_sponsor import archive_sponsor
+
+        result = archive_sponsor(
+            sponsor=sponsor, environment="dev", enabled=True, log_dir=str(out_dir / "deployment-logs")
+        )
+        backup_key = result["backup_location"].split("/", 3)[3]
+        log_key = result["log_location"].split("/", 3)[3]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        copy = out_dir / Path(backup_key).name
+        client.download_file(backups, backup_key, str(copy))
+        matches = sha256_of(copy) == result["backup_sha256"]
+
+        click.echo("\nWhere everything landed:")
+        for bucket, key in ((backups, backup_key), (audit, log_key)):
+            head = client.head_object(Bucket=bucket, Key=key)
+            tags = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+            click.echo(f"  s3://{bucket}/{key}")
+            click.echo(f"    {head['ContentLength']} bytes, encryption {head.get('ServerSideEncryption')}")
+            click.echo(
+                "    tags: "
+                + ", ".join(f"{t['Key']}={t['Value']}" for t in sorted(tags, key=lambda t: t["Key"]))
+            )
+        click.echo(f"  local log: {result['local_log']}")
+        click.echo(f"  downloaded copy: {copy} (sha256 {'matches' if matches else 'DOES NOT MATCH'} the log)")
+        click.echo(f"\nTry: gunzip -c {copy} | head -30")
+        click.echo("The S3 server lived in this process; its objects are gone now, the copies above remain.")
+        return 0 if matches else 1
+    finally:
+        server.stop()

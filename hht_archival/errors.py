@@ -1,0 +1,40 @@
+"""Two kinds of failure, so that retries are spent only where waiting can help.
+
+Every error a user can cause is an ``ArchivalError`` whose message is one
+sentence: what went wrong, for which sponsor, and what to do. Layers add
+context as the error rises; only the user-facing edge adds the remedy.
+"""
+
+from __future__ import annotations
+
+
+class ArchivalError(Exception):
+    """A failure that another attempt will not fix (bad input, wrong password, missing bucket)."""
+
+    retryable = False
+
+
+class ConfigError(ArchivalError):
+    """Configuration is invalid; raised before any work starts."""
+
+
+class TransientError(ArchivalError):
+    """A failure that may pass (network, throttling, a server restarting): worth a retry."""
+
+    retryable = True
+
+
+def is_retryable(exc: BaseException | None) -> bool:
+    """Decide whether a task should spend a retry on ``exc``.
+
+    Our own errors say so explicitly; anything else (an unexpected bug) is not
+    retried, because repeating a bug only delays the one sentence the user needs.
+    """
+    return bool(getattr(exc, "retryable", False))
+
+
+def one_sentence(exc: BaseException) -> str:
+    """Return the user-facing sentence for ``exc``, never a traceback."""
+    if isinstance(exc, ArchivalError):
+        return str(exc)
+    return f"Unexpected {type(exc).__name__}: {exc}. Run again with --debug and report the traceback."

@@ -1,0 +1,142 @@
+"""Names and keys: the one place that decides what is called what, in S3 and on disk.
+
+Every name that reaches a path or an S3 key is validated here first, so a
+hostile sponsor or environment name can never escape a prefix or a directory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from hht_archival.errors import ConfigError
+
+ENVIRONMENT_KEYS = {"production": "prod", "staging": "staging", "dev": "dev"}
+"""Accepted DEPLOYMENT_ENVIRONMENT values and the short form used in keys (the seed's ``prod``)."""
+
+RETENTION_YEARS = 7
+
+_SPONSOR_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def validate_sponsor(name: str) -> str:
+    """Return ``name`` if it is a valid sponsor name, else raise a one-sentence ConfigError."""
+    if not isinstance(name, str) or not _SPONSOR_RE.fullmatch(name):
+        raise ConfigError(
+            f"Sponsor name {name!r} is invalid: use 1-40 lowercase letters, digits and "
+            "hyphens, starting and ending with a letter or digit (for example SPONSOR=callisto)."
+        )
+    return name
+
+
+def validate_environment(name: str, sponsor: str) -> str:
+    """Return ``name`` if it is a known deployment environment."""
+    if name not in ENVIRONMENT_KEYS:
+        accepted = ", ".join(ENVIRONMENT_KEYS)
+        raise ConfigError(
+            f"DEPLOYMENT_ENVIRONMENT={name!r} for sponsor {sponsor} is not one of {accepted}; "
+            "set it to one of those."
+        )
+    return name
+
+
+def validate_bucket(name: str, setting: str, sponsor: str) -> str:
+    """Check ``name`` against S3's bucket naming rules before any request is made."""
+    problem = _bucket_problem(name)
+    if problem:
+        raise ConfigError(
+            f"{setting}={name!r} for sponsor {sponsor} is not a valid S3 bucket name ({problem}); "
+            "use 3-63 lowercase letters, digits, dots and hyphens, e.g. "
+            f"hht-diary-backups-{sponsor}-eu-west-1."
+        )
+    return name
+
+
+def _bucket_problem(name: str) -> str | None:
+    if not isinstance(name, str) or not 3 <= len(name) <= 63:
+        return "it must be 3 to 63 characters long"
+    if not _BUCKET_RE.fullmatch(name):
+        return "only lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
+    if ".." in name or ".-" in name or "-." in name:
+        return "dots may not be adjacent to each other or to a hyphen"
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        pass
+    else:
+        return "it must not look like an IP address"
+    for prefix in ("xn--", "sthree-", "amzn-s3-demo-"):
+        if name.startswith(prefix):
+            return f"it must not start with {prefix}"
+    for suffix in ("-s3alias", "--ol-s3", "--x-s3", "--table-s3"):
+        if name.endswith(suffix):
+            return f"it must not end with {suffix}"
+    return None
+
+
+def default_backups_bucket(sponsor: str, region: str) -> str:
+    return f"hht-diary-backups-{sponsor}-{region}"
+
+
+def default_audit_logs_bucket(sponsor: str, region: str) -> str:
+    return f"hht-diary-audit-logs-{sponsor}-{region}"
+
+
+def add_years(moment: datetime, years: int) -> datetime:
+    """Return ``moment`` ``years`` later; 29 February falls back to 28 February."""
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, day=28)
+
+
+@dataclass(frozen=True)
+class RunNames:
+    """Every key and file name of one run, derived from one UTC timestamp.
+
+    One timestamp per run means the backup, the S3 log and the local log of a
+    run always share the same ``YYYYMMDD-HHMMSS`` and can be matched by eye.
+    """
+
+    sponsor: str
+    environment: str
+    moment: datetime
+
+    @classmethod
+    def now(cls, sponsor: str, environment: str) -> RunNames:
+        return cls(sponsor, environment, datetime.now(UTC).replace(microsecond=0))
+
+    @property
+    def env_key(self) -> str:
+        return ENVIRONMENT_KEYS[self.environment]
+
+    @property
+    def stamp(self) -> str:
+        return self.moment.strftime("%Y%m%d-%H%M%S")
+
+    @property
+    def day_prefix(self) -> str:
+        return self.moment.strftime("%Y/%m/%d")
+
+    @property
+    def backup_key(self) -> str:
+        return f"backups/{self.day_prefix}/backup-{self.env_key}-{self.stamp}.sql.gz"
+
+    @property
+    def log_key(self) -> str:
+        return f"deployments/{self.day_prefix}/deployment-{self.env_key}-{self.stamp}.json"
+
+    @property
+    def log_filename(self) -> str:
+        return f"deployment-{self.env_key}-{self.stamp}.json"
+
+    @property
+    def retain_until(self) -> str:
+        return add_years(self.moment, RETENTION_YEARS).date().isoformat()
+
+    @property
+    def timestamp(self) -> str:
+        return self.moment.isoformat().replace("+00:00", "Z")

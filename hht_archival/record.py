@@ -1,0 +1,92 @@
+"""The JSON deployment log: its fields, and writing it locally so that no run goes unrecorded.
+
+The local copy is written on every path (archived, skipped, failed), atomically
+and without ever replacing an earlier log: an audit trail only grows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+NOT_CONFIGURED = "not-configured"
+LOCAL_ONLY = "local-only"
+
+
+class StepRecord(BaseModel):
+    step: str
+    seconds: float
+    detail: str | None = None
+
+
+class DeploymentLog(BaseModel):
+    """One run's record; it never holds a secret (connection strings are stored masked)."""
+
+    schema_version: int = SCHEMA_VERSION
+    sponsor: str
+    environment: str
+    timestamp: str = Field(description="The run's UTC timestamp, ISO 8601; also in every key.")
+    s3_archival_enabled: bool
+    flag_source: Literal["parameter", "environment", "block", "prefect-variable", "default"]
+    status: Literal["archived", "skipped", "failed"]
+    backup_location: str = NOT_CONFIGURED
+    backup_size: int = 0
+    backup_sha256: str | None = None
+    backup_uncompressed_size: int | None = None
+    log_location: str = LOCAL_ONLY
+    region: str
+    backups_bucket: str
+    audit_logs_bucket: str
+    database: str | None = Field(default=None, description="The dumped database, password masked.")
+    retain_until: str | None = None
+    deployment: dict[str, str] = Field(default_factory=dict)
+    steps: list[StepRecord] = Field(default_factory=list)
+    started_at: str
+    finished_at: str | None = None
+    error: str | None = None
+    log_upload_error: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def write_local_log(log_dir: Path, filename: str, content: str) -> Path:
+    """Write ``content`` to ``log_dir/filename`` atomically, never overwriting an existing log.
+
+    Two runs in the same second (two sponsors sharing a log directory) get
+    ``-2``, ``-3``... suffixes instead of replacing each other's record.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=log_dir, prefix=".tmp-", suffix=".json")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        stem, suffix = filename.rsplit(".", 1)
+        for attempt in range(1, 1000):
+            candidate = log_dir / (filename if attempt == 1 else f"{stem}-{attempt}.{suffix}")
+            try:
+                os.link(tmp, candidate)
+            except FileExistsError:
+                continue
+            return candidate
+        raise FileExistsError(f"Too many logs named {filename} in {log_dir}")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_log(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))

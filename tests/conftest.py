@@ -1,0 +1,147 @@
+"""Shared fixtures: a real PostgreSQL, an S3 server on loopback behind a fault proxy, Prefect APIs.
+
+Every test gets a clean environment: none of the archival variables leak in
+from the developer's shell, logs go to a temp directory, retries are quick.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.faultproxy import FaultyS3Proxy
+from tests.support.pgcluster import (
+    ThrowawayCluster,
+    available_postgres_url,
+    can_connect,
+    create_database,
+    drop_database,
+    find_pg_bindir,
+    seed_diary_database,
+)
+from tests.support.s3server import AWS_ENV_UNSET, MotoS3, aws_env, s3_client
+
+# Offline, Prefect's telemetry only produces errors; servers started by fixtures inherit this.
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+
+SPONSOR = "titan"
+BACKUPS = "hht-diary-backups-titan-eu-west-1"
+AUDIT = "hht-diary-audit-logs-titan-eu-west-1"
+
+ARCHIVAL_VARIABLES = (
+    "ENABLE_S3_BACKUP_ARCHIVAL", "SPONSOR", "DEPLOYMENT_ENVIRONMENT", "SPONSOR_AWS_REGION",
+    "SPONSOR_BACKUPS_BUCKET", "SPONSOR_AUDIT_LOGS_BUCKET", "DATABASE_URL", "ARCHIVAL_LOG_DIR",
+    "ARCHIVAL_WORK_DIR", "ARCHIVAL_SSE_KMS_KEY_ID", "ARCHIVAL_TASK_RETRIES",
+    "ARCHIVAL_RETRY_DELAY_SECONDS", "ARCHIVAL_PART_SIZE_MIB", "GITHUB_OUTPUT", "GITHUB_SHA",
+    "GITHUB_ACTOR", "GITHUB_RUN_ID", "GITHUB_REPOSITORY", "GITHUB_SERVER_URL", "GITHUB_REF_NAME",
+    "DEPLOYMENT_VERSION", "APP_VERSION", "PGPASSWORD", "PGPASSFILE", "PREFECT_API_URL",
+)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url():
+    """A superuser URL: TEST_DATABASE_URL, the local server, or a throwaway cluster we start."""
+    url = available_postgres_url()
+    if can_connect(url):
+        yield url
+        return
+    if os.environ.get("TEST_DATABASE_URL"):
+        pytest.exit(f"TEST_DATABASE_URL is set but PostgreSQL does not answer there; start it or unset it.", 2)
+    if find_pg_bindir() is None:
+        pytest.exit(
+            "No PostgreSQL server answers on 127.0.0.1:5432 and none is installed to start one; "
+            "install PostgreSQL (apt-get install postgresql) or set TEST_DATABASE_URL.",
+            2,
+        )
+    with ThrowawayCluster(auth="trust") as cluster:
+        yield cluster.url()
+
+
+@pytest.fixture
+def seeded_db(pg_admin_url):
+    """A fresh database with the diary schema and a few thousand rows, dropped afterwards."""
+    name = f"hht_test_{uuid.uuid4().hex[:10]}"
+    url = create_database(pg_admin_url, name)
+    seed_diary_database(url)
+    yield url
+    drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+def empty_db(pg_admin_url):
+    name = f"hht_restore_{uuid.uuid4().hex[:10]}"
+    url = create_database(pg_admin_url, name)
+    yield url
+    drop_database(pg_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    with MotoS3() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_proxy(moto_server):
+    """Everything the code under test sends to S3 goes through here, so tests can count and break it."""
+    with FaultyS3Proxy(moto_server.endpoint) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def s3(moto_server, s3_proxy):
+    """Empty S3 with titan's two buckets; a client that bypasses the proxy for checking results."""
+    moto_server.reset()
+    moto_server.make_buckets(BACKUPS, AUDIT)
+    s3_proxy.clear()
+    return s3_client(moto_server.endpoint)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path, s3_proxy):
+    for name in ARCHIVAL_VARIABLES + AWS_ENV_UNSET:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in aws_env(s3_proxy.endpoint).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ARCHIVAL_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("ARCHIVAL_WORK_DIR", str(tmp_path))
+    monkeypatch.setenv("ARCHIVAL_TASK_RETRIES", "1")
+    monkeypatch.setenv("ARCHIVAL_RETRY_DELAY_SECONDS", "0")
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """Prefect's own test harness: a real API on SQLite, once per session (it takes ~15 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A real `prefect server start` for CLI runs, as a platform team would have."""
+    from tests.support.prefectserver import PrefectServer
+
+    with PrefectServer() as server:
+        yield server
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run the installed `hht-archival` console script as a user would, capturing its output."""
+    script = Path(sys.executable).with_name("hht-archival")
+    return subprocess.run(
+        [str(script), *args], env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        timeout=timeout, stdin=subprocess.DEVNULL, check=False,
+    )
+
+
+def log_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("deployment-*.json"))

@@ -1,0 +1,55 @@
+"""Helpers for reading what a flow run left behind, through the Prefect API a user's UI reads."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+from flows.archive_sponsor import archive_sponsor
+
+
+def run_flow(**params):
+    """Run the flow in-process; return (result dict or the raised exception, flow run id)."""
+    state = archive_sponsor(return_state=True, **params)
+    flow_run_id = state.state_details.flow_run_id
+    try:
+        return state.result(), flow_run_id
+    except Exception as exc:  # the flow's failure is what these tests inspect
+        return exc, flow_run_id
+
+
+def task_run_counts(flow_run_id) -> dict[str, int]:
+    """How many times each task ran (1 = no retry), keyed by task run name."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {run.name: run.run_count for run in runs}
+
+
+def read_artifact(key: str):
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return found[0] if found else None
+
+
+def expected_keys(log: dict, env_short: str) -> tuple[str, str]:
+    """The seed's key layout, derived here from the log's own timestamp (not from our code)."""
+    moment = datetime.strptime(log["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
+    day, stamp = moment.strftime("%Y/%m/%d"), moment.strftime("%Y%m%d-%H%M%S")
+    return (f"backups/{day}/backup-{env_short}-{stamp}.sql.gz",
+            f"deployments/{day}/deployment-{env_short}-{stamp}.json")
+
+
+def get_tags(client, bucket: str, key: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+
+
+def read_json_object(client, bucket: str, key: str) -> dict:
+    return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def gunzipped(client, bucket: str, key: str) -> bytes:
+    return gzip.decompress(client.get_object(Bucket=bucket, Key=key)["Body"].read())

@@ -1,0 +1,80 @@
+"""A real ``prefect server start`` on a free loopback port, with its own PREFECT_HOME.
+
+Why: the CLI is used by people whose runs go to a Prefect server; running it
+against a real server (not only the in-process harness) shows the flow, its
+task names and its logs land there as a user would see them in the UI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrefectServer:
+    """Context manager: starts the server, waits for /api/health, stops it on exit."""
+
+    def __init__(self, startup_timeout: float = 120) -> None:
+        self.port = _free_port()
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.home = Path(tempfile.mkdtemp(prefix="hht-prefect-home-"))
+        self.startup_timeout = startup_timeout
+        self._proc: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        """What a client process needs to talk to this server."""
+        return {
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+
+    def __enter__(self) -> PrefectServer:
+        env = {
+            **os.environ,
+            **self.env(),
+            "PREFECT_UI_API_URL": self.api_url,
+            "PREFECT_SERVER_API_PORT": str(self.port),
+        }
+        env.pop("PREFECT_API_URL")
+        prefect = Path(sys.executable).with_name("prefect")
+        self._proc = subprocess.Popen(
+            [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(self.home / "server.log", "wb"),  # noqa: SIM115 (closed with the process)
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"prefect server exited early: {(self.home / 'server.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.__exit__(None, None, None)
+        raise RuntimeError("prefect server did not become healthy in time")
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        shutil.rmtree(self.home, ignore_errors=True)

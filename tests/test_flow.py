@@ -1,0 +1,210 @@
+"""The archive-sponsor flow under a real Prefect API, against real PostgreSQL and S3 on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from flows.archive_sponsor import ArchivalFailed
+from tests.conftest import AUDIT, BACKUPS, log_files
+from tests.flowhelpers import expected_keys, get_tags, read_artifact, read_json_object, run_flow, task_run_counts
+from tests.support.faultproxy import is_create_multipart, is_put_object, is_upload_part
+from tests.support.pgcluster import table_snapshot
+from tests.support.s3server import list_keys, open_multipart_uploads
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _only_log(tmp_path: Path) -> dict:
+    files = log_files(tmp_path / "logs")
+    assert len(files) == 1, files
+    return json.loads(files[0].read_text())
+
+
+def test_disabled_by_default_writes_a_local_log_and_makes_no_s3_call(s3, s3_proxy, tmp_path):
+    result, flow_run_id = run_flow(sponsor="titan")
+
+    log = _only_log(tmp_path)
+    assert log == {k: v for k, v in result.items() if k != "local_log"}
+    assert log["s3_archival_enabled"] is False
+    assert log["status"] == "skipped"
+    assert log["flag_source"] == "default"
+    assert log["backup_location"] == "not-configured"
+    assert log["backup_size"] == 0
+    assert log["backup_sha256"] is None
+    assert log["log_location"] == "local-only"
+    assert log["error"] is None
+    assert s3_proxy.requests == []
+    assert set(task_run_counts(flow_run_id)) == {"check_flag-titan-production", "write_log-titan-production"}
+    banner = read_artifact("s3-archival-disabled-titan-production")
+    assert "S3 BACKUP ARCHIVAL NOT YET ENABLED" in banner.data
+    assert BACKUPS in banner.data and AUDIT in banner.data
+
+
+def test_enabled_archives_a_restorable_encrypted_tagged_backup_and_the_log(
+    s3, seeded_db, empty_db, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DATABASE_URL", seeded_db)
+    monkeypatch.setenv("ENABLE_S3_BACKUP_ARCHIVAL", "true")
+    monkeypatch.setenv("GITHUB_SHA", "abc123")
+    monkeypatch.setenv("GITHUB_ACTOR", "octo")
+
+    result, flow_run_id = run_flow(sponsor="titan", deployment={"version": "2.4.0"})
+
+    log = _only_log(tmp_path)
+    backup_key, log_key = expected_keys(log, "prod")
+    assert log["status"] == "archived" and log["error"] is None
+    assert log["flag_source"] == "environment"
+    assert log["backup_location"] == f"s3://{BACKUPS}/{backup_key}"
+    assert log["log_location"] == f"s3://{AUDIT}/{log_key}"
+    assert log["deployment"] == {"version": "2.4.0", "git_sha": "abc123", "actor": "octo"}
+    assert list_keys(s3, BACKUPS) == [backup_key]
+
+    body = s3.get_object(Bucket=BACKUPS, Key=backup_key)["Body"].read()
+    assert log["backup_size"] == len(body)
+    assert log["backup_sha256"] == hashlib.sha256(body).hexdigest()
+
+    archive = tmp_path / "backup.sql.gz"
+    archive.write_bytes(body)
+    sql = subprocess.run(["gunzip", "-c", str(archive)], capture_output=True, check=True).stdout
+    assert b"-- PostgreSQL database dump complete" in sql[-4096:]
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", empty_db], input=sql,
+                   capture_output=True, check=True)
+    assert table_snapshot(empty_db) == table_snapshot(seeded_db)
+
+    retain_until = date.today().replace(year=date.today().year + 7).isoformat()
+    assert get_tags(s3, BACKUPS, backup_key) == {
+        "retention-years": "7", "retain-until": retain_until, "sponsor": "titan",
+        "environment": "production", "data-class": "database-backup", "sha256": log["backup_sha256"],
+    }
+    head = s3.head_object(Bucket=BACKUPS, Key=backup_key)
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["Metadata"]["sha256"] == log["backup_sha256"]
+
+    uploaded_log = read_json_object(s3, AUDIT, log_key)
+    assert uploaded_log == log
+    assert get_tags(s3, AUDIT, log_key)["data-class"] == "deployment-log"
+    assert s3.head_object(Bucket=AUDIT, Key=log_key)["ServerSideEncryption"] == "AES256"
+    assert set(task_run_counts(flow_run_id).values()) == {1}
+    assert f"]({log['backup_location']})" in read_artifact("backup-titan-production").data
+
+
+def test_sse_kms_is_requested_when_a_key_is_configured(s3, seeded_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", seeded_db)
+    monkeypatch.setenv("ARCHIVAL_SSE_KMS_KEY_ID", "alias/hht-archival")
+    result, _ = run_flow(sponsor="titan", enabled=True)
+    assert result["status"] == "archived"
+    backup_key = result["backup_location"].split("/", 3)[3]
+    head = s3.head_object(Bucket=BACKUPS, Key=backup_key)
+    assert head["ServerSideEncryption"] == "aws:kms"
+
+
+def test_unreachable_database_fails_clearly_after_its_retries_and_uploads_no_backup(s3, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:9/nowhere")
+    failure, flow_run_id = run_flow(sponsor="titan", enabled=True)
+
+    assert isinstance(failure, ArchivalFailed)
+    assert str(failure).startswith("pg_dump could not reach the database for sponsor titan: check that the server")
+    log = _only_log(tmp_path)
+    assert log["status"] == "failed" and log["error"] == str(failure)
+    assert log["backup_location"] == "not-configured" and log["backup_size"] == 0
+    assert list_keys(s3, BACKUPS) == []
+    assert task_run_counts(flow_run_id)["dump-titan-production"] == 2  # transient: retried once
+    assert read_json_object(s3, AUDIT, expected_keys(log, "prod")[1])["status"] == "failed"
+
+
+def test_missing_bucket_fails_at_once_without_spending_retries(s3, moto_server, s3_proxy, seeded_db, tmp_path, monkeypatch):
+    moto_server.reset()  # no buckets at all
+    monkeypatch.setenv("DATABASE_URL", seeded_db)
+    failure, flow_run_id = run_flow(sponsor="titan", enabled=True)
+
+    assert str(failure) == (
+        f"Bucket {BACKUPS} does not exist for sponsor titan; create it (terraform apply, or "
+        "hht-archival demo for a local try) or set the bucket name in the environment."
+    )
+    assert task_run_counts(flow_run_id)["upload-titan-production"] == 1
+    backup_puts = [r for r in s3_proxy.requests if is_put_object(*r) and BACKUPS in r[1]]
+    assert len(backup_puts) == 1
+    log = _only_log(tmp_path)
+    assert log["status"] == "failed" and log["log_location"] == "local-only"
+    assert "does not exist" in log["log_upload_error"]
+
+
+@pytest.fixture
+def bulky_db(seeded_db):
+    """The seeded database plus ~20 MB of poorly compressible text, so the upload needs several parts."""
+    with psycopg.connect(seeded_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE attachments (id int PRIMARY KEY, data text)")
+        conn.execute(
+            "INSERT INTO attachments SELECT g, md5(g::text) || md5((g * 31)::text) "
+            "FROM generate_series(1, 300000) AS g"
+        )
+    return seeded_db
+
+
+def test_upload_failing_midway_leaves_nothing_at_the_key_and_no_open_multipart(
+    s3, s3_proxy, bulky_db, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DATABASE_URL", bulky_db)
+    monkeypatch.setenv("ARCHIVAL_PART_SIZE_MIB", "5")
+    s3_proxy.fail(lambda m, p, q: is_upload_part(m, p, q) and q.get("partNumber") == "2", times=None)
+
+    failure, flow_run_id = run_flow(sponsor="titan", enabled=True)
+
+    assert isinstance(failure, ArchivalFailed)
+    assert "S3 answered InternalError for sponsor titan" in str(failure)
+    assert list_keys(s3, BACKUPS) == []
+    assert open_multipart_uploads(s3, BACKUPS) == []
+    creates = [r for r in s3_proxy.requests if is_create_multipart(*r)]
+    assert len(creates) == 2  # the task was retried once, and each attempt was aborted
+    assert task_run_counts(flow_run_id)["upload-titan-production"] == 2
+    assert _only_log(tmp_path)["status"] == "failed"
+
+
+def test_multipart_upload_that_succeeds_has_every_byte(s3, s3_proxy, bulky_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", bulky_db)
+    monkeypatch.setenv("ARCHIVAL_PART_SIZE_MIB", "5")
+    s3_proxy.fail(is_upload_part, status=503, code="SlowDown", times=1)  # one throttle, then fine
+
+    result, _ = run_flow(sponsor="titan", enabled=True)
+
+    assert result["status"] == "archived"
+    parts = [r for r in s3_proxy.requests if is_upload_part(*r)]
+    assert len({r[2]["partNumber"] for r in parts}) >= 2
+    key = result["backup_location"].split("/", 3)[3]
+    body = s3.get_object(Bucket=BACKUPS, Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == result["backup_sha256"]
+
+
+def test_settings_from_prefect_blocks(s3, s3_proxy, seeded_db, tmp_path, monkeypatch):
+    from prefect.blocks.system import Secret
+    from prefect_aws import AwsCredentials
+    from prefect_aws.client_parameters import AwsClientParameters
+    from prefect_aws.s3 import S3Bucket
+
+    from blocks.sponsor import SponsorArchival
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)  # the blocks alone must be enough
+    credentials = AwsCredentials(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url=s3_proxy.endpoint),
+    )
+    SponsorArchival(
+        sponsor="titan",
+        backups_bucket=S3Bucket(bucket_name=BACKUPS, credentials=credentials),
+        audit_logs_bucket=S3Bucket(bucket_name=AUDIT, credentials=credentials),
+        database_url=Secret(value=seeded_db),
+        enable_s3_backup_archival=True,
+    ).save("titan-test", overwrite=True)
+
+    result, _ = run_flow(sponsor_block="titan-test")
+
+    assert result["status"] == "archived" and result["flag_source"] == "block"
+    assert list_keys(s3, BACKUPS) == [result["backup_location"].split("/", 3)[3]]

@@ -1,0 +1,74 @@
+"""Keys, names and validation: what lands where, and what is refused before any work."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from hht_archival.adapters.s3 import MAX_PARTS, part_size_for
+from hht_archival.errors import ConfigError
+from hht_archival.naming import RunNames, validate_bucket, validate_sponsor
+
+MIB = 1024 * 1024
+
+
+def test_keys_follow_the_seed_layout_with_one_timestamp():
+    names = RunNames("titan", "production", datetime(2025, 1, 12, 14, 30, 0, tzinfo=UTC))
+    assert names.backup_key == "backups/2025/01/12/backup-prod-20250112-143000.sql.gz"
+    assert names.log_key == "deployments/2025/01/12/deployment-prod-20250112-143000.json"
+    assert names.log_filename == "deployment-prod-20250112-143000.json"
+    assert names.timestamp == "2025-01-12T14:30:00Z"
+    assert names.retain_until == "2032-01-12"
+
+
+@pytest.mark.parametrize("environment, short", [("production", "prod"), ("staging", "staging"), ("dev", "dev")])
+def test_environment_short_names_in_keys(environment, short):
+    names = RunNames("titan", environment, datetime(2026, 3, 1, tzinfo=UTC))
+    assert f"/backup-{short}-20260301-000000.sql.gz" in names.backup_key
+
+
+def test_retain_until_of_a_leap_day_falls_back_to_28_february():
+    names = RunNames("titan", "dev", datetime(2028, 2, 29, 12, tzinfo=UTC))
+    assert names.retain_until == "2035-02-28"
+
+
+@pytest.mark.parametrize("name", ["callisto", "titan-2", "a", "x" * 40])
+def test_valid_sponsor_names(name):
+    assert validate_sponsor(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "Titan", "../etc", "titan/../x", "-titan", "titan-", "ti tan", "x" * 41, "tіtan"])
+def test_invalid_sponsor_names_are_refused_in_one_sentence(name):
+    with pytest.raises(ConfigError) as info:
+        validate_sponsor(name)
+    message = str(info.value)
+    assert repr(name) in message and "lowercase letters, digits and hyphens" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "bucket, problem",
+    [
+        ("ab", "3 to 63"),
+        ("Hht-Backups", "lowercase"),
+        ("hht..backups", "adjacent"),
+        ("192.168.1.10", "IP address"),
+        ("xn--hht", "xn--"),
+        ("hht-backups-s3alias", "-s3alias"),
+        ("hht_backups", "lowercase"),
+    ],
+)
+def test_bucket_names_are_checked_against_s3_rules(bucket, problem):
+    with pytest.raises(ConfigError) as info:
+        validate_bucket(bucket, "SPONSOR_BACKUPS_BUCKET", "titan")
+    assert problem in str(info.value)
+    assert "SPONSOR_BACKUPS_BUCKET" in str(info.value) and "titan" in str(info.value)
+
+
+def test_part_size_grows_so_any_size_fits_in_ten_thousand_parts():
+    assert part_size_for(1) == 16 * MIB
+    at_limit = 16 * MIB * MAX_PARTS
+    assert part_size_for(at_limit) == 16 * MIB
+    assert part_size_for(at_limit + 1) == 17 * MIB
+    five_tib = 5 * 1024 * 1024 * MIB
+    assert part_size_for(five_tib) * MAX_PARTS >= five_tib
+    assert part_size_for(five_tib) == 525 * MIB
