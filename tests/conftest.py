@@ -34,12 +34,31 @@ BACKUPS = "hht-diary-backups-titan-eu-west-1"
 AUDIT = "hht-diary-audit-logs-titan-eu-west-1"
 
 ARCHIVAL_VARIABLES = (
-    "ENABLE_S3_BACKUP_ARCHIVAL", "SPONSOR", "DEPLOYMENT_ENVIRONMENT", "SPONSOR_AWS_REGION",
-    "SPONSOR_BACKUPS_BUCKET", "SPONSOR_AUDIT_LOGS_BUCKET", "DATABASE_URL", "ARCHIVAL_LOG_DIR",
-    "ARCHIVAL_WORK_DIR", "ARCHIVAL_SSE_KMS_KEY_ID", "ARCHIVAL_TASK_RETRIES",
-    "ARCHIVAL_RETRY_DELAY_SECONDS", "ARCHIVAL_PART_SIZE_MIB", "GITHUB_OUTPUT", "GITHUB_SHA",
-    "GITHUB_ACTOR", "GITHUB_RUN_ID", "GITHUB_REPOSITORY", "GITHUB_SERVER_URL", "GITHUB_REF_NAME",
-    "DEPLOYMENT_VERSION", "APP_VERSION", "PGPASSWORD", "PGPASSFILE", "PREFECT_API_URL",
+    "ENABLE_S3_BACKUP_ARCHIVAL",
+    "SPONSOR",
+    "DEPLOYMENT_ENVIRONMENT",
+    "SPONSOR_AWS_REGION",
+    "SPONSOR_BACKUPS_BUCKET",
+    "SPONSOR_AUDIT_LOGS_BUCKET",
+    "DATABASE_URL",
+    "ARCHIVAL_LOG_DIR",
+    "ARCHIVAL_WORK_DIR",
+    "ARCHIVAL_SSE_KMS_KEY_ID",
+    "ARCHIVAL_TASK_RETRIES",
+    "ARCHIVAL_RETRY_DELAY_SECONDS",
+    "ARCHIVAL_PART_SIZE_MIB",
+    "GITHUB_OUTPUT",
+    "GITHUB_SHA",
+    "GITHUB_ACTOR",
+    "GITHUB_RUN_ID",
+    "GITHUB_REPOSITORY",
+    "GITHUB_SERVER_URL",
+    "GITHUB_REF_NAME",
+    "DEPLOYMENT_VERSION",
+    "APP_VERSION",
+    "PGPASSWORD",
+    "PGPASSFILE",
+    "PREFECT_API_URL",
 )
 
 
@@ -51,7 +70,9 @@ def pg_admin_url():
         yield url
         return
     if os.environ.get("TEST_DATABASE_URL"):
-        pytest.exit(f"TEST_DATABASE_URL is set but PostgreSQL does not answer there; start it or unset it.", 2)
+        pytest.exit(
+            "TEST_DATABASE_URL is set but PostgreSQL does not answer there; start it or unset it.", 2
+        )
     if find_pg_bindir() is None:
         pytest.exit(
             "No PostgreSQL server answers on 127.0.0.1:5432 and none is installed to start one; "
@@ -134,12 +155,19 @@ def prefect_server():
         yield server
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
     """Run the installed `hht-archival` console script as a user would, capturing its output."""
     script = Path(sys.executable).with_name("hht-archival")
     return subprocess.run(
-        [str(script), *args], env={**os.environ, **(env or {})}, capture_output=True, text=True,
-        timeout=timeout, stdin=subprocess.DEVNULL, check=False,
+        [str(script), *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
 
 

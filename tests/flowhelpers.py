@@ -39,8 +39,10 @@ def expected_keys(log: dict, env_short: str) -> tuple[str, str]:
     """The seed's key layout, derived here from the log's own timestamp (not from our code)."""
     moment = datetime.strptime(log["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
     day, stamp = moment.strftime("%Y/%m/%d"), moment.strftime("%Y%m%d-%H%M%S")
-    return (f"backups/{day}/backup-{env_short}-{stamp}.sql.gz",
-            f"deployments/{day}/deployment-{env_short}-{stamp}.json")
+    return (
+        f"backups/{day}/backup-{env_short}-{stamp}.sql.gz",
+        f"deployments/{day}/deployment-{env_short}-{stamp}.json",
+    )
 
 
 def get_tags(client, bucket: str, key: str) -> dict[str, str]:

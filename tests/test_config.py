@@ -18,8 +18,15 @@ class FakeSponsorBlock:
     """A stand-in with the SponsorArchival block's fields, to test precedence without an API."""
 
     def __init__(self, **fields):
-        defaults = dict(sponsor="titan", region=None, backups_bucket=None, audit_logs_bucket=None,
-                        database_url=None, enable_s3_backup_archival=None, sse_kms_key_id=None)
+        defaults = dict(
+            sponsor="titan",
+            region=None,
+            backups_bucket=None,
+            audit_logs_bucket=None,
+            database_url=None,
+            enable_s3_backup_archival=None,
+            sse_kms_key_id=None,
+        )
         self.__dict__.update({**defaults, **fields})
 
 
@@ -63,7 +70,11 @@ def test_environment_overrides_defaults_and_parameters_override_environment(monk
     monkeypatch.setenv("SPONSOR_BACKUPS_BUCKET", "titan-backups-env")
     monkeypatch.setenv("ENABLE_S3_BACKUP_ARCHIVAL", "true")
     from_env = resolve_config()
-    assert (from_env.sponsor, from_env.region, from_env.backups_bucket) == ("titan", "eu-central-1", "titan-backups-env")
+    assert (from_env.sponsor, from_env.region, from_env.backups_bucket) == (
+        "titan",
+        "eu-central-1",
+        "titan-backups-env",
+    )
     assert from_env.audit_logs_bucket == "hht-diary-audit-logs-titan-eu-central-1"
 
     from_params = resolve_config(sponsor="europa", backups_bucket="europa-backups", enabled=False)
@@ -80,8 +91,9 @@ def test_a_named_sponsor_block_overrides_the_environment_but_not_parameters(monk
         def get(self):
             return "postgresql://block:pw@db/block"
 
-    block = FakeSponsorBlock(backups_bucket=FakeBucket("block-backups"), database_url=FakeSecret(),
-                             enable_s3_backup_archival=True)
+    block = FakeSponsorBlock(
+        backups_bucket=FakeBucket("block-backups"), database_url=FakeSecret(), enable_s3_backup_archival=True
+    )
     config = resolve_config(sponsor_block=block)
     assert config.backups_bucket == "block-backups"
     assert config.database_url.get_secret_value() == "postgresql://block:pw@db/block"
@@ -110,12 +122,23 @@ def test_a_prefect_variable_switches_one_sponsor_and_environment(prefect_harness
         Variable.unset("enable-s3-backup-archival-titan-staging")
 
 
-@pytest.mark.parametrize("name, value, expected", [
-    ("DEPLOYMENT_ENVIRONMENT", "prod", "DEPLOYMENT_ENVIRONMENT='prod' for sponsor callisto is not one of"),
-    ("SPONSOR", "../etc", "Sponsor name '../etc' is invalid"),
-    ("SPONSOR_AUDIT_LOGS_BUCKET", "Audit_Logs", "SPONSOR_AUDIT_LOGS_BUCKET='Audit_Logs' for sponsor callisto"),
-    ("ARCHIVAL_TASK_RETRIES", "many", "Environment variable ARCHIVAL_TASK_RETRIES is invalid"),
-])
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        (
+            "DEPLOYMENT_ENVIRONMENT",
+            "prod",
+            "DEPLOYMENT_ENVIRONMENT='prod' for sponsor callisto is not one of",
+        ),
+        ("SPONSOR", "../etc", "Sponsor name '../etc' is invalid"),
+        (
+            "SPONSOR_AUDIT_LOGS_BUCKET",
+            "Audit_Logs",
+            "SPONSOR_AUDIT_LOGS_BUCKET='Audit_Logs' for sponsor callisto",
+        ),
+        ("ARCHIVAL_TASK_RETRIES", "many", "Environment variable ARCHIVAL_TASK_RETRIES is invalid"),
+    ],
+)
 def test_bad_settings_are_refused_before_any_work(monkeypatch, name, value, expected):
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as info:

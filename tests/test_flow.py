@@ -13,7 +13,14 @@ import pytest
 
 from flows.archive_sponsor import ArchivalFailed
 from tests.conftest import AUDIT, BACKUPS, log_files
-from tests.flowhelpers import expected_keys, get_tags, read_artifact, read_json_object, run_flow, task_run_counts
+from tests.flowhelpers import (
+    expected_keys,
+    get_tags,
+    read_artifact,
+    read_json_object,
+    run_flow,
+    task_run_counts,
+)
 from tests.support.faultproxy import is_create_multipart, is_put_object, is_upload_part
 from tests.support.pgcluster import table_snapshot
 from tests.support.s3server import list_keys, open_multipart_uploads
@@ -74,14 +81,22 @@ def test_enabled_archives_a_restorable_encrypted_tagged_backup_and_the_log(
     archive.write_bytes(body)
     sql = subprocess.run(["gunzip", "-c", str(archive)], capture_output=True, check=True).stdout
     assert b"-- PostgreSQL database dump complete" in sql[-4096:]
-    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", empty_db], input=sql,
-                   capture_output=True, check=True)
+    subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", empty_db],
+        input=sql,
+        capture_output=True,
+        check=True,
+    )
     assert table_snapshot(empty_db) == table_snapshot(seeded_db)
 
     retain_until = date.today().replace(year=date.today().year + 7).isoformat()
     assert get_tags(s3, BACKUPS, backup_key) == {
-        "retention-years": "7", "retain-until": retain_until, "sponsor": "titan",
-        "environment": "production", "data-class": "database-backup", "sha256": log["backup_sha256"],
+        "retention-years": "7",
+        "retain-until": retain_until,
+        "sponsor": "titan",
+        "environment": "production",
+        "data-class": "database-backup",
+        "sha256": log["backup_sha256"],
     }
     head = s3.head_object(Bucket=BACKUPS, Key=backup_key)
     assert head["ServerSideEncryption"] == "AES256"
@@ -105,12 +120,16 @@ def test_sse_kms_is_requested_when_a_key_is_configured(s3, seeded_db, tmp_path, 
     assert head["ServerSideEncryption"] == "aws:kms"
 
 
-def test_unreachable_database_fails_clearly_after_its_retries_and_uploads_no_backup(s3, tmp_path, monkeypatch):
+def test_unreachable_database_fails_clearly_after_its_retries_and_uploads_no_backup(
+    s3, tmp_path, monkeypatch
+):
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:9/nowhere")
     failure, flow_run_id = run_flow(sponsor="titan", enabled=True)
 
     assert isinstance(failure, ArchivalFailed)
-    assert str(failure).startswith("pg_dump could not reach the database for sponsor titan: check that the server")
+    assert str(failure).startswith(
+        "pg_dump could not reach the database for sponsor titan: check that the server"
+    )
     log = _only_log(tmp_path)
     assert log["status"] == "failed" and log["error"] == str(failure)
     assert log["backup_location"] == "not-configured" and log["backup_size"] == 0
@@ -119,7 +138,9 @@ def test_unreachable_database_fails_clearly_after_its_retries_and_uploads_no_bac
     assert read_json_object(s3, AUDIT, expected_keys(log, "prod")[1])["status"] == "failed"
 
 
-def test_missing_bucket_fails_at_once_without_spending_retries(s3, moto_server, s3_proxy, seeded_db, tmp_path, monkeypatch):
+def test_missing_bucket_fails_at_once_without_spending_retries(
+    s3, moto_server, s3_proxy, seeded_db, tmp_path, monkeypatch
+):
     moto_server.reset()  # no buckets at all
     monkeypatch.setenv("DATABASE_URL", seeded_db)
     failure, flow_run_id = run_flow(sponsor="titan", enabled=True)
@@ -193,7 +214,9 @@ def test_settings_from_prefect_blocks(s3, s3_proxy, seeded_db, tmp_path, monkeyp
     for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)  # the blocks alone must be enough
     credentials = AwsCredentials(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="eu-west-1",
         aws_client_parameters=AwsClientParameters(endpoint_url=s3_proxy.endpoint),
     )
     SponsorArchival(

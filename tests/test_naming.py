@@ -20,7 +20,9 @@ def test_keys_follow_the_seed_layout_with_one_timestamp():
     assert names.retain_until == "2032-01-12"
 
 
-@pytest.mark.parametrize("environment, short", [("production", "prod"), ("staging", "staging"), ("dev", "dev")])
+@pytest.mark.parametrize(
+    "environment, short", [("production", "prod"), ("staging", "staging"), ("dev", "dev")]
+)
 def test_environment_short_names_in_keys(environment, short):
     names = RunNames("titan", environment, datetime(2026, 3, 1, tzinfo=UTC))
     assert f"/backup-{short}-20260301-000000.sql.gz" in names.backup_key
@@ -36,7 +38,9 @@ def test_valid_sponsor_names(name):
     assert validate_sponsor(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "Titan", "../etc", "titan/../x", "-titan", "titan-", "ti tan", "x" * 41, "tіtan"])
+@pytest.mark.parametrize(
+    "name", ["", "Titan", "../etc", "titan/../x", "-titan", "titan-", "ti tan", "x" * 41, "tіtan"]
+)
 def test_invalid_sponsor_names_are_refused_in_one_sentence(name):
     with pytest.raises(ConfigError) as info:
         validate_sponsor(name)

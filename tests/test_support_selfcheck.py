@@ -68,9 +68,7 @@ def test_put_object_through_proxy(s3):
         head = client.head_object(Bucket="hht-backups", Key="a/b.sql.gz")
         assert head["ContentLength"] == 1000
         assert head["ServerSideEncryption"] == "AES256"
-        assert client.get_object(Bucket="hht-backups", Key="a/b.sql.gz")["Body"].read() == (
-            b"x" * 1000
-        )
+        assert client.get_object(Bucket="hht-backups", Key="a/b.sql.gz")["Body"].read() == (b"x" * 1000)
         assert list_keys(client, "hht-backups") == ["a/b.sql.gz"]
         assert any(is_put_object(*req) for req in proxy.requests)
 

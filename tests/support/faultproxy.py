@@ -24,10 +24,22 @@ Query = dict[str, str]
 Predicate = Callable[[str, str, Query], bool]
 RequestRecord = tuple[str, str, Query]
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-    "te", "trailer", "trailers", "transfer-encoding", "upgrade", "expect", "content-length",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+        "content-length",
+    }
+)
 _NO_BODY_STATUSES = frozenset({204, 304})
 _MAX_LINE = 65537
 
@@ -230,9 +242,7 @@ class FaultyS3Proxy:
             self._respond(h, rule.status, "Injected", headers, payload, method)
             return
 
-        conn = http.client.HTTPConnection(
-            self.upstream_host, self.upstream_port, timeout=self.timeout
-        )
+        conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=self.timeout)
         try:
             conn.putrequest(method, h.path, skip_host=True, skip_accept_encoding=True)
             for name, value in h.headers.items():

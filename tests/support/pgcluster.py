@@ -197,8 +197,15 @@ class ThrowawayCluster:
 
     def _initdb(self) -> None:
         args = [
-            "initdb", "-D", str(self.datadir), f"--auth={self.auth}", "-U", self.superuser,
-            "--encoding=UTF8", "--no-locale", "--no-sync",
+            "initdb",
+            "-D",
+            str(self.datadir),
+            f"--auth={self.auth}",
+            "-U",
+            self.superuser,
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
         ]
         pwfile = self._require_tmp() / "pwfile"
         if self.password is not None:
@@ -226,8 +233,17 @@ class ThrowawayCluster:
                 "-c fsync=off -c TimeZone=UTC"
             )
             proc = self._run(
-                "pg_ctl", "-D", str(self.datadir), "-o", options, "-w", "-t", "60",
-                "-l", str(self.logfile), "start",
+                "pg_ctl",
+                "-D",
+                str(self.datadir),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.logfile),
+                "start",
             )
             if proc.returncode == 0:
                 self._running = True
@@ -323,9 +339,7 @@ def create_database(admin_url: str, name: str) -> str:
 def drop_database(admin_url: str, name: str) -> None:
     """Drop database ``name`` if it exists, terminating any sessions still connected to it."""
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 # --------------------------------------------------------------------------- seeding

@@ -54,13 +54,17 @@ class PrefectServer:
         prefect = Path(sys.executable).with_name("prefect")
         self._proc = subprocess.Popen(
             [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
             stderr=open(self.home / "server.log", "wb"),  # noqa: SIM115 (closed with the process)
         )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"prefect server exited early: {(self.home / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"prefect server exited early: {(self.home / 'server.log').read_text()[-2000:]}"
+                )
             try:
                 if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
                     return self

@@ -130,12 +130,8 @@ class MotoS3:
             if region == "us-east-1":
                 client.create_bucket(Bucket=name)
             else:
-                client.create_bucket(
-                    Bucket=name, CreateBucketConfiguration={"LocationConstraint": region}
-                )
-            client.put_bucket_versioning(
-                Bucket=name, VersioningConfiguration={"Status": "Enabled"}
-            )
+                client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
             client.put_bucket_encryption(
                 Bucket=name,
                 ServerSideEncryptionConfiguration={

@@ -1,0 +1,136 @@
+"""The `hht-archival` command as a user runs it: output, exit status, GITHUB_OUTPUT, a real Prefect server."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.conftest import AUDIT, BACKUPS, log_files, run_cli
+from tests.support.s3server import list_keys
+
+
+def _log(tmp_path):
+    files = log_files(tmp_path / "logs")
+    assert len(files) == 1, files
+    return json.loads(files[0].read_text())
+
+
+def test_the_default_run_prints_the_banner_saves_a_local_log_and_exits_0(s3, s3_proxy, tmp_path):
+    """The newcomer's first command: Prefect's embedded engine, flag unset."""
+    done = run_cli("run", "--sponsor", "titan")
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "ℹ️  S3 BACKUP ARCHIVAL NOT YET ENABLED" in out
+    assert f"     - {BACKUPS}\n     - {AUDIT}\n" in out
+    assert (
+        "doppler secrets set ENABLE_S3_BACKUP_ARCHIVAL=true \\\n"
+        "       --project hht-diary-titan --config production" in out
+    )
+    assert "ℹ️  S3 audit log archival not yet enabled - log saved locally only" in out
+    assert "backup_location=not-configured\nbackup_size=0\n" in out
+    assert '"s3_archival_enabled": false' in out
+    for noise in ("Traceback", "ERROR", "CancelledError"):
+        assert noise not in out + done.stderr
+    assert _log(tmp_path)["status"] == "skipped"
+    assert s3_proxy.requests == []
+
+
+def test_a_bad_flag_value_stops_before_any_work_with_one_sentence(tmp_path):
+    done = run_cli("run", "--sponsor", "titan", env={"ENABLE_S3_BACKUP_ARCHIVAL": "maybe"})
+
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0] == (
+        "❌ ENABLE_S3_BACKUP_ARCHIVAL='maybe' for sponsor titan is not a recognised value; "
+        "use one of true, 1, yes, on to enable or false, 0, no, off to disable."
+    )
+    assert "Traceback" not in done.stderr + done.stdout
+    log = _log(tmp_path)
+    assert log["status"] == "failed" and "maybe" in log["error"]
+
+
+def test_enabled_run_against_a_prefect_server_archives_and_writes_github_outputs(
+    s3, seeded_db, tmp_path, prefect_server
+):
+    outputs = tmp_path / "github_output"
+    done = run_cli(
+        "run",
+        "--sponsor",
+        "titan",
+        "--environment",
+        "staging",
+        "--enable",
+        env={
+            **prefect_server.env(),
+            "DATABASE_URL": seeded_db,
+            "GITHUB_OUTPUT": str(outputs),
+            "GITHUB_SHA": "f00d",
+            "GITHUB_REPOSITORY": "acme/diary",
+            "GITHUB_RUN_ID": "42",
+        },
+    )
+
+    assert done.returncode == 0, done.stderr
+    log = _log(tmp_path)
+    assert log["status"] == "archived" and log["environment"] == "staging"
+    assert log["deployment"]["run_url"] == "https://github.com/acme/diary/actions/runs/42"
+    assert "✅ S3 backup archival is ENABLED for sponsor titan (staging)" in done.stdout
+    for step in ("dump:", "compress:", "upload:", "tag:", "write_log:"):
+        assert f"\n{step}" in done.stdout
+    expected = f"backup_location={log['backup_location']}\nbackup_size={log['backup_size']}\n"
+    assert expected in done.stdout
+    assert outputs.read_text() == expected
+    assert list_keys(s3, BACKUPS) == [log["backup_location"].split("/", 3)[3]]
+    assert "/backup-staging-" in log["backup_location"]
+    assert "Traceback" not in done.stdout + done.stderr
+
+    api = prefect_server.api_url
+    runs = httpx.post(
+        f"{api}/flow_runs/filter", json={"flow_runs": {"name": {"any_": ["archive-titan-staging"]}}}
+    ).json()
+    assert [r["state_type"] for r in runs] == ["COMPLETED"]
+    tasks = httpx.post(
+        f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [runs[0]["id"]]}}}
+    ).json()
+    assert {t["name"] for t in tasks} == {
+        f"{step}-titan-staging" for step in ("check_flag", "dump", "compress", "upload", "tag", "write_log")
+    }
+
+
+def test_a_failed_run_prints_one_sentence_no_traceback_and_exits_1(s3, tmp_path, prefect_server):
+    done = run_cli(
+        "run",
+        "--sponsor",
+        "titan",
+        "--enable",
+        env={**prefect_server.env(), "DATABASE_URL": "postgresql://postgres@127.0.0.1:9/gone"},
+    )
+
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("❌")]
+    assert len(errors) == 1
+    assert errors[0].startswith("❌ pg_dump could not reach the database for sponsor titan")
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "backup_location=not-configured\nbackup_size=0\n" in done.stdout
+    assert _log(tmp_path)["status"] == "failed"
+
+
+def test_debug_shows_the_traceback(s3, tmp_path, prefect_server):
+    done = run_cli(
+        "run",
+        "--sponsor",
+        "titan",
+        "--enable",
+        "--debug",
+        env={**prefect_server.env(), "DATABASE_URL": "postgresql://postgres@127.0.0.1:9/gone"},
+    )
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["demo", "--help"]])
+def test_help_has_an_example(argv):
+    done = run_cli(*argv)
+    assert done.returncode == 0 and "Example:" in done.stdout
