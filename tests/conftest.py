@@ -70,9 +70,7 @@ def pg_admin_url():
         yield url
         return
     if os.environ.get("TEST_DATABASE_URL"):
-        pytest.exit(
-            "TEST_DATABASE_URL is set but PostgreSQL does not answer there; start it or unset it.", 2
-        )
+        pytest.exit("TEST_DATABASE_URL is set but PostgreSQL does not answer there; start it or unset it.", 2)
     if find_pg_bindir() is None:
         pytest.exit(
             "No PostgreSQL server answers on 127.0.0.1:5432 and none is installed to start one; "

@@ -1,6 +1,6 @@
 """Streamed gzip compression with the SHA-256 of the compressed bytes computed in the same pass.
 
-ISA-L's igzip writes standard gzip (stock ``gunzip`` reads it) about nine
+ISA-L's igzip writes standard gzip (stock ``gunzip`` reads it) about ten
 times faster than zlib level 6 here at a similar ratio, so it is the codec;
 the digest is of the bytes that go to S3, which is what an auditor can check.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from isal import igzip
 
 CHUNK = 1024 * 1024
-ISAL_LEVEL = 2  # igzip's levels are 0-3; 2 matches zlib -6's ratio on SQL text at a fraction of its time
+ISAL_LEVEL = 1  # fastest and, on diary-shaped SQL, no worse a ratio: benchmarks/compress_codecs.py
 
 
 @dataclass(frozen=True)
