@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from blocks.settings import ArchivalSettings, deployment_metadata_from_environment
+from blocks.settings import SPONSOR_SPECIFIC, ArchivalSettings, deployment_metadata_from_environment
 from hht_archival.errors import ConfigError
 from hht_archival.naming import (
     default_audit_logs_bucket,
@@ -52,6 +52,7 @@ class FlagInputs:
     parameter: bool | None = None
     block: bool | None = None
     environment_raw: str | None = None
+    environment_variable: str = "ENABLE_S3_BACKUP_ARCHIVAL"
 
 
 @dataclass(frozen=True)
@@ -70,22 +71,32 @@ class SponsorConfig:
     sse_kms_key_id: str | None = None
     aws_credentials: Any = None  # a prefect-aws AwsCredentials block, or None for boto3's chain
     part_size_mib: int = 16
+    lock_timeout_seconds: float = 1800
     task_retries: int = 3
     retry_delay_seconds: float = 10.0
     deployment: dict[str, str] = field(default_factory=dict)
     block_name: str | None = None
 
 
-def load_settings() -> ArchivalSettings:
-    """Read the environment, turning pydantic's report into one sentence."""
+def load_settings(env_prefix: str | None = None) -> ArchivalSettings:
+    """Read the environment, turning pydantic's report into one sentence.
+
+    With ``env_prefix`` (from the sponsor manifest), the sponsor's own settings
+    (flag, buckets, region, DATABASE_URL, KMS key) are read only from prefixed
+    names; operational ones (log and work directories, retries) stay shared.
+    """
     try:
-        return ArchivalSettings()
+        shared = ArchivalSettings()
+        if not env_prefix:
+            return shared
+        own = ArchivalSettings(_env_prefix=env_prefix)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]).upper() if first.get("loc") else "a setting"
         raise ConfigError(
-            f"Environment variable {name} is invalid ({first['msg']}); fix or unset it."
+            f"Environment variable {(env_prefix or '') + name} is invalid ({first['msg']}); fix or unset it."
         ) from None
+    return shared.model_copy(update={field: getattr(own, field) for field in SPONSOR_SPECIFIC})
 
 
 def resolve_config(
@@ -99,6 +110,7 @@ def resolve_config(
     log_dir: str | Path | None = None,
     sponsor_block: Any = None,
     deployment: dict[str, str] | None = None,
+    env_prefix: str | None = None,
     settings: ArchivalSettings | None = None,
 ) -> SponsorConfig:
     """Merge parameters, an optional loaded sponsor block, the environment and defaults.
@@ -106,7 +118,7 @@ def resolve_config(
     Precedence, highest first: flow parameters, the sponsor block (when one is
     named: naming it is an explicit choice), the environment, the seed's defaults.
     """
-    env = settings if settings is not None else load_settings()
+    env = settings if settings is not None else load_settings(env_prefix)
     blk = sponsor_block
 
     name = validate_sponsor(_first(sponsor, blk and blk.sponsor, env.sponsor, DEFAULT_SPONSOR))
@@ -139,8 +151,9 @@ def resolve_config(
     env_flag = env.enable_s3_backup_archival
     if env_flag is not None and not env_flag.strip():
         env_flag = None  # an empty secret is treated as a deleted one: unset means false
+    flag_variable = f"{env_prefix or ''}ENABLE_S3_BACKUP_ARCHIVAL"
     if env_flag is not None:
-        parse_flag(env_flag, "ENABLE_S3_BACKUP_ARCHIVAL", name)  # fail before any work
+        parse_flag(env_flag, flag_variable, name)  # fail before any work
 
     meta = deployment_metadata_from_environment()
     meta.update({k: str(v) for k, v in (deployment or {}).items() if v not in (None, "")})
@@ -157,11 +170,13 @@ def resolve_config(
             parameter=enabled,
             block=blk.enable_s3_backup_archival if blk is not None else None,
             environment_raw=env_flag,
+            environment_variable=flag_variable,
         ),
         database_url=database_url,
         sse_kms_key_id=_first(blk and blk.sse_kms_key_id, env.archival_sse_kms_key_id),
         aws_credentials=credentials,
         part_size_mib=env.archival_part_size_mib,
+        lock_timeout_seconds=env.archival_lock_timeout_seconds,
         task_retries=env.archival_task_retries,
         retry_delay_seconds=env.archival_retry_delay_seconds,
         deployment=meta,

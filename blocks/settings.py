@@ -42,10 +42,31 @@ class ArchivalSettings(BaseSettings):
         le=5120,
         description="Smallest multipart part size; it grows so any upload fits in 10,000 parts.",
     )
+    archival_lock_timeout_seconds: float = Field(
+        default=1800,
+        ge=0,
+        description="How long a run waits for another run of the same sponsor and environment.",
+    )
+    archival_manifest: Path = Field(default=Path("sponsors.yaml"), description="The sponsor manifest.")
+    archival_max_parallel: int = Field(
+        default=4, ge=1, le=64, description="Sponsors archived at once by the all-sponsors flow."
+    )
     archival_task_retries: int = Field(default=3, ge=0, le=10, description="Retries per task.")
     archival_retry_delay_seconds: float = Field(
         default=10.0, ge=0, description="First retry delay; later ones grow exponentially, with jitter."
     )
+
+
+SPONSOR_SPECIFIC = (
+    "enable_s3_backup_archival",
+    "sponsor_aws_region",
+    "sponsor_backups_bucket",
+    "sponsor_audit_logs_bucket",
+    "database_url",
+    "archival_sse_kms_key_id",
+)
+"""Fields that, under an env prefix, come only from the prefixed names: falling back to the
+unprefixed DATABASE_URL could archive one sponsor's database under another sponsor's name."""
 
 
 def deployment_metadata_from_environment(environ: dict[str, str] | None = None) -> dict[str, str]:

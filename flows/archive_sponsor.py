@@ -1,51 +1,39 @@
 """archive-sponsor: the seed's deployment step as a Prefect flow, for one sponsor and environment.
 
-check_flag decides; when disabled the flow short-circuits to write_log (banner,
-local log only); when enabled it runs dump -> compress -> upload -> tag ->
-write_log. Whatever happens, a local JSON log is written before the flow ends.
+The parameters are what the UI's form shows (titles and descriptions); the
+work itself is in flows/pipeline.py. Whatever happens, a local JSON log is
+written before the flow ends, and a failed run ends the flow run Failed.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import time
-from pathlib import Path
 from typing import Annotated, Any
 
 from prefect import flow
-from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.runtime import flow_run
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from blocks.config import DEFAULT_LOG_DIR, SponsorConfig, resolve_config
+from blocks.config import resolve_config
 from blocks.sponsor import SponsorArchival
-from hht_archival.adapters.postgres import mask_url
-from hht_archival.banner import ENABLED_LINE, disabled_banner
-from hht_archival.errors import ArchivalError, one_sentence
-from hht_archival.naming import ENVIRONMENT_KEYS, RunNames
-from hht_archival.progress import announce
-from hht_archival.record import DeploymentLog, StepRecord, utc_now_iso, write_local_log
-from hht_archival.retry import retry_options
-from tasks.check_flag import check_flag
-from tasks.compress import compress
-from tasks.dump import dump
-from tasks.tag import tag
-from tasks.upload import upload
-from tasks.write_log import write_log
+from flows.pipeline import ArchivalFailed, record_config_failure, run_pipeline
+from hht_archival.record import utc_now_iso
+
+__all__ = ["ApplicationDeployment", "ArchivalFailed", "archive_sponsor", "record_config_failure"]
 
 
-class ArchivalFailed(ArchivalError):
-    """The run failed; the message is the one sentence, and the local log is at ``log_path``."""
+class ApplicationDeployment(BaseModel):
+    """What the caller says about the application deployment this backup precedes."""
 
-    def __init__(self, message: str, log_path: Path | None, record: dict[str, Any] | None):
-        super().__init__(message)
-        self.log_path = log_path
-        self.record = record
+    model_config = ConfigDict(extra="allow")
 
-    def __reduce__(self):
-        return (ArchivalFailed, (str(self), self.log_path, self.record))
+    version: str | None = Field(
+        default=None, title="Version", description="Application version being deployed."
+    )
+    git_sha: str | None = Field(default=None, title="Git SHA", description="Commit being deployed.")
+    git_ref: str | None = Field(default=None, title="Git ref", description="Branch or tag being deployed.")
+    actor: str | None = Field(default=None, title="Actor", description="Who started the deployment.")
+    run_url: str | None = Field(default=None, title="Run URL", description="Link to the CI run.")
 
 
 def _run_name() -> str:
@@ -55,49 +43,45 @@ def _run_name() -> str:
     return f"archive-{sponsor}-{environment}"
 
 
+def _field(title: str, description: str) -> Any:
+    return Field(title=title, description=description)
+
+
 @flow(name="archive-sponsor", flow_run_name=_run_name, log_prints=False, persist_result=False)
 def archive_sponsor(
     sponsor: Annotated[
-        str | None,
-        Field(title="Sponsor", description="Sponsor (tenant) name; default from SPONSOR, else callisto."),
+        str | None, _field("Sponsor", "Sponsor (tenant) name; default SPONSOR, else callisto.")
     ] = None,
     environment: Annotated[
         str | None,
-        Field(
-            title="Environment",
-            description="production, staging or dev; default from DEPLOYMENT_ENVIRONMENT, else production.",
-        ),
+        _field("Environment", "production, staging or dev; default DEPLOYMENT_ENVIRONMENT, else production."),
     ] = None,
     enabled: Annotated[
         bool | None,
-        Field(
-            title="Enable archival",
-            description="Override the feature flag for this run; empty defers to the block, "
+        _field(
+            "Enable archival",
+            "Override the feature flag for this run; empty follows the sponsor block, "
             "ENABLE_S3_BACKUP_ARCHIVAL, the Prefect variable, then off.",
         ),
     ] = None,
     sponsor_block: Annotated[
         str | None,
-        Field(
-            title="Sponsor block",
-            description="Name of an hht-sponsor-archival block holding this sponsor's buckets, "
-            "database secret and flag.",
-        ),
+        _field("Sponsor block", "Name of an hht-sponsor-archival block with this sponsor's settings."),
     ] = None,
     deployment: Annotated[
-        dict[str, str] | None,
-        Field(
-            title="Application deployment",
-            description="What the caller says about the application deployment: "
-            "version, git_sha, actor, run_url.",
-        ),
+        ApplicationDeployment | None, _field("Application deployment", "The deployment this backup precedes.")
+    ] = None,
+    region: Annotated[str | None, _field("AWS region", "Default SPONSOR_AWS_REGION, else eu-west-1.")] = None,
+    backups_bucket: Annotated[str | None, _field("Backups bucket", "Default SPONSOR_BACKUPS_BUCKET.")] = None,
+    audit_logs_bucket: Annotated[
+        str | None, _field("Audit logs bucket", "Default SPONSOR_AUDIT_LOGS_BUCKET.")
+    ] = None,
+    env_prefix: Annotated[
+        str | None,
+        _field("Environment prefix", "Read this sponsor's settings from prefixed variables (TITAN_...)."),
     ] = None,
     log_dir: Annotated[
-        str | None,
-        Field(
-            title="Local log directory",
-            description="Where the JSON log is written; default ARCHIVAL_LOG_DIR, else ./deployment-logs.",
-        ),
+        str | None, _field("Local log directory", "Default ARCHIVAL_LOG_DIR, else ./deployment-logs.")
     ] = None,
 ) -> dict[str, Any]:
     """Archive one sponsor's database and deployment log to S3, or record why not.
@@ -112,139 +96,14 @@ def archive_sponsor(
             sponsor=sponsor,
             environment=environment,
             enabled=enabled,
+            region=region,
+            backups_bucket=backups_bucket,
+            audit_logs_bucket=audit_logs_bucket,
             sponsor_block=block,
-            deployment=deployment,
+            deployment=deployment.model_dump(exclude_none=True) if deployment else None,
             log_dir=log_dir,
+            env_prefix=env_prefix,
         )
     except Exception as exc:
         raise record_config_failure(exc, sponsor, environment, log_dir, started_at) from exc
-    return _archive(config, started_at)
-
-
-def _archive(config: SponsorConfig, started_at: str) -> dict[str, Any]:
-    names = RunNames.now(config.sponsor, config.environment)
-    options = retry_options(config.task_retries, config.retry_delay_seconds)
-    suffix = f"{config.sponsor}-{config.environment}"
-
-    def step(task):
-        return task.with_options(task_run_name=f"{task.name}-{suffix}", **options)
-
-    record = DeploymentLog(
-        sponsor=config.sponsor,
-        environment=config.environment,
-        timestamp=names.timestamp,
-        s3_archival_enabled=False,
-        flag_source="default",
-        status="skipped",
-        region=config.region,
-        backups_bucket=config.backups_bucket,
-        audit_logs_bucket=config.audit_logs_bucket,
-        deployment=config.deployment,
-        started_at=started_at,
-    )
-    try:
-        decision = step(check_flag)(config)
-    except Exception as exc:
-        return _finish_failed(step, config, names, record, exc, upload=False)
-    record = record.model_copy(
-        update={"s3_archival_enabled": decision.enabled, "flag_source": decision.source}
-    )
-
-    if not decision.enabled:
-        banner = disabled_banner(
-            config.sponsor, config.environment, config.region, config.backups_bucket, config.audit_logs_bucket
-        )
-        announce("%s", banner)
-        create_markdown_artifact(
-            key=f"s3-archival-disabled-{suffix}",
-            markdown=f"```\n{banner}\n```",
-            description=f"S3 backup archival is not enabled for {config.sponsor} ({config.environment}).",
-        )
-        final, path = step(write_log)(config, names, record, upload=False)
-        return {**final.model_dump(mode="json"), "local_log": str(path)}
-
-    announce("%s for sponsor %s (%s)", ENABLED_LINE, config.sponsor, config.environment)
-    if config.database_url is not None:
-        record = record.model_copy(update={"database": mask_url(config.database_url.get_secret_value())})
-    work_dir = Path(tempfile.mkdtemp(prefix=f"hht-archival-{suffix}-", dir=config.work_dir))
-    steps: list[StepRecord] = []
-    try:
-        dumped = _timed(steps, "dump", lambda: step(dump)(config, work_dir))
-        packed = _timed(steps, "compress", lambda: step(compress)(dumped))
-        location = _timed(steps, "upload", lambda: step(upload)(config, names, packed))
-        _timed(steps, "tag", lambda: step(tag)(config, names, packed.sha256))
-    except Exception as exc:
-        record = record.model_copy(update={"steps": steps})
-        return _finish_failed(step, config, names, record, exc, upload=True)
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
-
-    record = record.model_copy(
-        update={
-            "status": "archived",
-            "backup_location": location,
-            "backup_size": packed.size,
-            "backup_sha256": packed.sha256,
-            "backup_uncompressed_size": packed.raw_size,
-            "retain_until": names.retain_until,
-            "steps": steps,
-        }
-    )
-    final, path = step(write_log)(config, names, record, upload=True)
-    if final.status == "failed":
-        raise ArchivalFailed(
-            final.error or "The deployment log could not be archived.", path, final.model_dump(mode="json")
-        )
-    create_link_artifact(
-        key=f"backup-{suffix}",
-        link=location,
-        link_text=location,
-        description=f"Backup of {config.sponsor} ({config.environment}), sha256 {packed.sha256}.",
-    )
-    return {**final.model_dump(mode="json"), "local_log": str(path)}
-
-
-def _timed(steps: list[StepRecord], name: str, call):
-    started = time.monotonic()
-    result = call()
-    steps.append(StepRecord(step=name, seconds=round(time.monotonic() - started, 3)))
-    return result
-
-
-def _finish_failed(step, config, names, record: DeploymentLog, exc: BaseException, upload: bool):
-    """Record the failure locally (and in the audit bucket when enabled), then raise ArchivalFailed."""
-    reason = one_sentence(exc)
-    record = record.model_copy(update={"status": "failed", "error": reason})
-    final, path = step(write_log)(config, names, record, upload=upload)
-    raise ArchivalFailed(reason, path, final.model_dump(mode="json")) from exc
-
-
-def record_config_failure(exc, sponsor, environment, log_dir, started_at) -> ArchivalFailed:
-    """A run stopped by bad configuration still leaves a local log, named safely."""
-    reason = one_sentence(exc)
-    env_name = environment if environment in ENVIRONMENT_KEYS else "production"
-    names = RunNames.now("invalid", env_name)
-    record = DeploymentLog(
-        sponsor=str(sponsor or os.environ.get("SPONSOR") or ""),
-        environment=str(environment or os.environ.get("DEPLOYMENT_ENVIRONMENT") or ""),
-        timestamp=names.timestamp,
-        s3_archival_enabled=False,
-        flag_source="default",
-        status="failed",
-        region="",
-        backups_bucket="",
-        audit_logs_bucket="",
-        started_at=started_at or utc_now_iso(),
-        finished_at=utc_now_iso(),
-        error=reason,
-    )
-    directory = Path(log_dir) if log_dir else _log_dir_from_environment()
-    try:
-        path = write_local_log(directory, names.log_filename, record.to_json())
-    except OSError:
-        path = None
-    return ArchivalFailed(reason, path, record.model_dump(mode="json"))
-
-
-def _log_dir_from_environment() -> Path:
-    return Path(os.environ.get("ARCHIVAL_LOG_DIR") or DEFAULT_LOG_DIR)
+    return run_pipeline(config, started_at)

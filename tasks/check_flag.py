@@ -32,7 +32,7 @@ def decide(config: SponsorConfig) -> FlagDecision:
         return FlagDecision(flag.block, "block")
     if flag.environment_raw is not None:
         return FlagDecision(
-            parse_flag(flag.environment_raw, "ENABLE_S3_BACKUP_ARCHIVAL", config.sponsor), "environment"
+            parse_flag(flag.environment_raw, flag.environment_variable, config.sponsor), "environment"
         )
     name = prefect_variable_name(config.sponsor, config.environment)
     try:

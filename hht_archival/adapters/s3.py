@@ -13,7 +13,7 @@ import base64
 import hashlib
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -94,6 +94,7 @@ def upload_file(
     kms_key_id: str | None = None,
     content_type: str = "application/gzip",
     min_part_size: int = MIN_PART_SIZE,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Upload ``path`` to ``bucket/key`` with SSE and SHA-256 checksums; return the bytes sent."""
     size = path.stat().st_size
@@ -114,13 +115,15 @@ def upload_file(
                     **extra,
                 )
         else:
-            _multipart(client, path, bucket, key, part_size, extra, sponsor)
+            _multipart(client, path, bucket, key, part_size, extra, sponsor, on_progress)
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, sponsor, f"upload to s3://{bucket}/{key}") from exc
     return size
 
 
-def _multipart(client, path: Path, bucket: str, key: str, part_size: int, extra: dict, sponsor: str):
+def _multipart(
+    client, path: Path, bucket: str, key: str, part_size: int, extra: dict, sponsor: str, on_progress
+):
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256", **extra)[
         "UploadId"
     ]
@@ -140,6 +143,8 @@ def _multipart(client, path: Path, bucket: str, key: str, part_size: int, extra:
                 )
                 parts.append({"PartNumber": number, "ETag": reply["ETag"], "ChecksumSHA256": checksum})
                 number += 1
+                if on_progress is not None:
+                    on_progress(body.tell(), path.stat().st_size)
         client.complete_multipart_upload(
             Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
         )

@@ -1,0 +1,183 @@
+"""One sponsor's pipeline: check_flag, then dump -> compress -> upload -> tag, then write_log.
+
+Kept apart from the flow's signature so the flow module reads as its
+parameters, and this one as what happens; whatever happens, write_log runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
+
+from blocks.config import DEFAULT_LOG_DIR, SponsorConfig
+from flows.sponsor_lock import sponsor_lock
+from hht_archival.adapters.postgres import mask_url
+from hht_archival.banner import ENABLED_LINE, disabled_banner
+from hht_archival.errors import ArchivalError, one_sentence
+from hht_archival.naming import ENVIRONMENT_KEYS, RunNames
+from hht_archival.progress import announce
+from hht_archival.record import DeploymentLog, StepRecord, utc_now_iso, write_local_log
+from hht_archival.retry import retry_options
+from tasks.check_flag import check_flag
+from tasks.compress import compress
+from tasks.dump import dump
+from tasks.tag import tag
+from tasks.upload import upload
+from tasks.write_log import write_log
+
+
+class ArchivalFailed(ArchivalError):
+    """The run failed; the message is the one sentence, and the local log is at ``log_path``."""
+
+    def __init__(self, message: str, log_path: Path | None, record: dict[str, Any] | None):
+        super().__init__(message)
+        self.log_path = log_path
+        self.record = record
+
+    def __reduce__(self):
+        return (ArchivalFailed, (str(self), self.log_path, self.record))
+
+
+def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
+    names = RunNames.now(config.sponsor, config.environment)
+    options = retry_options(config.task_retries, config.retry_delay_seconds)
+    suffix = f"{config.sponsor}-{config.environment}"
+
+    def step(task):
+        return task.with_options(task_run_name=f"{task.name}-{suffix}", **options)
+
+    record = DeploymentLog(
+        sponsor=config.sponsor,
+        environment=config.environment,
+        timestamp=names.timestamp,
+        s3_archival_enabled=False,
+        flag_source="default",
+        status="skipped",
+        region=config.region,
+        backups_bucket=config.backups_bucket,
+        audit_logs_bucket=config.audit_logs_bucket,
+        deployment=config.deployment,
+        started_at=started_at,
+    )
+    try:
+        decision = step(check_flag)(config)
+    except Exception as exc:
+        return _finish_failed(step, config, names, record, exc, upload=False)
+    record = record.model_copy(
+        update={"s3_archival_enabled": decision.enabled, "flag_source": decision.source}
+    )
+
+    if not decision.enabled:
+        banner = disabled_banner(
+            config.sponsor, config.environment, config.region, config.backups_bucket, config.audit_logs_bucket
+        )
+        announce("%s", banner)
+        create_markdown_artifact(
+            key=f"s3-archival-disabled-{suffix}",
+            markdown=f"```\n{banner}\n```",
+            description=f"S3 backup archival is not enabled for {config.sponsor} ({config.environment}).",
+        )
+        final, path = step(write_log)(config, names, record, upload=False)
+        return {**final.model_dump(mode="json"), "local_log": str(path)}
+
+    announce("%s for sponsor %s (%s)", ENABLED_LINE, config.sponsor, config.environment)
+    if config.database_url is not None:
+        record = record.model_copy(update={"database": mask_url(config.database_url.get_secret_value())})
+    try:
+        with sponsor_lock(config.sponsor, config.environment, config.lock_timeout_seconds):
+            return _archive_enabled(config, names, record, step, suffix)
+    except ArchivalFailed:
+        raise
+    except Exception as exc:  # the lock could not be had (or the API failed): nothing written to S3
+        return _finish_failed(step, config, names, record, exc, upload=False)
+
+
+def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentLog, step, suffix: str):
+    work_dir = Path(tempfile.mkdtemp(prefix=f"hht-archival-{suffix}-", dir=config.work_dir))
+    steps: list[StepRecord] = []
+    try:
+        dumped = _timed(steps, "dump", lambda: step(dump)(config, work_dir))
+        packed = _timed(steps, "compress", lambda: step(compress)(dumped))
+        location = _timed(steps, "upload", lambda: step(upload)(config, names, packed))
+        _timed(steps, "tag", lambda: step(tag)(config, names, packed.sha256))
+    except Exception as exc:
+        record = record.model_copy(update={"steps": steps})
+        return _finish_failed(step, config, names, record, exc, upload=True)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    record = record.model_copy(
+        update={
+            "status": "archived",
+            "backup_location": location,
+            "backup_size": packed.size,
+            "backup_sha256": packed.sha256,
+            "backup_uncompressed_size": packed.raw_size,
+            "retain_until": names.retain_until,
+            "steps": steps,
+        }
+    )
+    final, path = step(write_log)(config, names, record, upload=True)
+    if final.status == "failed":
+        raise ArchivalFailed(
+            final.error or "The deployment log could not be archived.", path, final.model_dump(mode="json")
+        )
+    create_link_artifact(
+        key=f"backup-{suffix}",
+        link=location,
+        link_text=location,
+        description=f"Backup of {config.sponsor} ({config.environment}), sha256 {packed.sha256}.",
+    )
+    return {**final.model_dump(mode="json"), "local_log": str(path)}
+
+
+def _timed(steps: list[StepRecord], name: str, call):
+    started = time.monotonic()
+    result = call()
+    steps.append(StepRecord(step=name, seconds=round(time.monotonic() - started, 3)))
+    return result
+
+
+def _finish_failed(step, config, names, record: DeploymentLog, exc: BaseException, upload: bool):
+    """Record the failure locally (and in the audit bucket when enabled), then raise ArchivalFailed."""
+    reason = one_sentence(exc)
+    record = record.model_copy(update={"status": "failed", "error": reason})
+    final, path = step(write_log)(config, names, record, upload=upload)
+    raise ArchivalFailed(reason, path, final.model_dump(mode="json")) from exc
+
+
+def record_config_failure(exc, sponsor, environment, log_dir, started_at) -> ArchivalFailed:
+    """A run stopped by bad configuration still leaves a local log, named safely."""
+    reason = one_sentence(exc)
+    env_name = environment if environment in ENVIRONMENT_KEYS else "production"
+    names = RunNames.now("invalid", env_name)
+    record = DeploymentLog(
+        sponsor=str(sponsor or os.environ.get("SPONSOR") or ""),
+        environment=str(environment or os.environ.get("DEPLOYMENT_ENVIRONMENT") or ""),
+        timestamp=names.timestamp,
+        s3_archival_enabled=False,
+        flag_source="default",
+        status="failed",
+        region="",
+        backups_bucket="",
+        audit_logs_bucket="",
+        started_at=started_at or utc_now_iso(),
+        finished_at=utc_now_iso(),
+        error=reason,
+    )
+    directory = Path(log_dir) if log_dir else _log_dir_from_environment()
+    try:
+        path = write_local_log(directory, names.log_filename, record.to_json())
+    except OSError:
+        path = None
+    return ArchivalFailed(reason, path, record.model_dump(mode="json"))
+
+
+def _log_dir_from_environment() -> Path:
+    return Path(os.environ.get("ARCHIVAL_LOG_DIR") or DEFAULT_LOG_DIR)
