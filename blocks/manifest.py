@@ -180,7 +180,9 @@ def _sponsor_lines(text: str) -> list[int]:
 
 
 def _explain(path: Path, data: dict, lines: list[int], exc: ValidationError) -> str:
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # A misspelt field also makes the real one "missing": report the misspelling, it is the cause.
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = list(error["loc"])
     where = ""
     if len(loc) >= 2 and loc[0] == "sponsors" and isinstance(loc[1], int):

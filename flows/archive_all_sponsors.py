@@ -10,14 +10,14 @@ sponsors never open fifty pg_dumps.
 from __future__ import annotations
 
 from collections import deque
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
-from pydantic import Field
 
 from blocks.config import DEFAULT_LOG_DIR, load_settings
 from blocks.manifest import SponsorRun, expand, load_manifest
@@ -60,36 +60,29 @@ def _summary_row(run: SponsorRun, outcome: Any) -> dict[str, Any]:
     }
 
 
-@flow(name="archive-all-sponsors", log_prints=False, persist_result=False)
+def _run_name() -> str:
+    return f"all-sponsors-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+@flow(name="archive-all-sponsors", flow_run_name=_run_name, log_prints=False, persist_result=False)
 def archive_all_sponsors(
-    manifest: Annotated[
-        str | None, Field(title="Manifest", description="Path of sponsors.yaml; default ARCHIVAL_MANIFEST.")
-    ] = None,
-    sponsors: Annotated[
-        list[str] | None,
-        Field(title="Only these sponsors", description="Empty: every sponsor in the manifest."),
-    ] = None,
-    environments: Annotated[
-        list[str] | None,
-        Field(title="Only these environments", description="Empty: each sponsor's own list."),
-    ] = None,
-    max_parallel: Annotated[
-        int | None,
-        Field(title="Parallel sponsors", ge=1, le=64, description="Default ARCHIVAL_MAX_PARALLEL, else 4."),
-    ] = None,
-    deployment: Annotated[
-        ApplicationDeployment | None,
-        Field(title="Application deployment", description="Recorded in every sponsor's log."),
-    ] = None,
-    log_dir: Annotated[
-        str | None,
-        Field(
-            title="Local log directory",
-            description="Each sponsor's logs go to a subdirectory named after it.",
-        ),
-    ] = None,
+    manifest: str | None = None,
+    sponsors: list[str] | None = None,
+    environments: list[str] | None = None,
+    max_parallel: int | None = None,
+    deployment: ApplicationDeployment | None = None,
+    log_dir: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Archive every sponsor of the manifest (or the chosen ones); fail if any sponsor failed."""
+    """Archive every sponsor of the manifest (or the chosen ones); fail if any sponsor failed.
+
+    Args:
+        manifest: Path of the sponsor manifest. Default ARCHIVAL_MANIFEST, else sponsors.yaml.
+        sponsors: Only these sponsors. Empty: every sponsor in the manifest.
+        environments: Only these environments. Empty: each sponsor's own list.
+        max_parallel: Sponsors archived at once. Default ARCHIVAL_MAX_PARALLEL, else 4.
+        deployment: The application deployment, recorded in every sponsor's log.
+        log_dir: Local log directory; each sponsor's logs go to a subdirectory named after it.
+    """
     settings = load_settings()
     runs = expand(load_manifest(manifest or settings.archival_manifest), sponsors, environments)
     limit = max_parallel or settings.archival_max_parallel

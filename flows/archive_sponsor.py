@@ -8,7 +8,7 @@ written before the flow ends, and a failed run ends the flow run Failed.
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow
 from prefect.runtime import flow_run
@@ -43,51 +43,38 @@ def _run_name() -> str:
     return f"archive-{sponsor}-{environment}"
 
 
-def _field(title: str, description: str) -> Any:
-    return Field(title=title, description=description)
-
-
 @flow(name="archive-sponsor", flow_run_name=_run_name, log_prints=False, persist_result=False)
 def archive_sponsor(
-    sponsor: Annotated[
-        str | None, _field("Sponsor", "Sponsor (tenant) name; default SPONSOR, else callisto.")
-    ] = None,
-    environment: Annotated[
-        str | None,
-        _field("Environment", "production, staging or dev; default DEPLOYMENT_ENVIRONMENT, else production."),
-    ] = None,
-    enabled: Annotated[
-        bool | None,
-        _field(
-            "Enable archival",
-            "Override the feature flag for this run; empty follows the sponsor block, "
-            "ENABLE_S3_BACKUP_ARCHIVAL, the Prefect variable, then off.",
-        ),
-    ] = None,
-    sponsor_block: Annotated[
-        str | None,
-        _field("Sponsor block", "Name of an hht-sponsor-archival block with this sponsor's settings."),
-    ] = None,
-    deployment: Annotated[
-        ApplicationDeployment | None, _field("Application deployment", "The deployment this backup precedes.")
-    ] = None,
-    region: Annotated[str | None, _field("AWS region", "Default SPONSOR_AWS_REGION, else eu-west-1.")] = None,
-    backups_bucket: Annotated[str | None, _field("Backups bucket", "Default SPONSOR_BACKUPS_BUCKET.")] = None,
-    audit_logs_bucket: Annotated[
-        str | None, _field("Audit logs bucket", "Default SPONSOR_AUDIT_LOGS_BUCKET.")
-    ] = None,
-    env_prefix: Annotated[
-        str | None,
-        _field("Environment prefix", "Read this sponsor's settings from prefixed variables (TITAN_...)."),
-    ] = None,
-    log_dir: Annotated[
-        str | None, _field("Local log directory", "Default ARCHIVAL_LOG_DIR, else ./deployment-logs.")
-    ] = None,
+    sponsor: str | None = None,
+    environment: str | None = None,
+    enabled: bool | None = None,
+    sponsor_block: str | None = None,
+    deployment: ApplicationDeployment | None = None,
+    region: str | None = None,
+    backups_bucket: str | None = None,
+    audit_logs_bucket: str | None = None,
+    env_prefix: str | None = None,
+    log_dir: str | None = None,
 ) -> dict[str, Any]:
     """Archive one sponsor's database and deployment log to S3, or record why not.
 
     Returns the JSON log as a dict plus ``local_log``, the path of its local copy.
     Raises ArchivalFailed (after writing the local log) when anything failed.
+
+    Args:
+        sponsor: Sponsor (tenant) name: lowercase letters, digits, hyphens. Default SPONSOR, else callisto.
+        environment: production, staging or dev. Default DEPLOYMENT_ENVIRONMENT, else production.
+        enabled: Override the feature flag for this run. Empty follows the sponsor block,
+            ENABLE_S3_BACKUP_ARCHIVAL, the Prefect variable, then off.
+        sponsor_block: Name of an hht-sponsor-archival block holding this sponsor's buckets,
+            database secret and flag.
+        deployment: The application deployment this backup precedes (version, git SHA, actor, run URL).
+        region: AWS region of the buckets. Default SPONSOR_AWS_REGION, else eu-west-1.
+        backups_bucket: Bucket for the backup. Default SPONSOR_BACKUPS_BUCKET, else the seed's name.
+        audit_logs_bucket: Bucket for the deployment log. Default SPONSOR_AUDIT_LOGS_BUCKET, else
+            the seed's name.
+        env_prefix: Read this sponsor's settings from prefixed variables (TITAN_DATABASE_URL, ...).
+        log_dir: Local directory of the JSON log. Default ARCHIVAL_LOG_DIR, else ./deployment-logs.
     """
     started_at = utc_now_iso()
     try:

@@ -41,16 +41,35 @@ def main() -> None:
     type=click.Path(file_okay=False),
     help="Local log directory. Default: $ARCHIVAL_LOG_DIR, else ./deployment-logs.",
 )
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False),
+    help="Archive every sponsor of this manifest (sponsors.yaml).",
+)
+@click.option("--sponsors", "only", help="With --manifest: only these sponsors, comma-separated.")
+@click.option(
+    "--max-parallel", type=click.IntRange(1, 64), help="With --manifest: sponsors at once (default 4)."
+)
 @click.option("--debug", is_flag=True, help="Show Prefect's logs and full tracebacks.")
-def run(sponsor, environment, enabled, sponsor_block, log_dir, debug) -> None:
-    """Archive one sponsor's database and deployment log, or show why archival is off.
+def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, max_parallel, debug) -> None:
+    """Archive one sponsor (or every sponsor of a manifest), or show why archival is off.
 
     When the flag is off (the default) it prints the setup banner and saves the
     log locally only; when on, it dumps, compresses, uploads, tags and logs.
+    With --manifest each sponsor decides its own flag, a few run at once, and
+    one sponsor's failure never stops another's.
 
     Example: doppler run -- hht-archival run --sponsor callisto
     """
     prepare_environment(debug)
+    if manifest is not None:
+        if sponsor or sponsor_block or enabled is not None:
+            raise click.UsageError(
+                "--manifest runs every sponsor with its own flag; drop --sponsor, "
+                "--sponsor-block and --enable/--disable, or drop --manifest."
+            )
+        _run_manifest(manifest, only, environment, max_parallel, log_dir, debug)
+        return
     from blocks.config import resolve_config
     from flows.archive_sponsor import ArchivalFailed, archive_sponsor, record_config_failure
     from hht_archival.errors import ArchivalError, one_sentence
@@ -123,6 +142,53 @@ def demo(database_url, sponsor, out_dir, debug) -> None:
     except ArchivalError as exc:
         _fail(str(exc), getattr(exc, "log_path", None), EXIT_FAILED)
     sys.exit(code)
+
+
+def _run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> None:
+    from blocks.manifest import expand, load_manifest
+    from flows.archive_all_sponsors import SponsorsFailed, archive_all_sponsors
+    from hht_archival.errors import ArchivalError, one_sentence
+
+    sponsors = [name.strip() for name in only.split(",") if name.strip()] if only else None
+    environments = [environment] if environment else None
+    try:
+        runs = expand(load_manifest(manifest), sponsors, environments)
+    except ArchivalError as exc:
+        _fail(str(exc), None, EXIT_BAD_INPUT)
+    if not runs:
+        _fail(
+            f"No sponsor in {manifest} matches the filters; check --sponsors and --environment.",
+            None,
+            EXIT_BAD_INPUT,
+        )
+    if not debug:
+        attach_console(prefix_runs=True)
+    try:
+        summary = archive_all_sponsors(
+            manifest=manifest,
+            sponsors=sponsors,
+            environments=environments,
+            max_parallel=max_parallel,
+            log_dir=log_dir,
+        )
+    except SponsorsFailed as exc:
+        _print_summary(exc.summary)
+        _fail(str(exc), None, EXIT_FAILED)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        _fail(one_sentence(exc), None, EXIT_FAILED)
+    _print_summary(summary)
+
+
+def _print_summary(rows: list[dict]) -> None:
+    click.echo("\nSponsor runs:")
+    for row in rows:
+        where = row["reason"] or row["location"]
+        click.echo(
+            f"  {row['status']:9s} {row['sponsor']} ({row['environment']}): {where}"
+            f"  [log: {row['local_log']}]"
+        )
 
 
 def _print_log(record: dict) -> None:

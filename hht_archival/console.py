@@ -23,25 +23,37 @@ def prepare_environment(debug: bool) -> None:
 
 
 class _MarkedLines(logging.Handler):
-    """Print the messages our tasks mark for the person at the terminal, and our own warnings."""
+    """Print the messages our tasks mark for the person at the terminal, and our own warnings.
+
+    With several sponsors running at once, each line is prefixed by its flow run's
+    name (``archive-titan-production``) so interleaved lines stay readable.
+    """
+
+    def __init__(self, prefix_runs: bool) -> None:
+        super().__init__(level=logging.INFO)
+        self.prefix_runs = prefix_runs
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             if getattr(record, CONSOLE_MARK, False):
-                print(record.getMessage(), flush=True)
+                run = getattr(record, "flow_run_name", None)
+                message = record.getMessage()
+                if self.prefix_runs and run and run.startswith("archive-"):
+                    message = "\n".join(f"[{run}] {line}" for line in message.splitlines())
+                print(message, flush=True)
             elif record.levelno >= logging.WARNING and record.name.startswith("hht_archival"):
                 print(f"warning: {record.getMessage()}", file=sys.stderr, flush=True)
         except Exception:  # a console problem must never fail a backup
             self.handleError(record)
 
 
-def attach_console() -> None:
+def attach_console(prefix_runs: bool = False) -> None:
     """Attach after Prefect has configured logging, which replaces handlers on its loggers."""
     from prefect.logging.configuration import ensure_logging_setup
 
     ensure_logging_setup()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the demo's S3 server's request log
-    handler = _MarkedLines(level=logging.INFO)
+    handler = _MarkedLines(prefix_runs)
     for name in ("prefect.flow_runs", "prefect.task_runs", "hht_archival"):
         logging.getLogger(name).addHandler(handler)

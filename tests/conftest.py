@@ -82,13 +82,41 @@ def pg_admin_url():
 
 
 @pytest.fixture
-def seeded_db(pg_admin_url):
-    """A fresh database with the diary schema and a few thousand rows, dropped afterwards."""
-    name = f"hht_test_{uuid.uuid4().hex[:10]}"
-    url = create_database(pg_admin_url, name)
-    seed_diary_database(url)
-    yield url
-    drop_database(pg_admin_url, name)
+def make_seeded_db(pg_admin_url):
+    """Make fresh databases with the diary schema and a few thousand rows; all dropped afterwards."""
+    names = []
+
+    def make() -> str:
+        names.append(f"hht_test_{uuid.uuid4().hex[:10]}")
+        url = create_database(pg_admin_url, names[-1])
+        seed_diary_database(url)
+        return url
+
+    yield make
+    for name in names:
+        drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+def seeded_db(make_seeded_db):
+    return make_seeded_db()
+
+
+SCRAM_PASSWORD = "Hunter2-Secret:pw\\with@odd/chars"  # colon, backslash and URL characters on purpose
+
+
+@pytest.fixture(scope="session")
+def scram_cluster():
+    """A throwaway cluster that really checks passwords (scram-sha-256), with a seeded `diary` database."""
+    if find_pg_bindir() is None:
+        pytest.skip("PostgreSQL server binaries are not installed")
+    import psycopg
+
+    with ThrowawayCluster(auth="scram-sha-256", password=SCRAM_PASSWORD) as cluster:
+        with psycopg.connect(cluster.url(password=SCRAM_PASSWORD), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE diary")
+        seed_diary_database(cluster.url("diary", password=SCRAM_PASSWORD))
+        yield cluster
 
 
 @pytest.fixture

@@ -14,26 +14,11 @@ from pathlib import Path
 
 import httpx
 import psycopg
-import pytest
 
-from tests.conftest import BACKUPS, log_files, run_cli
-from tests.support.pgcluster import ThrowawayCluster, find_pg_bindir, seed_diary_database
+from tests.conftest import BACKUPS, SCRAM_PASSWORD, log_files, run_cli
 from tests.support.s3server import list_keys
 
-PASSWORD = "Hunter2-Secret:pw\\with@odd/chars"  # colon, backslash and URL characters on purpose
-
-pytestmark = pytest.mark.skipif(
-    find_pg_bindir() is None, reason="PostgreSQL server binaries are not installed"
-)
-
-
-@pytest.fixture(scope="module")
-def scram_cluster():
-    with ThrowawayCluster(auth="scram-sha-256", password=PASSWORD) as cluster:
-        with psycopg.connect(cluster.url(password=PASSWORD), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE diary")
-        seed_diary_database(cluster.url("diary", password=PASSWORD))
-        yield cluster
+PASSWORD = SCRAM_PASSWORD
 
 
 def _watch_pg_dump(found: dict, stop: threading.Event) -> None:

@@ -157,6 +157,7 @@ def _classify_failure(stderr: str, code: int, sponsor: str) -> ArchivalError:
     detail = _last_line(stderr) or f"exit status {code}"
     for pattern, remedy in _PERMANENT_PATTERNS:
         if pattern.search(stderr):
+            detail = _matching_line(stderr, pattern) or detail
             return ArchivalError(f"pg_dump failed for sponsor {sponsor}: {remedy} ({detail}).")
     if _TRANSIENT_PATTERNS.search(stderr):
         return TransientError(
@@ -168,6 +169,14 @@ def _classify_failure(stderr: str, code: int, sponsor: str) -> ArchivalError:
             f"pg_dump for sponsor {sponsor} was killed by signal {-code}; no dump was kept."
         )
     return ArchivalError(f"pg_dump failed for sponsor {sponsor} with exit status {code}: {detail}.")
+
+
+def _matching_line(text: str, pattern: re.Pattern) -> str:
+    """The line pg_dump said the problem on, without its connection preamble."""
+    for line in text.splitlines():
+        if pattern.search(line):
+            return line.split("FATAL:", 1)[-1].strip().removeprefix("pg_dump: error: ")
+    return ""
 
 
 def _last_line(text: str) -> str:
