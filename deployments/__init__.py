@@ -1,0 +1,1 @@
+"""Deployments: declared in prefect.yaml; this package holds what callers of them need."""

@@ -91,7 +91,14 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
         record = record.model_copy(update={"database": mask_url(config.database_url.get_secret_value())})
     try:
         with sponsor_lock(config.sponsor, config.environment, config.lock_timeout_seconds):
-            return _archive_enabled(config, names, record, step, suffix)
+            # Named inside the lock, and the lock held into the next second, so two runs of
+            # one sponsor can never share a timestamp, hence never a key.
+            names = RunNames.now(config.sponsor, config.environment)
+            record = record.model_copy(update={"timestamp": names.timestamp})
+            try:
+                return _archive_enabled(config, names, record, step, suffix)
+            finally:
+                _wait_for_next_second(names)
     except ArchivalFailed:
         raise
     except Exception as exc:  # the lock could not be had (or the API failed): nothing written to S3
@@ -135,6 +142,11 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
         description=f"Backup of {config.sponsor} ({config.environment}), sha256 {packed.sha256}.",
     )
     return {**final.model_dump(mode="json"), "local_log": str(path)}
+
+
+def _wait_for_next_second(names: RunNames) -> None:
+    while RunNames.now(names.sponsor, names.environment).stamp == names.stamp:
+        time.sleep(0.05)
 
 
 def _timed(steps: list[StepRecord], name: str, call):

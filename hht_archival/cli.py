@@ -144,6 +144,41 @@ def demo(database_url, sponsor, out_dir, debug) -> None:
     sys.exit(code)
 
 
+@main.command("pre-deploy")
+@click.option("--sponsor", required=True, help="Sponsor to back up.")
+@click.option("--environment", default="production", show_default=True, help="production, staging or dev.")
+@click.option(
+    "--version", "app_version", help="Application version being deployed (also read from DEPLOYMENT_VERSION)."
+)
+@click.option("--timeout", type=float, help="Give up waiting after this many seconds (the run goes on).")
+def pre_deploy(sponsor, environment, app_version, timeout) -> None:
+    """Back up a sponsor on the Prefect server before an application deploys, and wait for it.
+
+    Runs the archive-sponsor/pre-deploy deployment with the CI's metadata
+    (GITHUB_SHA, GITHUB_ACTOR, GITHUB_RUN_ID...) and exits non-zero unless it completed.
+
+    Example: hht-archival pre-deploy --sponsor callisto --environment production
+    """
+    prepare_environment(debug=False)
+    from deployments.trigger import trigger_pre_deploy
+    from hht_archival.errors import ArchivalError
+
+    try:
+        run = trigger_pre_deploy(sponsor, environment, app_version, timeout)
+    except ArchivalError as exc:
+        _fail(str(exc), None, EXIT_BAD_INPUT)
+    ended = run.state.name if run.state else "unknown"
+    click.echo(f"Flow run {run.name} ({run.id}): {ended}")
+    if run.state is None or not run.state.is_completed():
+        reason = (run.state.message if run.state else None) or "no message"
+        _fail(
+            f"The pre-deploy backup of sponsor {sponsor} ({environment}) ended {ended} ({reason}); "
+            f"see flow run {run.id} in the Prefect UI.",
+            None,
+            EXIT_FAILED,
+        )
+
+
 def _run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> None:
     from blocks.manifest import expand, load_manifest
     from flows.archive_all_sponsors import SponsorsFailed, archive_all_sponsors

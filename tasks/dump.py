@@ -12,7 +12,7 @@ from hht_archival.progress import announce, human_size
 from tasks import archival_task
 
 
-@archival_task(name="dump")
+@archival_task(name="dump", tags=["hht-archival-dump"])
 def dump(config: SponsorConfig, work_dir: Path) -> DumpResult:
     if config.database_url is None:
         raise ConfigError(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -134,3 +138,70 @@ def test_debug_shows_the_traceback(s3, tmp_path, prefect_server):
 def test_help_has_an_example(argv):
     done = run_cli(*argv)
     assert done.returncode == 0 and "Example:" in done.stdout
+
+
+def test_two_runs_for_one_sponsor_never_overlap(s3, seeded_db, tmp_path, prefect_server):
+    """Started together, the second waits for the first; both archive, under different keys."""
+    env = {**os.environ, **prefect_server.env(), "DATABASE_URL": seeded_db}
+    script = str(Path(sys.executable).with_name("hht-archival"))
+    procs = [
+        subprocess.Popen(
+            [script, "run", "--sponsor", "titan", "--environment", "dev", "--enable"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=180) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+
+    assert len(list_keys(s3, BACKUPS)) == 2
+    api = prefect_server.api_url
+    runs = httpx.post(
+        f"{api}/flow_runs/filter", json={"flow_runs": {"name": {"any_": ["archive-titan-dev"]}}}
+    ).json()
+    assert len(runs) == 2
+    windows = []
+    for run in runs:
+        tasks = httpx.post(
+            f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [run["id"]]}}}
+        ).json()
+        by_name = {t["name"]: t for t in tasks}
+        windows.append((by_name["dump-titan-dev"]["start_time"], by_name["write_log-titan-dev"]["end_time"]))
+    first, second = sorted(windows)
+    assert first[1] <= second[0], f"archive windows overlap: {first} and {second}"
+
+
+def test_a_manifest_run_from_the_command_line(s3, seeded_db, tmp_path, prefect_server):
+    manifest = tmp_path / "sponsors.yaml"
+    manifest.write_text("sponsors:\n  - name: titan\n    env_prefix: TITAN_\n  - name: callisto\n")
+    done = run_cli(
+        "run",
+        "--manifest",
+        str(manifest),
+        "--max-parallel",
+        "2",
+        env={
+            **prefect_server.env(),
+            "TITAN_ENABLE_S3_BACKUP_ARCHIVAL": "on",
+            "TITAN_DATABASE_URL": seeded_db,
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[archive-titan-production] dump:" in done.stdout
+    assert "  archived  titan (production): s3://hht-diary-backups-titan-eu-west-1/backups/" in done.stdout
+    assert "  skipped   callisto (production): not-configured" in done.stdout
+    assert len(list_keys(s3, BACKUPS)) == 1
+
+
+def test_a_bad_manifest_stops_before_any_work(tmp_path):
+    manifest = tmp_path / "sponsors.yaml"
+    manifest.write_text("sponsors:\n  - name: titan\n    enviroments: [production]\n")
+    done = run_cli("run", "--manifest", str(manifest))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"❌ Sponsor manifest {manifest} line 2 (sponsor titan): unknown field 'enviroments'; "
+        "did you mean 'environments'?"
+    )
