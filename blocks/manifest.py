@@ -168,6 +168,28 @@ def expand(
     return runs
 
 
+def resolve_manifest(path: Path | str, environment: str | None = None) -> list:
+    """Each (sponsor, environment) of the manifest as a resolved SponsorConfig (blocks loaded)."""
+    from blocks.config import resolve_config
+    from blocks.sponsor import SponsorArchival
+
+    configs = []
+    for run in expand(load_manifest(path), None, [environment] if environment else None):
+        block = SponsorArchival.load(run.block) if run.block else None
+        configs.append(
+            resolve_config(
+                sponsor=run.sponsor,
+                environment=run.environment,
+                region=run.region,
+                env_prefix=run.env_prefix,
+                backups_bucket=run.backups_bucket,
+                audit_logs_bucket=run.audit_logs_bucket,
+                sponsor_block=block,
+            )
+        )
+    return configs
+
+
 def _sponsor_lines(text: str) -> list[int]:
     """Line numbers (1-based) where each item of the top-level ``sponsors`` list starts."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.runtime import flow_run
 
 from blocks.config import DEFAULT_LOG_DIR, SponsorConfig
 from flows.sponsor_lock import sponsor_lock
@@ -63,6 +64,7 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
         backups_bucket=config.backups_bucket,
         audit_logs_bucket=config.audit_logs_bucket,
         deployment=config.deployment,
+        flow_run_id=str(flow_run.id) if flow_run.id else None,
         started_at=started_at,
     )
     try:

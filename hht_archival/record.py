@@ -48,6 +48,7 @@ class DeploymentLog(BaseModel):
     retain_until: str | None = None
     deployment: dict[str, str] = Field(default_factory=dict)
     steps: list[StepRecord] = Field(default_factory=list)
+    flow_run_id: str | None = Field(default=None, description="The Prefect flow run, to find it in the UI.")
     started_at: str
     finished_at: str | None = None
     error: str | None = None

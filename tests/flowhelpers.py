@@ -7,7 +7,14 @@ import json
 from datetime import datetime
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
+from prefect.client.schemas.sorting import ArtifactSort
 
 from flows.archive_sponsor import archive_sponsor
 
@@ -29,9 +36,13 @@ def task_run_counts(flow_run_id) -> dict[str, int]:
     return {run.name: run.run_count for run in runs}
 
 
-def read_artifact(key: str):
+def read_artifact(key: str, flow_run_id=None):
+    """The newest artifact with ``key`` (of ``flow_run_id`` when given)."""
+    artifact_filter = ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+    if flow_run_id is not None:
+        artifact_filter.flow_run_id = ArtifactFilterFlowRunId(any_=[flow_run_id])
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+        found = client.read_artifacts(artifact_filter=artifact_filter, sort=ArtifactSort.CREATED_DESC)
     return found[0] if found else None
 
 

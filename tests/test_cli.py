@@ -92,9 +92,9 @@ def test_enabled_run_against_a_prefect_server_archives_and_writes_github_outputs
 
     api = prefect_server.api_url
     runs = httpx.post(
-        f"{api}/flow_runs/filter", json={"flow_runs": {"name": {"any_": ["archive-titan-staging"]}}}
+        f"{api}/flow_runs/filter", json={"flow_runs": {"id": {"any_": [log["flow_run_id"]]}}}
     ).json()
-    assert [r["state_type"] for r in runs] == ["COMPLETED"]
+    assert [(r["name"], r["state_type"]) for r in runs] == [("archive-titan-staging", "COMPLETED")]
     tasks = httpx.post(
         f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [runs[0]["id"]]}}}
     ).json()
@@ -159,9 +159,8 @@ def test_two_runs_for_one_sponsor_never_overlap(s3, seeded_db, tmp_path, prefect
 
     assert len(list_keys(s3, BACKUPS)) == 2
     api = prefect_server.api_url
-    runs = httpx.post(
-        f"{api}/flow_runs/filter", json={"flow_runs": {"name": {"any_": ["archive-titan-dev"]}}}
-    ).json()
+    run_ids = [json.loads(path.read_text())["flow_run_id"] for path in log_files(tmp_path / "logs")]
+    runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {"id": {"any_": run_ids}}}).json()
     assert len(runs) == 2
     windows = []
     for run in runs:
@@ -205,3 +204,17 @@ def test_a_bad_manifest_stops_before_any_work(tmp_path):
         f"❌ Sponsor manifest {manifest} line 2 (sponsor titan): unknown field 'enviroments'; "
         "did you mean 'environments'?"
     )
+
+
+def test_the_demo_archives_the_database_and_shows_where_everything_landed(
+    seeded_db, tmp_path, prefect_server
+):
+    done = run_cli("demo", "--database-url", seeded_db, env=prefect_server.env())
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "s3://hht-diary-backups-demo-eu-west-1/backups/" in done.stdout
+    assert "encryption AES256" in done.stdout and "data-class=database-backup" in done.stdout
+    assert "(sha256 matches the log)" in done.stdout
+    [copy] = (tmp_path / "demo-output").glob("backup-dev-*.sql.gz")
+    sql = subprocess.run(["gunzip", "-c", str(copy)], capture_output=True, check=True).stdout
+    assert b"CREATE TABLE public.diary_entries" in sql

@@ -150,25 +150,29 @@ def test_two_workers_on_one_pool_share_the_runs(deployed, s3, tmp_path):
             if all(s in ("COMPLETED", "FAILED", "CRASHED") for s in states) and len(states) == 6:
                 break
             time.sleep(2)
+        assert states == ["COMPLETED"] * 6, [w.log.read_text()[-2000:] for w in workers]
+        ran_on = _workers_that_ran(deployed, runs)  # before stopping them: they report after each run
     finally:
         for worker in workers:
             worker.stop()
-    assert states == ["COMPLETED"] * 6, [w.log.read_text()[-2000:] for w in workers]
+    print(f"runs per worker: { {w: list(ran_on.values()).count(w) for w in set(ran_on.values())} }")
+    assert set(ran_on) == set(runs)
+    assert set(ran_on.values()) == {"worker-a", "worker-b"}
 
+
+def _workers_that_ran(server, runs: list[str]) -> dict[str, str]:
+    """Flow run id -> name of the worker that executed it, from the workers' own events."""
     ran_on: dict[str, str] = {}
     deadline = time.monotonic() + 60
-    while len(ran_on) < 6 and time.monotonic() < deadline:
+    while len(ran_on) < len(runs) and time.monotonic() < deadline:
         events = _api(
-            deployed,
-            "/events/filter",
-            {"filter": {"event": {"name": ["prefect.worker.executed-flow-run"]}}, "limit": 50},
-        )["events"]
+            server, "/events/filter",
+            {"filter": {"event": {"name": ["prefect.worker.executed-flow-run"]}}, "limit": 200},
+        )["events"]  # fmt: skip
         for event in events:
             for related in event["related"]:
                 flow_run = related["prefect.resource.id"].removeprefix("prefect.flow-run.")
                 if flow_run in runs:
                     ran_on[flow_run] = event["resource"]["prefect.resource.name"]
         time.sleep(1)
-    print(f"runs per worker: { {w: list(ran_on.values()).count(w) for w in set(ran_on.values())} }")
-    assert set(ran_on) == set(runs)
-    assert set(ran_on.values()) == {"worker-a", "worker-b"}
+    return ran_on

@@ -49,7 +49,7 @@ def test_disabled_by_default_writes_a_local_log_and_makes_no_s3_call(s3, s3_prox
     assert log["error"] is None
     assert s3_proxy.requests == []
     assert set(task_run_counts(flow_run_id)) == {"check_flag-titan-production", "write_log-titan-production"}
-    banner = read_artifact("s3-archival-disabled-titan-production")
+    banner = read_artifact("s3-archival-disabled-titan-production", flow_run_id)
     assert "S3 BACKUP ARCHIVAL NOT YET ENABLED" in banner.data
     assert BACKUPS in banner.data and AUDIT in banner.data
 
@@ -107,7 +107,7 @@ def test_enabled_archives_a_restorable_encrypted_tagged_backup_and_the_log(
     assert get_tags(s3, AUDIT, log_key)["data-class"] == "deployment-log"
     assert s3.head_object(Bucket=AUDIT, Key=log_key)["ServerSideEncryption"] == "AES256"
     assert set(task_run_counts(flow_run_id).values()) == {1}
-    assert f"]({log['backup_location']})" in read_artifact("backup-titan-production").data
+    assert f"]({log['backup_location']})" in read_artifact("backup-titan-production", flow_run_id).data
 
 
 def test_sse_kms_is_requested_when_a_key_is_configured(s3, seeded_db, tmp_path, monkeypatch):
@@ -193,7 +193,7 @@ def test_multipart_upload_that_succeeds_has_every_byte(s3, s3_proxy, bulky_db, t
     monkeypatch.setenv("ARCHIVAL_PART_SIZE_MIB", "5")
     s3_proxy.fail(is_upload_part, status=503, code="SlowDown", times=1)  # one throttle, then fine
 
-    result, _ = run_flow(sponsor="titan", enabled=True)
+    result, flow_run_id = run_flow(sponsor="titan", enabled=True)
 
     assert result["status"] == "archived"
     parts = [r for r in s3_proxy.requests if is_upload_part(*r)]
@@ -201,6 +201,8 @@ def test_multipart_upload_that_succeeds_has_every_byte(s3, s3_proxy, bulky_db, t
     key = result["backup_location"].split("/", 3)[3]
     body = s3.get_object(Bucket=BACKUPS, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == result["backup_sha256"]
+    progress = read_artifact("upload-titan-production", flow_run_id)
+    assert progress.type == "progress" and float(progress.data) == 100.0
 
 
 def test_settings_from_prefect_blocks(s3, s3_proxy, seeded_db, tmp_path, monkeypatch):

@@ -110,9 +110,8 @@ def test_a_wrong_password_fails_at_once_with_one_sentence(s3, scram_cluster, tmp
     log = json.loads(log_files(tmp_path / "logs")[0].read_text())
     assert log["status"] == "failed" and log["error"] == error[0].removeprefix("❌ ")
     assert list_keys(s3, BACKUPS) == []
-    api = prefect_server.api_url
-    runs = httpx.post(f"{api}/flow_runs/filter", json={"sort": "START_TIME_DESC", "limit": 1}).json()
     tasks = httpx.post(
-        f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [runs[0]["id"]]}}}
+        f"{prefect_server.api_url}/task_runs/filter",
+        json={"flow_runs": {"id": {"any_": [log["flow_run_id"]]}}},
     ).json()
     assert {t["name"]: t["run_count"] for t in tasks}["dump-titan-production"] == 1  # not retried

@@ -80,13 +80,33 @@ def mask_url(url: str) -> str:
 
 
 def find_pg_dump() -> str:
-    path = shutil.which("pg_dump")
+    """ARCHIVAL_PG_DUMP if set (to pick one of several installed versions), else pg_dump on PATH."""
+    path = os.environ.get("ARCHIVAL_PG_DUMP") or shutil.which("pg_dump")
     if path is None:
         raise ConfigError(
             "pg_dump was not found on PATH; install the PostgreSQL client tools "
             "(for example: apt-get install postgresql-client)."
         )
     return path
+
+
+def pg_dump_version(pg_dump: str) -> tuple[int, str]:
+    """The major version and full version line pg_dump reports, e.g. (15, 'pg_dump (PostgreSQL) 15.19')."""
+    line = subprocess.run([pg_dump, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    match = re.search(r"\(PostgreSQL\)\s+(\d+)", line)
+    if not match:
+        raise ConfigError(f"Could not read the version of {pg_dump} from {line!r}; is it pg_dump?")
+    return int(match.group(1)), line
+
+
+def server_version(database_url: str) -> tuple[int, str]:
+    """The server's major version and its version string (connects with the URL's own password)."""
+    import psycopg
+
+    with psycopg.connect(database_url, connect_timeout=5) as conn:
+        number = conn.info.server_version
+        text = conn.execute("SHOW server_version").fetchone()[0]
+    return number // 10000, text
 
 
 @contextmanager

@@ -1,0 +1,166 @@
+"""The archival role's IAM policy: exactly the S3 (and KMS) calls a run makes, on exactly its objects.
+
+Least privilege, because the runner is the exposed part: it holds database
+credentials, runs on CI machines and workers, and talks to S3 with a long-lived
+role. If it is compromised, the policy below lets the attacker *add* backups and
+deployment logs under the two prefixes the code writes to, and nothing else: no
+``s3:GetObject`` (the backups hold every sponsor's clinical data, so the runner
+cannot read them back), no ``s3:DeleteObject`` / ``s3:DeleteObjectVersion`` (it
+cannot destroy the 7-year archive), no listing, no bucket, lifecycle, retention
+or policy changes, and nothing in any other bucket or prefix.
+
+What each action is for (see ``hht_archival/adapters/s3.py``):
+
+- ``s3:PutObject``: the single-PUT upload, and every step of a multipart upload
+  (CreateMultipartUpload, UploadPart and CompleteMultipartUpload are all
+  authorised as ``s3:PutObject``); also the deployment log.
+- ``s3:PutObjectTagging``: the retention tags put on the backup after upload,
+  and the deployment log's tags, sent with its PutObject (a PutObject carrying
+  ``x-amz-tagging`` needs ``s3:PutObjectTagging`` as well).
+- ``s3:AbortMultipartUpload``: a failed multipart upload of a backup is aborted,
+  so no parts linger. The log is always a single PUT, so the audit bucket does
+  not get it.
+- ``kms:GenerateDataKey`` and ``kms:Decrypt`` on the SSE-KMS key, when one is
+  used: GenerateDataKey to encrypt, Decrypt because S3 needs it to complete a
+  multipart upload under SSE-KMS (not to let the runner read anything back; S3
+  still refuses GetObject).
+
+``s3:ListBucketMultipartUploads`` is deliberately absent: the code never lists
+uploads (it aborts the one it started, by id), and stale uploads are removed by
+the buckets' ``AbortIncompleteMultipartUpload`` lifecycle rule.
+
+A caveat the policy cannot close alone: ``s3:PutObject`` may write a new object
+at an existing key. The buckets are versioned (and should use Object Lock in
+compliance mode for Part 11), so an overwrite adds a version and the archived
+one survives; the runner cannot delete versions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from hht_archival.errors import ConfigError
+from hht_archival.naming import validate_bucket, validate_sponsor
+
+POLICY_VERSION = "2012-10-17"
+BACKUPS_PREFIX = "backups/"
+DEPLOYMENT_LOGS_PREFIX = "deployments/"
+
+_KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+
+
+def least_privilege_policy(
+    sponsor: str, backups_bucket: str, audit_logs_bucket: str, kms_key_arn: str | None = None
+) -> dict[str, Any]:
+    """The IAM policy document for one sponsor's archival role (see the module docstring for why).
+
+    ``kms_key_arn`` must be a key ARN (``arn:aws:kms:REGION:ACCOUNT:key/ID``): KMS authorises
+    against the key, so an alias or a bare key id in ``Resource`` would match nothing.
+    """
+    validate_sponsor(sponsor)
+    validate_bucket(backups_bucket, "SPONSOR_BACKUPS_BUCKET", sponsor)
+    validate_bucket(audit_logs_bucket, "SPONSOR_AUDIT_LOGS_BUCKET", sponsor)
+    backups = f"arn:aws:s3:::{backups_bucket}/{BACKUPS_PREFIX}*"
+    logs = f"arn:aws:s3:::{audit_logs_bucket}/{DEPLOYMENT_LOGS_PREFIX}*"
+
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "WriteBackups",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject"],
+            "Resource": [backups],
+        },
+        {
+            "Sid": "TagBackupsForRetention",
+            "Effect": "Allow",
+            "Action": ["s3:PutObjectTagging"],
+            "Resource": [backups],
+        },
+        {
+            "Sid": "AbortFailedBackupUploads",
+            "Effect": "Allow",
+            "Action": ["s3:AbortMultipartUpload"],
+            "Resource": [backups],
+        },
+        {
+            "Sid": "WriteTaggedDeploymentLogs",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:PutObjectTagging"],
+            "Resource": [logs],
+        },
+    ]
+    if kms_key_arn is not None:
+        if not _KMS_KEY_ARN_RE.fullmatch(kms_key_arn):
+            raise ConfigError(
+                f"KMS key {kms_key_arn!r} for sponsor {sponsor} is not a key ARN; give the full "
+                "arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (an alias or bare id grants nothing in a policy)."
+            )
+        statements.append(
+            {
+                "Sid": "EncryptWithArchivalKmsKey",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": [kms_key_arn],
+            }
+        )
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def policy_json(
+    sponsor: str, backups_bucket: str, audit_logs_bucket: str, kms_key_arn: str | None = None
+) -> str:
+    """``least_privilege_policy(...)`` as JSON (indent 2), ready for Terraform or ``aws iam``."""
+    return json.dumps(
+        least_privilege_policy(sponsor, backups_bucket, audit_logs_bucket, kms_key_arn), indent=2
+    )
+
+
+def allows(policy: dict[str, Any], action: str, resource_arn: str) -> bool:
+    """Whether ``policy`` allows ``action`` on ``resource_arn``, by a small subset of IAM's rules.
+
+    An Allow statement matches when one of its actions matches (case-insensitive; ``*`` and
+    ``?`` wildcards, so ``s3:PutObject``, ``s3:*`` or ``*``) and one of its resources matches
+    (case-sensitive, ``*`` and ``?`` wildcards as in IAM, which may span ``/``); ``NotAction``
+    and ``NotResource`` are honoured. A matching Deny statement wins over any Allow.
+    Conditions, principals and policy variables are not evaluated: a statement with a
+    ``Condition`` is treated as if the condition held, so this over-approximates what such a
+    statement allows.
+    """
+    allowed = False
+    for statement in _as_list(policy.get("Statement", [])):
+        if not (_matches_action(statement, action) and _matches_resource(statement, resource_arn)):
+            continue
+        effect = statement.get("Effect")
+        if effect == "Deny":
+            return False
+        if effect == "Allow":
+            allowed = True
+    return allowed
+
+
+def _matches_action(statement: dict[str, Any], action: str) -> bool:
+    if "Action" in statement:
+        return any(_wildcard(p, action, ignore_case=True) for p in _as_list(statement["Action"]))
+    if "NotAction" in statement:
+        return not any(_wildcard(p, action, ignore_case=True) for p in _as_list(statement["NotAction"]))
+    return False
+
+
+def _matches_resource(statement: dict[str, Any], arn: str) -> bool:
+    if "Resource" in statement:
+        return any(_wildcard(p, arn) for p in _as_list(statement["Resource"]))
+    if "NotResource" in statement:
+        return not any(_wildcard(p, arn) for p in _as_list(statement["NotResource"]))
+    return False
+
+
+def _wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    """IAM-style glob: ``*`` is any run of characters (``/`` included), ``?`` one; nothing else."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.DOTALL | (re.IGNORECASE if ignore_case else 0)) is not None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,148 @@
+"""``provision``: create or bring up to date a sponsor's two buckets, as ``doctor`` checks them.
+
+Idempotent (a second run finds nothing to change and says so), previewable
+(``dry_run``), and one-way: it only ever strengthens. A longer retention, a
+compliance lock or another team's lifecycle rule already on the bucket stays.
+Object Lock is opt-in because it can never be undone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hht_archival.adapters.bucket_settings import (
+    PUBLIC_ACCESS_BLOCK,
+    desired_lifecycle_rules,
+    lifecycle_problems,
+    read_bucket_state,
+)
+
+LOCK_WARNING = (
+    "Object Lock in {mode} mode cannot be undone: for {years} years after each upload nobody, "
+    "not even the account's root user, can delete or overwrite a locked object version in {bucket}."
+)
+
+
+@dataclass
+class Change:
+    bucket: str
+    setting: str
+    before: str
+    after: str
+    apply: Callable[[], object]
+
+    def describe(self) -> str:
+        return f"{self.bucket}: {self.setting}: {self.before} -> {self.after}"
+
+
+def plan_bucket(
+    client,
+    bucket: str,
+    region: str,
+    kms_key_id: str | None = None,
+    object_lock: tuple[str, int] | None = None,
+) -> list[Change]:
+    """The changes that would bring ``bucket`` up to the seed's requirements (nothing weaker)."""
+    state = read_bucket_state(client, bucket)
+    changes: list[Change] = []
+    lock_mode, lock_years = (object_lock[0].upper(), object_lock[1]) if object_lock else (None, 0)
+    if not state.exists:
+        create = {"Bucket": bucket}
+        if region != "us-east-1":
+            create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        if lock_mode:
+            create["ObjectLockEnabledForBucket"] = True
+        changes.append(
+            Change(bucket, "bucket", "absent", f"created in {region}", lambda: client.create_bucket(**create))
+        )
+        state.versioning = state.encryption = state.public_access_block = None
+    if state.versioning != "Enabled":
+        changes.append(
+            Change(
+                bucket,
+                "versioning",
+                state.versioning or "never enabled",
+                "Enabled",
+                lambda: client.put_bucket_versioning(
+                    Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+                ),
+            )
+        )
+    if not state.encryption:
+        algorithm = (
+            {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id}
+            if kms_key_id
+            else {"SSEAlgorithm": "AES256"}
+        )
+        changes.append(
+            Change(
+                bucket,
+                "default encryption",
+                "none",
+                algorithm["SSEAlgorithm"],
+                lambda: client.put_bucket_encryption(
+                    Bucket=bucket,
+                    ServerSideEncryptionConfiguration={
+                        "Rules": [{"ApplyServerSideEncryptionByDefault": algorithm}]
+                    },
+                ),
+            )
+        )
+    if state.public_access_block != PUBLIC_ACCESS_BLOCK:
+        changes.append(
+            Change(
+                bucket,
+                "public access block",
+                str(state.public_access_block),
+                "all four blocked",
+                lambda: client.put_public_access_block(
+                    Bucket=bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK
+                ),
+            )
+        )
+    if not state.exists or lifecycle_problems(state.lifecycle_rules):
+        rules = desired_lifecycle_rules(state.lifecycle_rules)
+        ours = rules[0]
+        changes.append(
+            Change(
+                bucket,
+                "lifecycle",
+                "; ".join(lifecycle_problems(state.lifecycle_rules)) or "none",
+                f"DEEP_ARCHIVE at {ours['Transitions'][0]['Days']} days, "
+                f"expire at {ours['Expiration']['Days']} days, abort incomplete uploads",
+                lambda: client.put_bucket_lifecycle_configuration(
+                    Bucket=bucket, LifecycleConfiguration={"Rules": rules}
+                ),
+            )
+        )
+    if lock_mode:
+        changes.extend(_plan_lock(client, bucket, state.object_lock or {}, lock_mode, lock_years))
+    return changes
+
+
+def _plan_lock(client, bucket: str, current: dict, mode: str, years: int) -> list[Change]:
+    """Raise the default retention to ``mode``/``years``; never lower either."""
+    have_mode, have_years = current.get("mode"), current.get("years") or 0
+    target_mode = "COMPLIANCE" if "COMPLIANCE" in (have_mode, mode) else mode
+    target_years = max(int(have_years), years)
+    if (have_mode, have_years) == (target_mode, target_years):
+        return []
+    config = {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": target_mode, "Years": target_years}},
+    }
+    before = f"{have_mode} {have_years:g} years" if have_mode else "no default retention"
+    return [
+        Change(
+            bucket,
+            "object lock",
+            before,
+            f"{target_mode} {target_years} years",
+            lambda: client.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=config),
+        )
+    ]
+
+
+def lock_warning(bucket: str, object_lock: tuple[str, int]) -> str:
+    return LOCK_WARNING.format(mode=object_lock[0].lower(), years=object_lock[1], bucket=bucket)

@@ -1,0 +1,250 @@
+"""doctor and provision against S3 on loopback: green after provision, each fault its own red row."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from blocks.config import resolve_config
+from hht_archival.adapters.bucket_settings import RULE_ID
+from hht_archival.doctor import passed, run_checks
+from hht_archival.provision import plan_bucket
+from tests.conftest import AUDIT, BACKUPS, run_cli
+from tests.support.s3server import s3_client
+
+PROVISION_FIX = "hht-archival provision --sponsor titan --environment production"
+
+
+@pytest.fixture
+def provisioned(moto_server, s3, monkeypatch, seeded_db):
+    """Titan's buckets exactly as provision makes them, and a reachable database."""
+    moto_server.reset()
+    monkeypatch.setenv("DATABASE_URL", seeded_db)
+    for bucket in (BACKUPS, AUDIT):
+        for change in plan_bucket(s3, bucket, "eu-west-1"):
+            change.apply()
+    return s3
+
+
+def _failures(**config):
+    rows = run_checks(resolve_config(sponsor="titan", **config), (True, "environment"))
+    return {row.check: (row.detail, row.fix) for row in rows if row.status == "fail"}, rows
+
+
+def test_provision_then_doctor_is_all_green(provisioned):
+    failures, rows = _failures()
+    assert failures == {}
+    assert passed(rows)
+    checks = {row.check: row.status for row in rows}
+    for bucket in ("backups bucket", "audit bucket"):
+        for what in (
+            "exists",
+            "region",
+            "versioning",
+            "encryption",
+            "public access",
+            "lifecycle",
+            "permissions",
+        ):
+            assert checks[f"{bucket} {what}"] == "ok"
+        assert checks[f"{bucket} object lock"] == "warn"  # advice, not a blocker
+    assert checks["AWS credentials"] == checks["database"] == checks["pg_dump"] == "ok"
+
+
+def test_a_missing_bucket(provisioned):
+    provisioned.delete_bucket(Bucket=AUDIT)
+    failures, _ = _failures()
+    assert failures == {"audit bucket exists": (f"{AUDIT} does not exist", PROVISION_FIX)}
+
+
+def test_no_lifecycle(provisioned):
+    provisioned.delete_bucket_lifecycle(Bucket=BACKUPS)
+    failures, _ = _failures()
+    assert list(failures) == ["backups bucket lifecycle"]
+    assert "no transition to DEEP_ARCHIVE at 90 days (found: none)" in failures["backups bucket lifecycle"][0]
+    assert failures["backups bucket lifecycle"][1] == PROVISION_FIX
+
+
+def test_wrong_transition_days(provisioned):
+    provisioned.put_bucket_lifecycle_configuration(
+        Bucket=BACKUPS,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": RULE_ID,
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Transitions": [{"Days": 30, "StorageClass": "DEEP_ARCHIVE"}],
+                    "Expiration": {"Days": 2555},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                }
+            ]
+        },
+    )
+    failures, _ = _failures()
+    assert failures == {
+        "backups bucket lifecycle": (
+            "no transition to DEEP_ARCHIVE at 90 days (found: DEEP_ARCHIVE at 30 days)",
+            PROVISION_FIX,
+        )
+    }
+
+
+def test_no_versioning(provisioned):
+    provisioned.put_bucket_versioning(Bucket=BACKUPS, VersioningConfiguration={"Status": "Suspended"})
+    failures, _ = _failures()
+    assert failures == {"backups bucket versioning": ("Suspended", PROVISION_FIX)}
+
+
+def test_no_encryption(provisioned):
+    provisioned.delete_bucket_encryption(Bucket=AUDIT)
+    failures, _ = _failures()
+    assert failures == {"audit bucket encryption": ("no default encryption", PROVISION_FIX)}
+
+
+def test_public_access_open(provisioned):
+    provisioned.delete_public_access_block(Bucket=BACKUPS)
+    failures, _ = _failures()
+    assert list(failures) == ["backups bucket public access"]
+    assert failures["backups bucket public access"][1] == PROVISION_FIX
+
+
+def test_tagging_denied(provisioned, s3_proxy):
+    s3_proxy.fail(
+        lambda m, p, q: m == "PUT" and "tagging" in q and "/doctor/" in p,
+        status=403,
+        code="AccessDenied",
+        times=None,
+    )
+    failures, _ = _failures()
+    assert set(failures) == {"backups bucket permissions", "audit bucket permissions"}
+    detail, fix = failures["backups bucket permissions"]
+    assert detail.startswith(
+        f"s3:PutObjectTagging denied on s3://{BACKUPS}/doctor/ (AccessDenied); allowed: PutObject"
+    )
+    assert fix == "grant s3:PutObjectTagging (see: hht-archival iam-policy --sponsor titan)"
+
+
+def test_wrong_region(moto_server, s3, monkeypatch, seeded_db):
+    moto_server.reset()
+    monkeypatch.setenv("DATABASE_URL", seeded_db)
+    central = s3_client(moto_server.endpoint, region="eu-central-1")
+    for bucket in (BACKUPS, AUDIT):
+        for change in plan_bucket(central, bucket, "eu-central-1"):
+            change.apply()
+    failures, _ = _failures()
+    assert set(failures) == {"backups bucket region", "audit bucket region"}
+    assert failures["backups bucket region"] == (
+        "eu-central-1, expected eu-west-1",
+        "set SPONSOR_AWS_REGION=eu-central-1, or use a bucket in eu-west-1",
+    )
+
+
+def test_a_stale_pg_dump(provisioned, tmp_path, monkeypatch):
+    """A real older pg_dump cannot be installed beside the server here, so its version line is faked."""
+    fake = tmp_path / "pg_dump"
+    fake.write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 12.22'\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("ARCHIVAL_PG_DUMP", str(fake))
+    failures, _ = _failures()
+    assert list(failures) == ["pg_dump"]
+    detail, fix = failures["pg_dump"]
+    assert detail.startswith("pg_dump (PostgreSQL) 12.22 is older than the server")
+    assert fix.startswith("apt-get install postgresql-client-")
+
+
+def test_missing_database_url_and_bad_credentials(provisioned, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: no STS, no S3
+    failures, _ = _failures()
+    assert set(failures) == {"DATABASE_URL", "AWS credentials"}
+    assert failures["DATABASE_URL"][1].startswith("doppler secrets set DATABASE_URL=")
+
+
+def test_dry_run_changes_nothing_and_a_second_provision_is_a_no_op(moto_server, s3):
+    moto_server.reset()
+    dry = run_cli("provision", "--sponsor", "titan", "--dry-run")
+    assert dry.returncode == 0 and "Would change:" in dry.stdout
+    assert s3.list_buckets()["Buckets"] == []
+
+    first = run_cli("provision", "--sponsor", "titan")
+    assert first.returncode == 0 and "Done: 10 change(s)" in first.stdout, first.stdout + first.stderr
+    second = run_cli("provision", "--sponsor", "titan")
+    assert second.returncode == 0
+    assert (
+        second.stdout.strip() == f"Nothing to change: {BACKUPS} and {AUDIT} already match what doctor checks."
+    )
+
+
+def test_provision_never_shortens_retention_or_weakens_a_lock(moto_server, s3):
+    moto_server.reset()
+    s3.create_bucket(
+        Bucket=BACKUPS,
+        CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+        ObjectLockEnabledForBucket=True,
+    )
+    s3.put_object_lock_configuration(
+        Bucket=BACKUPS,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Years": 10}},
+        },
+    )
+    longer = {"ID": RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 3650}}
+    other = {
+        "ID": "team-rule",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "exports/"},
+        "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}],
+    }
+    s3.put_bucket_lifecycle_configuration(Bucket=BACKUPS, LifecycleConfiguration={"Rules": [longer, other]})
+
+    for change in plan_bucket(s3, BACKUPS, "eu-west-1", object_lock=("governance", 7)):
+        change.apply()
+
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=BACKUPS)["Rules"]}
+    assert rules[RULE_ID]["Expiration"]["Days"] == 3650
+    assert rules[RULE_ID]["Transitions"] == [{"Days": 90, "StorageClass": "DEEP_ARCHIVE"}]
+    assert rules["team-rule"]["Transitions"] == [{"Days": 30, "StorageClass": "GLACIER"}]
+    retention = s3.get_object_lock_configuration(Bucket=BACKUPS)["ObjectLockConfiguration"]["Rule"][
+        "DefaultRetention"
+    ]
+    assert (retention["Mode"], retention["Years"]) == ("COMPLIANCE", 10)
+
+
+def test_doctor_from_the_command_line_exit_status_and_json(provisioned):
+    green = run_cli("doctor", "--sponsor", "titan", "--json", env={"ENABLE_S3_BACKUP_ARCHIVAL": "true"})
+    assert green.returncode == 0, green.stdout + green.stderr
+    rows = json.loads(green.stdout)
+    assert {
+        "sponsor": "titan",
+        "environment": "production",
+        "check": "feature flag",
+        "status": "ok",
+        "detail": "enabled (from environment)",
+        "fix": None,
+    } in rows
+    assert os.environ["DATABASE_URL"] not in green.stdout  # shown masked only when it has a password
+
+    provisioned.delete_bucket_encryption(Bucket=BACKUPS)
+    red = run_cli("doctor", "--sponsor", "titan")
+    assert red.returncode == 1
+    assert "❌ backups bucket encryption" in red.stdout
+    assert f"       fix: {PROVISION_FIX}" in red.stdout
+
+
+def test_the_doctor_flow_reports_to_the_ui_and_fails_on_a_red_row(provisioned, prefect_harness):
+    from flows.doctor import doctor_flow
+    from tests.flowhelpers import read_artifact
+
+    green = doctor_flow(sponsor="titan", return_state=True)
+    assert green.is_completed()
+    assert "backups bucket lifecycle" in read_artifact("doctor").data
+
+    provisioned.delete_public_access_block(Bucket=AUDIT)
+    red = doctor_flow(sponsor="titan", return_state=True)
+    assert red.is_failed()
+    assert "audit bucket public access" in red.message and PROVISION_FIX in red.message
