@@ -51,6 +51,14 @@ class ArchivalSettings(BaseSettings):
     archival_max_parallel: int = Field(
         default=4, ge=1, le=64, description="Sponsors archived at once by the all-sponsors flow."
     )
+    archival_record_row_counts: bool = Field(
+        default=True,
+        description="Count every table's rows in the dump's snapshot, for restore drills (one more scan).",
+    )
+    archival_drill_database_url: SecretStr | None = Field(
+        default=None,
+        description="Admin URL of a scratch PostgreSQL server for restore drills' throwaway databases.",
+    )
     archival_task_retries: int = Field(default=3, ge=0, le=10, description="Retries per task.")
     archival_retry_delay_seconds: float = Field(
         default=10.0, ge=0, description="First retry delay; later ones grow exponentially, with jitter."

@@ -77,7 +77,12 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
 
     if not decision.enabled:
         banner = disabled_banner(
-            config.sponsor, config.environment, config.region, config.backups_bucket, config.audit_logs_bucket
+            config.sponsor,
+            config.environment,
+            config.region,
+            config.backups_bucket,
+            config.audit_logs_bucket,
+            decision.source,
         )
         announce("%s", banner)
         create_markdown_artifact(
@@ -129,6 +134,7 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
             "backup_sha256": packed.sha256,
             "backup_uncompressed_size": packed.raw_size,
             "retain_until": names.retain_until,
+            "table_counts": dumped.table_counts,
             "steps": steps,
         }
     )

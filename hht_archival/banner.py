@@ -7,17 +7,33 @@ LOG_LOCAL_ONLY = "ℹ️  S3 audit log archival not yet enabled - log saved loca
 ENABLED_LINE = "✅ S3 backup archival is ENABLED"
 
 
+_DECIDED_BY = {
+    "default": "nothing sets ENABLE_S3_BACKUP_ARCHIVAL, and unset means off",
+    "environment": "ENABLE_S3_BACKUP_ARCHIVAL is set to a false value",
+    "parameter": "this run was started with archival disabled (--disable / enabled=false)",
+    "block": "the sponsor block sets enable_s3_backup_archival to false, which the environment "
+    "cannot override: change the block",
+    "prefect-variable": "the Prefect variable enable-s3-backup-archival-{sponsor}-{environment} is false",
+}
+
+
 def disabled_banner(
-    sponsor: str, environment: str, region: str, backups_bucket: str, audit_bucket: str
+    sponsor: str,
+    environment: str,
+    region: str,
+    backups_bucket: str,
+    audit_bucket: str,
+    flag_source: str = "default",
 ) -> str:
-    """Return the banner a user sees when archival is off: what to set up, then how to enable it."""
+    """Return the banner a user sees when archival is off: why, what to set up, how to enable it."""
     project = f"hht-diary-{sponsor}"
+    decided = _DECIDED_BY.get(flag_source, flag_source).format(sponsor=sponsor, environment=environment)
     return f"""{RULE}
   ℹ️  S3 BACKUP ARCHIVAL NOT YET ENABLED
 {RULE}
 
 Database backup archival to S3 is currently disabled
-for sponsor {sponsor} ({environment}).
+for sponsor {sponsor} ({environment}): {decided}.
 
 To enable this feature, complete the following setup:
   1. Apply Terraform configuration (create S3 buckets)

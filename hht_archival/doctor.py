@@ -204,10 +204,12 @@ def _probe(client, config: SponsorConfig, label: str, bucket: str, add) -> None:
         ),
         ("GetObject", lambda: client.get_object(Bucket=bucket, Key=key)["Body"].read()),
     )
-    done = []
+    done, version = [], None
     for action, call in steps:
         try:
-            call()
+            reply = call()
+            if action == "PutObject":
+                version = reply.get("VersionId")
             done.append(action)
         except ClientError as exc:
             add(
@@ -221,16 +223,18 @@ def _probe(client, config: SponsorConfig, label: str, bucket: str, add) -> None:
     else:
         add(f"{label} permissions", "ok", "s3:PutObject, s3:PutObjectTagging, s3:GetObject allowed")
     if done:
-        _remove_probe(client, bucket, key)
+        _remove_probe(client, bucket, key, version)
 
 
-def _remove_probe(client, bucket: str, key: str) -> None:
+def _remove_probe(client, bucket: str, key: str, version: str | None) -> None:
+    """Delete the probe's own version (no delete marker left); Object Lock may forbid it."""
     try:
-        for version in client.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []):
-            client.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
-        client.delete_object(Bucket=bucket, Key=key)
+        if version:
+            client.delete_object(Bucket=bucket, Key=key, VersionId=version)
+        else:
+            client.delete_object(Bucket=bucket, Key=key)
     except ClientError:
-        pass  # locked by Object Lock or not permitted: the probe is tiny and marked doctor-probe
+        pass  # locked by Object Lock or not permitted: the probe is tiny and tagged doctor-probe
 
 
 def _check_database(config: SponsorConfig, add) -> None:

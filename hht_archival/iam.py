@@ -25,6 +25,11 @@ What each action is for (see ``hht_archival/adapters/s3.py``):
   multipart upload under SSE-KMS (not to let the runner read anything back; S3
   still refuses GetObject).
 
+- Under ``doctor/`` only, in both buckets: ``s3:PutObject``, ``s3:PutObjectTagging``,
+  ``s3:GetObject`` and ``s3:DeleteObject`` / ``s3:DeleteObjectVersion``, so that
+  ``hht-archival doctor`` can prove the role can write and tag, read its own
+  probe back, and remove it. Nothing archived lives under that prefix.
+
 ``s3:ListBucketMultipartUploads`` is deliberately absent: the code never lists
 uploads (it aborts the one it started, by id), and stale uploads are removed by
 the buckets' ``AbortIncompleteMultipartUpload`` lifecycle rule.
@@ -47,6 +52,14 @@ from hht_archival.naming import validate_bucket, validate_sponsor
 POLICY_VERSION = "2012-10-17"
 BACKUPS_PREFIX = "backups/"
 DEPLOYMENT_LOGS_PREFIX = "deployments/"
+DOCTOR_PREFIX = "doctor/"
+DOCTOR_ACTIONS = [
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:GetObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+]
 
 _KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 
@@ -89,6 +102,12 @@ def least_privilege_policy(
             "Effect": "Allow",
             "Action": ["s3:PutObject", "s3:PutObjectTagging"],
             "Resource": [logs],
+        },
+        {
+            "Sid": "DoctorProbeOnly",
+            "Effect": "Allow",
+            "Action": DOCTOR_ACTIONS,
+            "Resource": [f"arn:aws:s3:::{b}/{DOCTOR_PREFIX}*" for b in (backups_bucket, audit_logs_bucket)],
         },
     ]
     if kms_key_arn is not None:

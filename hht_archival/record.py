@@ -46,6 +46,9 @@ class DeploymentLog(BaseModel):
     audit_logs_bucket: str
     database: str | None = Field(default=None, description="The dumped database, password masked.")
     retain_until: str | None = None
+    table_counts: dict[str, int] | None = Field(
+        default=None, description="Rows per table in the dump's snapshot; restore drills compare against it."
+    )
     deployment: dict[str, str] = Field(default_factory=dict)
     steps: list[StepRecord] = Field(default_factory=list)
     flow_run_id: str | None = Field(default=None, description="The Prefect flow run, to find it in the UI.")

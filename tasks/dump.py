@@ -21,6 +21,6 @@ def dump(config: SponsorConfig, work_dir: Path) -> DumpResult:
         )
     url = config.database_url.get_secret_value()
     started = time.monotonic()
-    result = dump_database(url, work_dir / "dump.sql", config.sponsor)
+    result = dump_database(url, work_dir / "dump.sql", config.sponsor, count_rows=config.record_row_counts)
     announce("dump: %s of %s in %.1f s", human_size(result.size), mask_url(url), time.monotonic() - started)
     return result

@@ -22,7 +22,7 @@ from tests.flowhelpers import (
     task_run_counts,
 )
 from tests.support.faultproxy import is_create_multipart, is_put_object, is_upload_part
-from tests.support.pgcluster import table_snapshot
+from tests.support.pgcluster import SEED_ROW_COUNTS, table_snapshot
 from tests.support.s3server import list_keys, open_multipart_uploads
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -72,6 +72,7 @@ def test_enabled_archives_a_restorable_encrypted_tagged_backup_and_the_log(
     assert log["log_location"] == f"s3://{AUDIT}/{log_key}"
     assert log["deployment"] == {"version": "2.4.0", "git_sha": "abc123", "actor": "octo"}
     assert list_keys(s3, BACKUPS) == [backup_key]
+    assert log["table_counts"] == {f"public.{table}": rows for table, rows in SEED_ROW_COUNTS.items()}
 
     body = s3.get_object(Bucket=BACKUPS, Key=backup_key)["Body"].read()
     assert log["backup_size"] == len(body)

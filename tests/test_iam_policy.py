@@ -164,6 +164,8 @@ def test_policy_names_exact_actions_on_exact_prefixes(policy):
             assert resource in (
                 f"arn:aws:s3:::{BACKUPS}/backups/*",
                 f"arn:aws:s3:::{AUDIT}/deployments/*",
+                f"arn:aws:s3:::{BACKUPS}/doctor/*",
+                f"arn:aws:s3:::{AUDIT}/doctor/*",
             ), resource
         for action in statement["Action"]:
             assert "*" not in action and "?" not in action, action
@@ -383,6 +385,39 @@ def _shape(record) -> tuple:
 
 def test_the_policy_grants_no_s3_action_the_recorded_runs_do_not_use(policy):
     """With the exact per-run sets asserted above, this proves every granted S3 action is needed."""
-    granted = {a for s in policy["Statement"] for a in s["Action"] if a.startswith("s3:")}
+    granted = {
+        a
+        for s in policy["Statement"]
+        if s["Sid"] != "DoctorProbeOnly"
+        for a in s["Action"]
+        if a.startswith("s3:")
+    }
     used = set().union(*(expected for *_, expected in RUNS.values()))
     assert granted == used
+
+
+def test_doctor_probe_requests_are_allowed_and_stay_under_doctor(
+    policy, s3, s3_proxy, wire, seeded_db, monkeypatch
+):
+    """doctor's probe (write, tag, read back, remove) needs only the DoctorProbeOnly statement."""
+    from blocks.config import resolve_config
+    from hht_archival.doctor import run_checks
+    from hht_archival.provision import plan_bucket
+
+    monkeypatch.setenv("DATABASE_URL", seeded_db)
+    for bucket in (BACKUPS, AUDIT):
+        for change in plan_bucket(s3, bucket, "eu-west-1"):
+            change.apply()
+    s3_proxy.clear()
+    wire.clear()
+
+    rows = run_checks(resolve_config(sponsor="titan"), (True, "parameter"))
+
+    assert {r.check: r.status for r in rows}["backups bucket permissions"] == "ok"
+    probe = [(m, p, q, h) for m, p, q, h in wire if "/doctor/" in p]
+    assert {m for m, *_ in probe} == {"PUT", "GET", "DELETE"}
+    seen = [
+        pair for method, path, query, headers in probe for pair in iam_request(method, path, query, headers)
+    ]
+    refused = sorted({(action, arn) for action, arn in seen if not allows(policy, action, arn)})
+    assert refused == []

@@ -66,6 +66,16 @@ _TRANSIENT_PATTERNS = re.compile(
 class DumpResult:
     path: Path
     size: int
+    table_counts: dict[str, int] | None = None  # rows per table, in the dump's own snapshot
+
+
+_COUNT_TABLES = """
+SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+ORDER BY 1
+"""
 
 
 def mask_url(url: str) -> str:
@@ -77,6 +87,12 @@ def mask_url(url: str) -> str:
     if "password" in params:
         params["password"] = "***"  # noqa: S105 (the mask, not a password)
     return make_conninfo(**params)
+
+
+def count_table_rows(conn) -> dict[str, int]:
+    """Rows of every user table (``schema.table``), as the connection's transaction sees them."""
+    tables = [row[0] for row in conn.execute(_COUNT_TABLES)]
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
 
 
 def find_pg_dump() -> str:
@@ -110,7 +126,7 @@ def server_version(database_url: str) -> tuple[int, str]:
 
 
 @contextmanager
-def _passfile_environment(database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
+def passfile_environment(database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
     """Yield a password-free conninfo and an environment whose PGPASSFILE holds the password.
 
     The passfile is created 0600 in a private directory and removed on exit;
@@ -138,13 +154,47 @@ def _passfile_environment(database_url: str) -> Iterator[tuple[str, dict[str, st
         yield make_conninfo(**params), env
 
 
-def dump_database(database_url: str, out_path: Path, sponsor: str) -> DumpResult:
-    """Run ``pg_dump --format=plain`` into ``out_path`` and check the dump is complete."""
+def dump_database(database_url: str, out_path: Path, sponsor: str, count_rows: bool = True) -> DumpResult:
+    """Run ``pg_dump --format=plain`` into ``out_path`` and check the dump is complete.
+
+    With ``count_rows``, a REPEATABLE READ transaction exports its snapshot, pg_dump
+    dumps exactly that snapshot (``--snapshot``), and the rows of every table are
+    counted in it while pg_dump runs: the counts describe the dump, not the
+    database a moment later, so a restore drill can hold the restore to them.
+    """
+    import psycopg
+
     pg_dump = find_pg_dump()
-    with _passfile_environment(database_url) as (conninfo, env):
+    counts = None
+    with passfile_environment(database_url) as (conninfo, env):
         argv = [pg_dump, "--format=plain", "--no-password", f"--file={out_path}", f"--dbname={conninfo}"]
-        proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
-    stderr = _scrub(proc.stderr.decode("utf-8", "replace").strip(), database_url)
+        if not count_rows:
+            proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            stderr_bytes = proc.stderr
+        else:
+            try:
+                conn = psycopg.connect(database_url, connect_timeout=10)
+            except psycopg.Error as exc:
+                raise _classify_failure(_scrub(str(exc), database_url), 1, sponsor) from None
+            try:
+                with conn:
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+                    proc = subprocess.Popen(
+                        [*argv, f"--snapshot={snapshot}"],
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                    )
+                    try:
+                        counts = count_table_rows(conn)
+                    finally:
+                        stderr_bytes = proc.communicate()[1]  # the snapshot must outlive pg_dump
+                    conn.rollback()
+            except psycopg.Error as exc:
+                raise _classify_failure(_scrub(str(exc), database_url), 1, sponsor) from None
+    stderr = _scrub(stderr_bytes.decode("utf-8", "replace").strip(), database_url)
     if proc.returncode != 0:
         out_path.unlink(missing_ok=True)
         raise _classify_failure(stderr, proc.returncode, sponsor)
@@ -155,7 +205,7 @@ def dump_database(database_url: str, out_path: Path, sponsor: str) -> DumpResult
             f"pg_dump for sponsor {sponsor} exited cleanly but its output lacks the "
             "'dump complete' trailer, so the dump is treated as truncated and not uploaded."
         )
-    return DumpResult(path=out_path, size=size)
+    return DumpResult(path=out_path, size=size, table_counts=counts)
 
 
 def _scrub(text: str, database_url: str) -> str:

@@ -1,0 +1,63 @@
+"""restore-drill: the weekly proof that the latest backup restores, as a Prefect flow.
+
+The drill itself is in hht_archival/drill.py; this flow gives it a schedule,
+a markdown report in the UI, and a Failed state when the restore does not
+hold up to the counts recorded at backup time.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from blocks.config import load_settings, resolve_config
+from blocks.sponsor import SponsorArchival
+from hht_archival.adapters import s3
+from hht_archival.drill import render_markdown, run_drill
+from hht_archival.errors import ArchivalError
+
+
+@flow(
+    name="restore-drill",
+    flow_run_name="drill-{sponsor}-{environment}",
+    log_prints=False,
+    persist_result=False,
+)
+def restore_drill(
+    sponsor: str = "callisto",
+    environment: str = "production",
+    backup: str = "latest",
+    sponsor_block: str | None = None,
+    env_prefix: str | None = None,
+) -> dict[str, Any]:
+    """Restore a backup into a throwaway database, compare row counts with the record, report.
+
+    Args:
+        sponsor: Sponsor whose backup to drill.
+        environment: production, staging or dev.
+        backup: latest, a date (YYYY-MM-DD) or an archived key.
+        sponsor_block: Name of an hht-sponsor-archival block with this sponsor's settings.
+        env_prefix: Read this sponsor's settings from prefixed variables (TITAN_...).
+    """
+    block = SponsorArchival.load(sponsor_block) if sponsor_block else None
+    config = resolve_config(
+        sponsor=sponsor, environment=environment, sponsor_block=block, env_prefix=env_prefix
+    )
+    drill_url = load_settings().archival_drill_database_url
+    client = s3.make_client(config.region, config.aws_credentials)
+    with tempfile.TemporaryDirectory(prefix="hht-drill-", dir=config.work_dir) as work:
+        report = run_drill(
+            client, config, drill_url.get_secret_value() if drill_url else None, Path(work), backup
+        )
+    create_markdown_artifact(
+        key=f"restore-drill-{config.sponsor}-{config.environment}",
+        markdown=render_markdown(report),
+        description=f"Restore drill of {config.sponsor} ({config.environment}): {report['status']}.",
+    )
+    if report["status"] != "passed":
+        raise ArchivalError(f"Restore drill failed for sponsor {config.sponsor}: {report['error']}")
+    return report

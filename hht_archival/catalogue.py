@@ -1,0 +1,91 @@
+"""The catalogue: what is archived for a sponsor, newest first, and how to get it back.
+
+Listing pages through every key (S3 returns at most 1,000 a page); details
+that cost a request per object (tags: SHA-256, retain-until) are fetched only
+for the entries shown.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+from hht_archival.naming import ENVIRONMENT_KEYS
+
+_KEY_RE = re.compile(
+    r"^(?P<kind>backups|deployments)/\d{4}/\d{2}/\d{2}/"
+    r"(?:backup|deployment)-(?P<env>[a-z]+)-(?P<stamp>\d{8}-\d{6})\.(?:sql\.gz|json)$"
+)
+COLD_CLASSES = {
+    "DEEP_ARCHIVE": "a Glacier Deep Archive restore takes up to 12 hours (Standard) or 48 hours (Bulk)",
+    "GLACIER": "a Glacier Flexible Retrieval restore takes 3-5 hours (Standard) or 5-12 hours (Bulk)",
+}
+
+
+@dataclass
+class Entry:
+    key: str
+    kind: str  # backup | log
+    environment: str
+    stamp: str  # YYYYMMDD-HHMMSS, the run's UTC timestamp
+    size: int
+    storage_class: str
+    sha256: str | None = None
+    retain_until: str | None = None
+
+    @property
+    def day(self) -> date:
+        return datetime.strptime(self.stamp[:8], "%Y%m%d").date()
+
+    @property
+    def cold(self) -> str | None:
+        """Why this object cannot be read right now, or None."""
+        return COLD_CLASSES.get(self.storage_class)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "cold": self.cold}
+
+
+def list_entries(
+    client, bucket: str, prefix: str, environment: str | None = None, since: date | None = None
+) -> list[Entry]:
+    """Every archived object under ``prefix`` (backups/ or deployments/), newest first."""
+    short = ENVIRONMENT_KEYS.get(environment) if environment else None
+    entries = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            match = _KEY_RE.match(obj["Key"])
+            if not match or (short and match["env"] != short):
+                continue
+            entry = Entry(
+                key=obj["Key"],
+                kind="backup" if match["kind"] == "backups" else "log",
+                environment=match["env"],
+                stamp=match["stamp"],
+                size=obj["Size"],
+                storage_class=obj.get("StorageClass", "STANDARD"),
+            )
+            if since is None or entry.day >= since:
+                entries.append(entry)
+    entries.sort(key=lambda e: e.stamp, reverse=True)
+    return entries
+
+
+def add_details(client, bucket: str, entries: list[Entry]) -> None:
+    """Fill in SHA-256 and retain-until from each object's tags."""
+    for entry in entries:
+        tags = {
+            t["Key"]: t["Value"] for t in client.get_object_tagging(Bucket=bucket, Key=entry.key)["TagSet"]
+        }
+        entry.sha256 = tags.get("sha256")
+        entry.retain_until = tags.get("retain-until")
+
+
+def log_key_for(backup_key: str) -> str:
+    """The deployment log written by the same run as ``backup_key`` (same day and timestamp)."""
+    return (
+        backup_key.replace("backups/", "deployments/", 1)
+        .replace("/backup-", "/deployment-")
+        .replace(".sql.gz", ".json")
+    )

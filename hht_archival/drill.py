@@ -1,0 +1,165 @@
+"""Restore drills: restore the latest backup into a throwaway database and hold it to the record.
+
+An auditor asks to see a restore, not a checksum. The drill restores (with the
+same SHA-256 check as ``restore``), counts every table's rows and compares them
+with the counts recorded in the dump's own snapshot, drops the throwaway
+database, and writes a report an auditor can read. A mismatch names the table.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from hht_archival.adapters import s3
+from hht_archival.adapters.postgres import count_table_rows, mask_url
+from hht_archival.errors import ArchivalError, ConfigError, one_sentence
+from hht_archival.naming import ENVIRONMENT_KEYS, RETENTION_YEARS, add_years
+from hht_archival.restore import restore_backup
+
+
+def _database_url(admin_url: str, name: str) -> str:
+    return make_conninfo(**{**conninfo_to_dict(admin_url), "dbname": name})
+
+
+def compare_counts(expected: dict[str, int] | None, actual: dict[str, int]) -> list[dict[str, Any]]:
+    """Each table whose restored row count differs from the recorded one (or exists on one side only)."""
+    if not expected:
+        return [
+            {
+                "table": "*",
+                "expected": None,
+                "actual": None,
+                "problem": "no row counts were recorded for this backup, so it cannot be checked",
+            }
+        ]
+    differences = []
+    for table in sorted(set(expected) | set(actual)):
+        want, got = expected.get(table), actual.get(table)
+        if want != got:
+            problem = (
+                "missing from the restore"
+                if got is None
+                else "not in the record"
+                if want is None
+                else f"{got} rows restored, {want} recorded"
+            )
+            differences.append({"table": table, "expected": want, "actual": got, "problem": problem})
+    return differences
+
+
+def run_drill(
+    client, config, drill_admin_url: str | None, work_dir: Path, backup: str = "latest"
+) -> dict[str, Any]:
+    """Restore, count, compare, clean up; return the report (status ``passed`` or ``failed``)."""
+    if not drill_admin_url:
+        raise ConfigError(
+            f"No drill server is configured for sponsor {config.sponsor}; set ARCHIVAL_DRILL_DATABASE_URL "
+            "to the admin URL of a scratch PostgreSQL server (never production)."
+        )
+    started = datetime.now(UTC).replace(microsecond=0)
+    name = f"hht_drill_{config.sponsor.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+    report: dict[str, Any] = {
+        "schema_version": 1,
+        "kind": "restore-drill",
+        "sponsor": config.sponsor,
+        "environment": config.environment,
+        "started_at": started.isoformat().replace("+00:00", "Z"),
+        "drill_server": mask_url(drill_admin_url),
+        "throwaway_database": name,
+        "status": "failed",
+        "backup_location": None,
+        "backup_sha256": None,
+        "sha256_verified": False,
+        "tables": {},
+        "differences": [],
+        "error": None,
+    }
+    try:
+        with psycopg.connect(drill_admin_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        raise ArchivalError(
+            f"Cannot create a throwaway database on {mask_url(drill_admin_url)} for sponsor "
+            f"{config.sponsor} ({type(exc).__name__}); check ARCHIVAL_DRILL_DATABASE_URL."
+        ) from None
+    try:
+        target = _database_url(drill_admin_url, name)
+        restored = restore_backup(client, config, backup, target, work_dir)
+        report.update(
+            backup_location=f"s3://{config.backups_bucket}/{restored.key}",
+            backup_sha256=restored.sha256,
+            sha256_verified=True,
+        )
+        with psycopg.connect(target) as conn:
+            actual = count_table_rows(conn)
+        report["tables"] = actual
+        report["differences"] = compare_counts((restored.log or {}).get("table_counts"), actual)
+        report["status"] = "failed" if report["differences"] else "passed"
+        if report["differences"]:
+            first = report["differences"][0]
+            report["error"] = f"Table {first['table']} differs: {first['problem']}."
+    except ArchivalError as exc:
+        report["error"] = one_sentence(exc)
+    finally:
+        with psycopg.connect(drill_admin_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        report["throwaway_dropped"] = True
+        report["finished_at"] = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    report["report_location"] = _store_report(client, config, report, started)
+    return report
+
+
+def _store_report(client, config, report: dict[str, Any], started: datetime) -> str:
+    """The report goes to the audit bucket beside the deployment logs, tagged for 7-year retention."""
+    key = (
+        f"drills/{started:%Y/%m/%d}/drill-{ENVIRONMENT_KEYS[config.environment]}-{started:%Y%m%d-%H%M%S}.json"
+    )
+    location = f"s3://{config.audit_logs_bucket}/{key}"
+    body = json.dumps({**report, "report_location": location}, indent=2, ensure_ascii=False).encode()
+    tags = {
+        "retention-years": str(RETENTION_YEARS),
+        "retain-until": add_years(started, RETENTION_YEARS).date().isoformat(),
+        "sponsor": config.sponsor,
+        "environment": config.environment,
+        "data-class": "restore-drill",
+    }
+    s3.put_json(
+        client,
+        config.audit_logs_bucket,
+        key,
+        body,
+        tags=tags,
+        sponsor=config.sponsor,
+        kms_key_id=config.sse_kms_key_id,
+    )
+    return location
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    verdict = "✅ PASSED" if report["status"] == "passed" else "❌ FAILED"
+    lines = [
+        f"# Restore drill {verdict}: {report['sponsor']} ({report['environment']})",
+        "",
+        f"- Backup: `{report['backup_location']}`",
+        f"- SHA-256 `{report['backup_sha256']}` verified before restore: {report['sha256_verified']}",
+        f"- Restored into throwaway database `{report['throwaway_database']}` on {report['drill_server']}, "
+        f"dropped afterwards: {report.get('throwaway_dropped', False)}",
+        f"- Started {report['started_at']}, finished {report.get('finished_at')}",
+        f"- Report: `{report.get('report_location')}`",
+        "",
+    ]
+    if report["error"]:
+        lines += [f"**{report['error']}**", ""]
+    lines += ["| table | rows restored | rows recorded |", "| --- | ---: | ---: |"]
+    recorded = {d["table"]: d["expected"] for d in report["differences"]}
+    for table, rows in sorted(report["tables"].items()):
+        lines.append(f"| {table} | {rows} | {recorded.get(table, rows)} |")
+    return "\n".join(lines)

@@ -1,0 +1,242 @@
+"""Restore: fetch an archived backup, prove it is the one archived, and only then load it.
+
+The SHA-256 recorded at upload (in the run's deployment log in the audit bucket,
+and on the object's tags) is checked against the downloaded bytes before a
+single statement reaches the target. The target is refused when it already
+holds tables (unless forced) and when it is the sponsor's own production
+database (unless the operator says they know).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import psycopg
+from botocore.exceptions import ClientError
+from isal import igzip
+from psycopg.conninfo import conninfo_to_dict
+
+from hht_archival.adapters.postgres import mask_url, passfile_environment
+from hht_archival.catalogue import Entry, add_details, list_entries, log_key_for
+from hht_archival.errors import ArchivalError, ConfigError
+
+CHUNK = 1024 * 1024
+_USER_TABLES = """
+SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_toast%'
+"""
+
+
+@dataclass
+class Restored:
+    key: str
+    sha256: str
+    size: int
+    log: dict | None
+
+
+def choose_backup(entries: list[Entry], spec: str, sponsor: str) -> Entry:
+    """``latest``, an exact key, or a date (YYYY-MM-DD: that day's newest)."""
+    backups = [e for e in entries if e.kind == "backup"]
+    if not backups:
+        raise ArchivalError(
+            f"No backup is archived for sponsor {sponsor}; run hht-archival run --enable first."
+        )
+    if spec == "latest":
+        return backups[0]
+    for entry in backups:
+        if entry.key == spec:
+            return entry
+    try:
+        day = date.fromisoformat(spec)
+    except ValueError:
+        raise ConfigError(
+            f"--backup {spec!r} for sponsor {sponsor} is neither 'latest', a date (YYYY-MM-DD) "
+            "nor an archived "
+            "key; see hht-archival list."
+        ) from None
+    for entry in backups:
+        if entry.day == day:
+            return entry
+    raise ArchivalError(f"No backup of sponsor {sponsor} was archived on {day}; see hht-archival list.")
+
+
+def recorded_sha256(
+    client, audit_bucket: str, backups_bucket: str, entry: Entry, sponsor: str
+) -> tuple[str, dict | None]:
+    """The SHA-256 the archive recorded, from the run's log and the object's tag; they must agree."""
+    add_details(client, backups_bucket, [entry])
+    log = None
+    try:
+        log = json.loads(client.get_object(Bucket=audit_bucket, Key=log_key_for(entry.key))["Body"].read())
+    except ClientError as exc:
+        if exc.response["Error"].get("Code") not in ("NoSuchKey", "404"):
+            raise
+    from_log = (log or {}).get("backup_sha256")
+    if from_log and entry.sha256 and from_log != entry.sha256:
+        raise ArchivalError(
+            f"The SHA-256 of {entry.key} differs between its deployment log and its tag "
+            f"for sponsor {sponsor}; "
+            "one of them was altered: do not restore it, investigate the audit trail."
+        )
+    expected = from_log or entry.sha256
+    if not expected:
+        raise ArchivalError(
+            f"No SHA-256 is recorded for {entry.key} (sponsor {sponsor}); it cannot be verified."
+        )
+    return expected, log
+
+
+def ensure_readable(client, bucket: str, entry: Entry, sponsor: str, request_glacier_restore: bool) -> None:
+    """Cold objects must be restored from Glacier first: say so, or start that restore."""
+    if not entry.cold:
+        return
+    restore = client.head_object(Bucket=bucket, Key=entry.key).get("Restore", "")
+    if 'ongoing-request="false"' in restore:
+        return  # a restored copy is available
+    if 'ongoing-request="true"' in restore:
+        raise ArchivalError(
+            f"{entry.key} of sponsor {sponsor} is being restored from Glacier; {entry.cold}. Run again later."
+        )
+    if request_glacier_restore:
+        client.restore_object(
+            Bucket=bucket, Key=entry.key, RestoreRequest={"Days": 7, "GlacierJobParameters": {"Tier": "Bulk"}}
+        )
+        raise ArchivalError(
+            f"Started the Glacier restore of {entry.key} for sponsor {sponsor}; {entry.cold}. Run the same "
+            "command again once it is ready."
+        )
+    raise ArchivalError(
+        f"{entry.key} of sponsor {sponsor} is in {entry.storage_class} and cannot be read yet; {entry.cold}. "
+        "Start it with --request-glacier-restore."
+    )
+
+
+def download_verified(client, bucket: str, key: str, expected: str, dest: Path, sponsor: str) -> int:
+    """Stream the object to ``dest`` while hashing it; refuse it if the hash is not the recorded one."""
+    digest, size = hashlib.sha256(), 0
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    with dest.open("wb") as out:
+        for chunk in body.iter_chunks(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    if digest.hexdigest() != expected:
+        dest.unlink()
+        raise ArchivalError(
+            f"{key} of sponsor {sponsor} does not match its recorded SHA-256 "
+            f"(got {digest.hexdigest()[:16]}..., "
+            f"recorded {expected[:16]}...); it was not restored: nothing reached the target. Investigate the "
+            "object's versions in S3."
+        )
+    return size
+
+
+def check_target(
+    target_url: str, production_url: str | None, force: bool, production_ok: bool, sponsor: str
+) -> None:
+    if production_url and _same_database(target_url, production_url) and not production_ok:
+        raise ConfigError(
+            f"The target {mask_url(target_url)} is sponsor {sponsor}'s own DATABASE_URL; "
+            "restoring over production "
+            "needs --i-know-this-is-production."
+        )
+    try:
+        with psycopg.connect(target_url, connect_timeout=10) as conn:
+            tables = conn.execute(_USER_TABLES).fetchone()[0]
+    except psycopg.Error as exc:
+        raise ArchivalError(
+            f"Cannot connect to the restore target {mask_url(target_url)} ({type(exc).__name__}); "
+            "check --target-url."
+        ) from None
+    if tables and not force:
+        raise ConfigError(
+            f"The target {mask_url(target_url)} already holds {tables} table(s); "
+            "restore into an empty database, "
+            "or pass --force to load into it anyway."
+        )
+
+
+def load_into(gz_path: Path, target_url: str, sponsor: str) -> None:
+    """Feed the decompressed dump to psql in one transaction; any error rolls it all back."""
+    psql = shutil.which("psql")
+    if psql is None:
+        raise ConfigError("psql was not found on PATH; install the PostgreSQL client tools.")
+    with passfile_environment(target_url) as (conninfo, env):
+        proc = subprocess.Popen(
+            [
+                psql,
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+                "--no-password",
+                f"--dbname={conninfo}",
+            ],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            with igzip.open(gz_path, "rb") as source:
+                while chunk := source.read(CHUNK):
+                    proc.stdin.write(chunk)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # psql stopped early: its stderr says why
+        stderr = proc.stderr.read().decode("utf-8", "replace")
+        proc.wait()
+    if proc.returncode != 0:
+        line = next((x for x in reversed(stderr.splitlines()) if x.strip()), f"exit status {proc.returncode}")
+        raise ArchivalError(
+            f"Restoring into {mask_url(target_url)} failed for sponsor {sponsor} and was rolled back: {line}"
+        )
+
+
+def _same_database(a: str, b: str) -> bool:
+    def key(url: str):
+        p = conninfo_to_dict(url)
+        return (p.get("host") or "localhost", str(p.get("port") or "5432"), p.get("dbname"))
+
+    try:
+        return key(a) == key(b)
+    except Exception:
+        return False
+
+
+def restore_backup(
+    client,
+    config,
+    spec: str,
+    target_url: str,
+    work_dir: Path,
+    *,
+    force: bool = False,
+    production_ok: bool = False,
+    request_glacier_restore: bool = False,
+) -> Restored:
+    """The whole restore, in the order that keeps the target safe: choose, check, download, verify, load."""
+    entries = list_entries(client, config.backups_bucket, "backups/", config.environment)
+    entry = choose_backup(entries, spec, config.sponsor)
+    production = config.database_url.get_secret_value() if config.database_url else None
+    check_target(target_url, production, force, production_ok, config.sponsor)
+    ensure_readable(client, config.backups_bucket, entry, config.sponsor, request_glacier_restore)
+    expected, log = recorded_sha256(
+        client, config.audit_logs_bucket, config.backups_bucket, entry, config.sponsor
+    )
+    archive = work_dir / Path(entry.key).name
+    size = download_verified(client, config.backups_bucket, entry.key, expected, archive, config.sponsor)
+    try:
+        load_into(archive, target_url, config.sponsor)
+    finally:
+        archive.unlink(missing_ok=True)
+    return Restored(key=entry.key, sha256=expected, size=size, log=log)

@@ -1,0 +1,195 @@
+"""Restore and drills: the archive comes back identical, and a bad one never reaches the target."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from blocks.config import resolve_config
+from hht_archival.catalogue import list_entries, log_key_for
+from hht_archival.errors import ArchivalError, ConfigError
+from hht_archival.restore import choose_backup, restore_backup
+from tests.conftest import AUDIT, BACKUPS, run_cli
+from tests.flowhelpers import read_artifact, run_flow
+from tests.support.pgcluster import table_snapshot
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture
+def archived(s3, seeded_db, monkeypatch):
+    """One archived backup of the seeded database; returns (its log, the database's content then)."""
+    monkeypatch.setenv("DATABASE_URL", seeded_db)
+    original = table_snapshot(seeded_db)
+    log, _ = run_flow(sponsor="titan", enabled=True)
+    assert log["status"] == "archived"
+    return log, original
+
+
+def _tables(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchone()[0]
+
+
+def test_a_restore_brings_back_every_row_as_archived(archived, seeded_db, empty_db, tmp_path):
+    log, original = archived
+    with psycopg.connect(seeded_db, autocommit=True) as conn:  # the database moves on after the backup
+        conn.execute(
+            "DELETE FROM diary_entries WHERE entry_id IN (SELECT entry_id FROM diary_entries LIMIT 100)"
+        )
+        conn.execute("UPDATE patients SET site_code = 'MOVED'")
+
+    done = run_cli(
+        "restore", "--sponsor", "titan", "--backup", "latest", env={"RESTORE_TARGET_URL": empty_db}
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"sha256 {log['backup_sha256']} verified before restore" in done.stdout
+    assert table_snapshot(empty_db) == original
+    assert table_snapshot(empty_db) != table_snapshot(seeded_db)
+
+
+def test_a_corrupted_object_is_refused_before_any_statement_reaches_the_target(
+    archived, s3, empty_db, tmp_path
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    log, _ = archived
+    key = log["backup_location"].split("/", 3)[3]
+    stored = s3.get_object(Bucket=BACKUPS, Key=key)
+    body = bytearray(stored["Body"].read())
+    body[len(body) // 2] ^= 0x01  # one bit, mid-object
+    tags = s3.get_object_tagging(Bucket=BACKUPS, Key=key)["TagSet"]
+    s3.put_object(
+        Bucket=BACKUPS,
+        Key=key,
+        Body=bytes(body),
+        Metadata=stored["Metadata"],
+        Tagging="&".join(f"{t['Key']}={t['Value']}" for t in tags),
+    )
+
+    with pytest.raises(ArchivalError) as info:
+        restore_backup(s3, resolve_config(sponsor="titan"), "latest", empty_db, work)
+
+    assert "does not match its recorded SHA-256" in str(info.value)
+    assert "nothing reached the target" in str(info.value)
+    assert _tables(empty_db) == 0
+    assert list(work.iterdir()) == []  # the bad download is not kept
+
+
+def test_latest_picks_the_newest_of_several_days(archived, s3):
+    log, _ = archived
+    key = log["backup_location"].split("/", 3)[3]
+    for day, stamp in (("2026/01/05", "20260105-020000"), ("2025/12/31", "20251231-020000")):
+        s3.copy_object(
+            Bucket=BACKUPS,
+            Key=f"backups/{day}/backup-prod-{stamp}.sql.gz",
+            CopySource={"Bucket": BACKUPS, "Key": key},
+        )
+    entries = list_entries(s3, BACKUPS, "backups/")
+    assert [e.stamp for e in entries][1:] == ["20260105-020000", "20251231-020000"]
+    assert choose_backup(entries, "latest", "titan").key == key
+    assert (
+        choose_backup(entries, "2026-01-05", "titan").key
+        == "backups/2026/01/05/backup-prod-20260105-020000.sql.gz"
+    )
+    with pytest.raises(ArchivalError, match="No backup of sponsor titan was archived on 2026-01-06"):
+        choose_backup(entries, "2026-01-06", "titan")
+
+
+def test_restore_refuses_a_non_empty_target_and_production(archived, s3, seeded_db, make_seeded_db, tmp_path):
+    another = make_seeded_db()
+    with pytest.raises(
+        ConfigError, match=r"already holds 4 table\(s\); restore into an empty database, or pass --force"
+    ):
+        restore_backup(s3, resolve_config(sponsor="titan"), "latest", another, tmp_path)
+    with pytest.raises(
+        ConfigError, match="is sponsor titan's own DATABASE_URL; restoring over production needs"
+    ):
+        restore_backup(s3, resolve_config(sponsor="titan"), "latest", seeded_db, tmp_path)
+
+
+def test_list_pages_past_a_thousand_keys(moto_server, s3):
+    for n in range(1005):
+        day, hour = divmod(n, 24)
+        s3.put_object(
+            Bucket=BACKUPS,
+            Key=f"backups/2025/{1 + day // 28:02d}/{1 + day % 28:02d}/"
+            f"backup-prod-2025{1 + day // 28:02d}{1 + day % 28:02d}-{hour:02d}0000.sql.gz",
+            Body=b"x",
+        )
+    entries = list_entries(s3, BACKUPS, "backups/")
+    assert len(entries) == 1005
+    assert entries[0].stamp > entries[-1].stamp
+    assert [e.stamp for e in entries] == sorted((e.stamp for e in entries), reverse=True)
+    done = run_cli("list", "--sponsor", "titan", "--limit", "3")
+    assert done.returncode == 0 and done.stdout.startswith(
+        f"1005 backup(s) in s3://{BACKUPS}, newest 3 shown"
+    )
+
+
+def test_a_backup_in_deep_archive_says_how_to_get_it_back(s3, empty_db, tmp_path):
+    key = "backups/2025/01/12/backup-prod-20250112-143000.sql.gz"
+    s3.put_object(Bucket=BACKUPS, Key=key, Body=b"cold", StorageClass="DEEP_ARCHIVE", Tagging="sha256=00")
+    config = resolve_config(sponsor="titan")
+    with pytest.raises(ArchivalError) as info:
+        restore_backup(s3, config, "latest", empty_db, tmp_path)
+    assert "is in DEEP_ARCHIVE and cannot be read yet" in str(info.value)
+    assert "Start it with --request-glacier-restore" in str(info.value)
+    with pytest.raises(ArchivalError, match="Started the Glacier restore"):
+        restore_backup(s3, config, "latest", empty_db, tmp_path, request_glacier_restore=True)
+    assert "ongoing-request" in s3.head_object(Bucket=BACKUPS, Key=key).get("Restore", "")
+
+
+def test_a_drill_passes_and_leaves_a_report_an_auditor_can_read(archived, s3, pg_admin_url, monkeypatch):
+    from flows.restore_drill import restore_drill
+
+    monkeypatch.setenv("ARCHIVAL_DRILL_DATABASE_URL", pg_admin_url)
+    state = restore_drill(sponsor="titan", return_state=True)
+
+    report = state.result()
+    assert report["status"] == "passed" and report["sha256_verified"] and report["differences"] == []
+    assert report["tables"]["public.diary_entries"] == 3000
+    assert report["throwaway_dropped"]
+    with psycopg.connect(pg_admin_url) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'hht_drill_%'").fetchone()[0]
+    assert left == 0
+    stored = json.loads(
+        s3.get_object(Bucket=AUDIT, Key=report["report_location"].split("/", 3)[3])["Body"].read()
+    )
+    assert stored["status"] == "passed" and stored["backup_sha256"] == archived[0]["backup_sha256"]
+    artifact = read_artifact("restore-drill-titan-production", state.state_details.flow_run_id)
+    assert "✅ PASSED" in artifact.data and "| public.diary_entries | 3000 | 3000 |" in artifact.data
+
+
+def test_a_drill_names_the_table_that_differs_from_the_record(archived, s3, pg_admin_url, monkeypatch):
+    """The record says more rows than the backup holds, as when a table was truncated between the
+    counts and the dump; the drill must catch it and say which table."""
+    from flows.restore_drill import restore_drill
+
+    log, _ = archived
+    log_key = log_key_for(log["backup_location"].split("/", 3)[3])
+    record = json.loads(s3.get_object(Bucket=AUDIT, Key=log_key)["Body"].read())
+    record["table_counts"]["public.diary_entries"] = 3005
+    s3.put_object(Bucket=AUDIT, Key=log_key, Body=json.dumps(record).encode())
+    monkeypatch.setenv("ARCHIVAL_DRILL_DATABASE_URL", pg_admin_url)
+
+    state = restore_drill(sponsor="titan", return_state=True)
+
+    assert state.is_failed()
+    assert "Table public.diary_entries differs: 3000 rows restored, 3005 recorded." in state.message
+    [drill_key] = [k["Key"] for k in s3.list_objects_v2(Bucket=AUDIT, Prefix="drills/")["Contents"]]
+    stored = json.loads(s3.get_object(Bucket=AUDIT, Key=drill_key)["Body"].read())
+    assert stored["status"] == "failed"
+    assert stored["differences"] == [
+        {
+            "table": "public.diary_entries",
+            "expected": 3005,
+            "actual": 3000,
+            "problem": "3000 rows restored, 3005 recorded",
+        }
+    ]
