@@ -129,13 +129,13 @@ def resolve_config(
     region = _first(region, blk and blk.region, env.sponsor_aws_region, DEFAULT_REGION)
     backups = _first(
         backups_bucket,
-        blk and blk.backups_bucket and blk.backups_bucket.bucket_name,
+        blk and blk.backups_bucket,
         env.sponsor_backups_bucket,
         default_backups_bucket(name, region),
     )
     audit = _first(
         audit_logs_bucket,
-        blk and blk.audit_logs_bucket and blk.audit_logs_bucket.bucket_name,
+        blk and blk.audit_logs_bucket,
         env.sponsor_audit_logs_bucket,
         default_audit_logs_bucket(name, region),
     )
@@ -144,10 +144,8 @@ def resolve_config(
 
     database_url = env.database_url
     if blk is not None and blk.database_url is not None:
-        database_url = SecretStr(blk.database_url.get())
-    credentials = None
-    if blk is not None and blk.backups_bucket is not None:
-        credentials = blk.backups_bucket.credentials
+        database_url = blk.database_url
+    credentials = blk.credentials if blk is not None else None
 
     env_flag = env.enable_s3_backup_archival
     if env_flag is not None and not env_flag.strip():
@@ -182,7 +180,7 @@ def resolve_config(
         task_retries=env.archival_task_retries,
         retry_delay_seconds=env.archival_retry_delay_seconds,
         deployment=meta,
-        block_name=getattr(blk, "_block_document_name", None),
+        block_name=blk.block_name if blk is not None else None,
     )
 
 

@@ -171,11 +171,11 @@ def expand(
 def resolve_manifest(path: Path | str, environment: str | None = None) -> list:
     """Each (sponsor, environment) of the manifest as a resolved SponsorConfig (blocks loaded)."""
     from blocks.config import resolve_config
-    from blocks.sponsor import SponsorArchival
+    from blocks.sponsor import load_sponsor_block
 
     configs = []
     for run in expand(load_manifest(path), None, [environment] if environment else None):
-        block = SponsorArchival.load(run.block) if run.block else None
+        block = load_sponsor_block(run.block) if run.block else None
         configs.append(
             resolve_config(
                 sponsor=run.sponsor,

@@ -1,16 +1,24 @@
 """The sponsor block: one Prefect block that names where a sponsor's settings live on a server.
 
-Like prefect-aws's blocks, it holds configuration only; the buckets and the
-database URL are the standard `S3Bucket` and `Secret` blocks, so credentials
-are managed where Prefect users already manage them.
+Like prefect-aws's blocks, it holds configuration only. It *names* the standard
+``S3Bucket``, ``AwsCredentials`` and ``Secret`` blocks rather than nesting them,
+so credentials stay managed where Prefect users already manage them, and
+because Prefect 3.9's server cannot re-read a block schema that nests blocks
+which themselves nest blocks (a second ``save()`` answers 500).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from prefect.blocks.core import Block
 from prefect.blocks.system import Secret
+from prefect_aws import AwsCredentials
 from prefect_aws.s3 import S3Bucket
-from pydantic import Field
+from pydantic import Field, SecretStr
+
+from hht_archival.errors import ConfigError
 
 
 class SponsorArchival(Block):
@@ -18,19 +26,22 @@ class SponsorArchival(Block):
 
     _block_type_name = "HHT Sponsor Archival"
     _block_type_slug = "hht-sponsor-archival"
-    _description = "Buckets, database secret and feature flag for one sponsor's S3 backup archival."
+    _description = "Buckets, credentials, database secret and feature flag for one sponsor's S3 archival."
 
     sponsor: str = Field(description="Sponsor (tenant) name: lowercase letters, digits, hyphens.")
     region: str | None = Field(default=None, description="AWS region of the buckets; default eu-west-1.")
-    backups_bucket: S3Bucket | None = Field(
+    backups_bucket_block: str | None = Field(
+        default=None, description="Name of the S3Bucket block for database backups."
+    )
+    audit_logs_bucket_block: str | None = Field(
+        default=None, description="Name of the S3Bucket block for deployment logs."
+    )
+    aws_credentials_block: str | None = Field(
         default=None,
-        description="S3Bucket block for database backups; its credentials are used for both buckets.",
+        description="Name of an AwsCredentials block; default the backups S3Bucket block's own credentials.",
     )
-    audit_logs_bucket: S3Bucket | None = Field(
-        default=None, description="S3Bucket block for deployment logs."
-    )
-    database_url: Secret | None = Field(
-        default=None, description="Secret block holding the PostgreSQL URL to dump."
+    database_url_secret: str | None = Field(
+        default=None, description="Name of the Secret block holding the PostgreSQL URL to dump."
     )
     enable_s3_backup_archival: bool | None = Field(
         default=None,
@@ -38,5 +49,56 @@ class SponsorArchival(Block):
         "then to the Prefect variable, then to false.",
     )
     sse_kms_key_id: str | None = Field(
-        default=None, description="KMS key id or ARN for SSE-KMS; unset means SSE-S3 (AES256)."
+        default=None, description="KMS key ARN for SSE-KMS; unset means SSE-S3 (AES256)."
     )
+
+
+@dataclass(frozen=True)
+class SponsorBlockValues:
+    """A sponsor block with the blocks it names already loaded: what configuration resolution reads."""
+
+    sponsor: str
+    region: str | None = None
+    backups_bucket: str | None = None
+    audit_logs_bucket: str | None = None
+    credentials: Any = None
+    database_url: SecretStr | None = None
+    enable_s3_backup_archival: bool | None = None
+    sse_kms_key_id: str | None = None
+    block_name: str | None = None
+
+
+def load_sponsor_block(name: str) -> SponsorBlockValues:
+    """Load the sponsor block ``name`` and every block it names; one sentence if one is missing."""
+    block = _load(SponsorArchival, name, "hht-sponsor-archival")
+    backups = _load(S3Bucket, block.backups_bucket_block, "s3-bucket") if block.backups_bucket_block else None
+    audit = (
+        _load(S3Bucket, block.audit_logs_bucket_block, "s3-bucket") if block.audit_logs_bucket_block else None
+    )
+    credentials = (
+        _load(AwsCredentials, block.aws_credentials_block, "aws-credentials")
+        if block.aws_credentials_block
+        else getattr(backups, "credentials", None)
+    )
+    secret = _load(Secret, block.database_url_secret, "secret") if block.database_url_secret else None
+    return SponsorBlockValues(
+        sponsor=block.sponsor,
+        region=block.region,
+        backups_bucket=backups.bucket_name if backups else None,
+        audit_logs_bucket=audit.bucket_name if audit else None,
+        credentials=credentials,
+        database_url=SecretStr(secret.get()) if secret else None,
+        enable_s3_backup_archival=block.enable_s3_backup_archival,
+        sse_kms_key_id=block.sse_kms_key_id,
+        block_name=name,
+    )
+
+
+def _load(block_type: type[Block], name: str, slug: str) -> Any:
+    try:
+        return block_type.load(name)
+    except ValueError:
+        raise ConfigError(
+            f"The Prefect block {slug}/{name} does not exist; create it in the UI (Blocks) or with "
+            f"{block_type.__name__}(...).save({name!r})."
+        ) from None

@@ -15,7 +15,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.config import resolve_config
-from blocks.sponsor import SponsorArchival
+from blocks.sponsor import load_sponsor_block
 from flows.pipeline import ArchivalFailed, record_config_failure, run_pipeline
 from hht_archival.record import utc_now_iso
 
@@ -78,7 +78,7 @@ def archive_sponsor(
     """
     started_at = utc_now_iso()
     try:
-        block = SponsorArchival.load(sponsor_block) if sponsor_block else None
+        block = load_sponsor_block(sponsor_block) if sponsor_block else None
         config = resolve_config(
             sponsor=sponsor,
             environment=environment,

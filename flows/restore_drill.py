@@ -15,7 +15,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from blocks.config import load_settings, resolve_config
-from blocks.sponsor import SponsorArchival
+from blocks.sponsor import load_sponsor_block
 from hht_archival.adapters import s3
 from hht_archival.drill import render_markdown, run_drill
 from hht_archival.errors import ArchivalError
@@ -43,7 +43,7 @@ def restore_drill(
         sponsor_block: Name of an hht-sponsor-archival block with this sponsor's settings.
         env_prefix: Read this sponsor's settings from prefixed variables (TITAN_...).
     """
-    block = SponsorArchival.load(sponsor_block) if sponsor_block else None
+    block = load_sponsor_block(sponsor_block) if sponsor_block else None
     config = resolve_config(
         sponsor=sponsor, environment=environment, sponsor_block=block, env_prefix=env_prefix
     )

@@ -12,6 +12,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.support.faultproxy import FaultyS3Proxy
@@ -120,6 +121,18 @@ def scram_cluster():
 
 
 @pytest.fixture
+def bulky_db(seeded_db):
+    """The seeded database plus ~20 MB of poorly compressible text, so the upload needs several parts."""
+    with psycopg.connect(seeded_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE attachments (id int PRIMARY KEY, data text)")
+        conn.execute(
+            "INSERT INTO attachments SELECT g, md5(g::text) || md5((g * 31)::text) "
+            "FROM generate_series(1, 300000) AS g"
+        )
+    return seeded_db
+
+
+@pytest.fixture
 def empty_db(pg_admin_url):
     name = f"hht_restore_{uuid.uuid4().hex[:10]}"
     url = create_database(pg_admin_url, name)
@@ -159,6 +172,7 @@ def clean_environment(monkeypatch, tmp_path, s3_proxy):
     monkeypatch.setenv("ARCHIVAL_WORK_DIR", str(tmp_path))
     monkeypatch.setenv("ARCHIVAL_TASK_RETRIES", "1")
     monkeypatch.setenv("ARCHIVAL_RETRY_DELAY_SECONDS", "0")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # botocore retries once: failure tests stay quick
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     monkeypatch.chdir(tmp_path)
 

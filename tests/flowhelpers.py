@@ -66,3 +66,34 @@ def read_json_object(client, bucket: str, key: str) -> dict:
 
 def gunzipped(client, bucket: str, key: str) -> bytes:
     return gzip.decompress(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def save_sponsor_block(name: str, endpoint: str, database_url: str, enabled: bool | None) -> None:
+    """Save a titan hht-sponsor-archival block, and the S3Bucket and Secret blocks it names."""
+    from prefect.blocks.system import Secret
+    from prefect_aws import AwsCredentials
+    from prefect_aws.client_parameters import AwsClientParameters
+    from prefect_aws.s3 import S3Bucket
+
+    from blocks.sponsor import SponsorArchival
+
+    credentials = AwsCredentials(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="eu-west-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url=endpoint),
+    )
+    S3Bucket(bucket_name="hht-diary-backups-titan-eu-west-1", credentials=credentials).save(
+        f"{name}-backups", overwrite=True
+    )
+    S3Bucket(bucket_name="hht-diary-audit-logs-titan-eu-west-1", credentials=credentials).save(
+        f"{name}-audit", overwrite=True
+    )
+    Secret(value=database_url).save(f"{name}-database-url", overwrite=True)
+    SponsorArchival(
+        sponsor="titan",
+        backups_bucket_block=f"{name}-backups",
+        audit_logs_bucket_block=f"{name}-audit",
+        database_url_secret=f"{name}-database-url",
+        enable_s3_backup_archival=enabled,
+    ).save(name, overwrite=True)

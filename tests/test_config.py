@@ -4,30 +4,9 @@ import pytest
 from pydantic import SecretStr
 
 from blocks.config import resolve_config
+from blocks.sponsor import SponsorBlockValues
 from hht_archival.errors import ConfigError
 from tasks.check_flag import decide
-
-
-class FakeBucket:
-    def __init__(self, name):
-        self.bucket_name = name
-        self.credentials = None
-
-
-class FakeSponsorBlock:
-    """A stand-in with the SponsorArchival block's fields, to test precedence without an API."""
-
-    def __init__(self, **fields):
-        defaults = dict(
-            sponsor="titan",
-            region=None,
-            backups_bucket=None,
-            audit_logs_bucket=None,
-            database_url=None,
-            enable_s3_backup_archival=None,
-            sse_kms_key_id=None,
-        )
-        self.__dict__.update({**defaults, **fields})
 
 
 @pytest.mark.parametrize("spelling", ["true", "TRUE", "1", "yes", "on", " On "])
@@ -87,12 +66,11 @@ def test_a_named_sponsor_block_overrides_the_environment_but_not_parameters(monk
     monkeypatch.setenv("DATABASE_URL", "postgresql://env@db/env")
     monkeypatch.setenv("ENABLE_S3_BACKUP_ARCHIVAL", "false")
 
-    class FakeSecret:
-        def get(self):
-            return "postgresql://block:pw@db/block"
-
-    block = FakeSponsorBlock(
-        backups_bucket=FakeBucket("block-backups"), database_url=FakeSecret(), enable_s3_backup_archival=True
+    block = SponsorBlockValues(
+        sponsor="titan",
+        backups_bucket="block-backups",
+        database_url=SecretStr("postgresql://block:pw@db/block"),
+        enable_s3_backup_archival=True,
     )
     config = resolve_config(sponsor_block=block)
     assert config.backups_bucket == "block-backups"

@@ -8,7 +8,6 @@ import subprocess
 from datetime import date
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from flows.archive_sponsor import ArchivalFailed
@@ -19,6 +18,7 @@ from tests.flowhelpers import (
     read_artifact,
     read_json_object,
     run_flow,
+    save_sponsor_block,
     task_run_counts,
 )
 from tests.support.faultproxy import is_create_multipart, is_put_object, is_upload_part
@@ -158,18 +158,6 @@ def test_missing_bucket_fails_at_once_without_spending_retries(
     assert "does not exist" in log["log_upload_error"]
 
 
-@pytest.fixture
-def bulky_db(seeded_db):
-    """The seeded database plus ~20 MB of poorly compressible text, so the upload needs several parts."""
-    with psycopg.connect(seeded_db, autocommit=True) as conn:
-        conn.execute("CREATE TABLE attachments (id int PRIMARY KEY, data text)")
-        conn.execute(
-            "INSERT INTO attachments SELECT g, md5(g::text) || md5((g * 31)::text) "
-            "FROM generate_series(1, 300000) AS g"
-        )
-    return seeded_db
-
-
 def test_upload_failing_midway_leaves_nothing_at_the_key_and_no_open_multipart(
     s3, s3_proxy, bulky_db, tmp_path, monkeypatch
 ):
@@ -207,28 +195,9 @@ def test_multipart_upload_that_succeeds_has_every_byte(s3, s3_proxy, bulky_db, t
 
 
 def test_settings_from_prefect_blocks(s3, s3_proxy, seeded_db, tmp_path, monkeypatch):
-    from prefect.blocks.system import Secret
-    from prefect_aws import AwsCredentials
-    from prefect_aws.client_parameters import AwsClientParameters
-    from prefect_aws.s3 import S3Bucket
-
-    from blocks.sponsor import SponsorArchival
-
     for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)  # the blocks alone must be enough
-    credentials = AwsCredentials(
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="eu-west-1",
-        aws_client_parameters=AwsClientParameters(endpoint_url=s3_proxy.endpoint),
-    )
-    SponsorArchival(
-        sponsor="titan",
-        backups_bucket=S3Bucket(bucket_name=BACKUPS, credentials=credentials),
-        audit_logs_bucket=S3Bucket(bucket_name=AUDIT, credentials=credentials),
-        database_url=Secret(value=seeded_db),
-        enable_s3_backup_archival=True,
-    ).save("titan-test", overwrite=True)
+    save_sponsor_block("titan-test", s3_proxy.endpoint, seeded_db, enabled=True)
 
     result, _ = run_flow(sponsor_block="titan-test")
 

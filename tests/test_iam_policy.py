@@ -12,7 +12,6 @@ import json
 import threading
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import psycopg
 import pytest
 
 from hht_archival.errors import ConfigError
@@ -301,18 +300,6 @@ def test_request_mapping_knows_what_headers_add_and_fails_on_unknown_shapes():
 
 
 # ----------------------------------------------------------------------------- recorded runs
-
-
-@pytest.fixture
-def bulky_db(seeded_db):
-    """The seeded database plus ~20 MB of poorly compressible text, so the upload needs several parts."""
-    with psycopg.connect(seeded_db, autocommit=True) as conn:
-        conn.execute("CREATE TABLE attachments (id int PRIMARY KEY, data text)")
-        conn.execute(
-            "INSERT INTO attachments SELECT g, md5(g::text) || md5((g * 31)::text) "
-            "FROM generate_series(1, 300000) AS g"
-        )
-    return seeded_db
 
 
 # scenario -> (database fixture, multipart, fail part 2 forever, expected status, expected actions)

@@ -17,7 +17,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.variables import Variable
 
 from tests.conftest import AUDIT, BACKUPS, log_files
-from tests.flowhelpers import get_tags, run_flow
+from tests.flowhelpers import get_tags, run_flow, save_sponsor_block
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -47,27 +47,10 @@ def _prefect_variable(request, monkeypatch, s3_proxy, db_url) -> dict:
 
 
 def _sponsor_block(request, monkeypatch, s3_proxy, db_url) -> dict:
-    from prefect.blocks.system import Secret
-    from prefect_aws import AwsCredentials
-    from prefect_aws.client_parameters import AwsClientParameters
-    from prefect_aws.s3 import S3Bucket
-
     from blocks.sponsor import SponsorArchival
 
     assert os.environ[FLAG] == "true"  # the environment still says on: the block overrides it
-    credentials = AwsCredentials(
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="eu-west-1",
-        aws_client_parameters=AwsClientParameters(endpoint_url=s3_proxy.endpoint),
-    )
-    SponsorArchival(
-        sponsor="titan",
-        backups_bucket=S3Bucket(bucket_name=BACKUPS, credentials=credentials),
-        audit_logs_bucket=S3Bucket(bucket_name=AUDIT, credentials=credentials),
-        database_url=Secret(value=db_url),
-        enable_s3_backup_archival=False,
-    ).save(BLOCK, overwrite=True)
+    save_sponsor_block(BLOCK, s3_proxy.endpoint, db_url, enabled=False)
     request.addfinalizer(lambda: SponsorArchival.delete(BLOCK))
     return {"sponsor_block": BLOCK}
 

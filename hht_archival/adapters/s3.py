@@ -13,6 +13,7 @@ import base64
 import hashlib
 import logging
 import math
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,14 @@ _CREDENTIAL_CODES = {
     "TokenRefreshRequired",
     "InvalidClientTokenId",
 }
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=120)
+
+
+def _client_config() -> Config:
+    """botocore's standard retry mode: 5 attempts with backoff, or AWS_MAX_ATTEMPTS when set."""
+    attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or 5)
+    return Config(
+        retries={"mode": "standard", "max_attempts": attempts}, connect_timeout=10, read_timeout=120
+    )
 
 
 def make_client(region: str, credentials: Any = None):
@@ -67,7 +75,7 @@ def make_client(region: str, credentials: Any = None):
     """
     if credentials is not None:
         return credentials.get_client("s3")
-    return boto3.session.Session(region_name=region).client("s3", config=_CLIENT_CONFIG)
+    return boto3.session.Session(region_name=region).client("s3", config=_client_config())
 
 
 def part_size_for(size: int, minimum: int = MIN_PART_SIZE) -> int:
