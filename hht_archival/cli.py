@@ -133,6 +133,8 @@ def demo(database_url, sponsor, out_dir, debug) -> None:
     Example: hht-archival demo
     """
     prepare_environment(debug)
+    if database_url:
+        _refuse_password_in_argv("--database-url", database_url, "DATABASE_URL")
     from hht_archival.demo import run_demo
     from hht_archival.errors import ArchivalError
 
@@ -456,7 +458,7 @@ def _refuse_password_in_argv(option: str, url: str, envvar: str) -> None:
         has_password = "password" in conninfo_to_dict(url)
     except Exception:
         return
-    if has_password and url in _sys.argv:
+    if has_password and any(url in arg for arg in _sys.argv):
         _fail(
             f"{option} carries a password, which other users can see in the process list; put the URL in "
             f"{envvar} (or the password in ~/.pgpass) instead.",

@@ -193,3 +193,12 @@ def test_a_drill_names_the_table_that_differs_from_the_record(archived, s3, pg_a
             "problem": "3000 rows restored, 3005 recorded",
         }
     ]
+
+
+def test_a_password_on_the_command_line_is_refused():
+    done = run_cli("restore", "--sponsor", "titan", "--target-url=postgresql://u:s3cret@db.internal/x")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "❌ --target-url carries a password, which other users can see in the process list; put the URL in "
+        "RESTORE_TARGET_URL (or the password in ~/.pgpass) instead."
+    )
