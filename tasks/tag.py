@@ -1,4 +1,8 @@
-"""tag: give the backup the tags a 7-year retention policy and an auditor select on."""
+"""tag: make sure the backup carries the tags a 7-year retention policy and an auditor select on.
+
+upload already creates the object with them; this step re-asserts them (idempotent), so a
+backup uploaded by an older version or tagged by hand ends the run with exactly these tags.
+"""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from hht_archival.adapters.gzip_stream import Compressed
 from hht_archival.naming import RunNames
 from hht_archival.progress import announce, human_size
 from tasks import archival_task
+from tasks.tag import retention_tags
 
 
 def _progress_reporter(config: SponsorConfig, compressed: Compressed, location: str):
@@ -50,6 +51,7 @@ def upload(config: SponsorConfig, names: RunNames, compressed: Compressed) -> st
         kms_key_id=config.sse_kms_key_id,
         min_part_size=config.part_size_mib * 1024 * 1024,
         on_progress=_progress_reporter(config, compressed, location),
+        tags=retention_tags(config, names, "database-backup", compressed.sha256),
     )
     announce("upload: %s to %s in %.1f s", human_size(compressed.size), location, time.monotonic() - started)
     return location

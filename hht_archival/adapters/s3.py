@@ -103,14 +103,20 @@ def upload_file(
     content_type: str = "application/gzip",
     min_part_size: int = MIN_PART_SIZE,
     on_progress: Callable[[int, int], None] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> int:
-    """Upload ``path`` to ``bucket/key`` with SSE and SHA-256 checksums; return the bytes sent."""
+    """Upload ``path`` to ``bucket/key`` with SSE and SHA-256 checksums; return the bytes sent.
+
+    ``tags`` are set as the object is created, so it is never visible untagged.
+    """
     size = path.stat().st_size
     extra = {
         **encryption_args(kms_key_id),
         "Metadata": {"sha256": sha256_hex, **metadata},
         "ContentType": content_type,
     }
+    if tags:
+        extra["Tagging"] = urlencode(dict(tags))
     part_size = part_size_for(size, min_part_size)
     try:
         if size <= part_size:
