@@ -71,6 +71,7 @@ class SponsorConfig:
     sse_kms_key_id: str | None = None
     aws_credentials: Any = None  # a prefect-aws AwsCredentials block, or None for boto3's chain
     part_size_mib: int = 16
+    backup_format: str = "sql.gz"
     record_row_counts: bool = True
     lock_timeout_seconds: float = 1800
     task_retries: int = 3
@@ -175,6 +176,7 @@ def resolve_config(
         sse_kms_key_id=_first(blk and blk.sse_kms_key_id, env.archival_sse_kms_key_id),
         aws_credentials=credentials,
         part_size_mib=env.archival_part_size_mib,
+        backup_format=env.archival_format,
         record_row_counts=env.archival_record_row_counts,
         lock_timeout_seconds=env.archival_lock_timeout_seconds,
         task_retries=env.archival_task_retries,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,10 @@ class ArchivalSettings(BaseSettings):
     archival_drill_database_url: SecretStr | None = Field(
         default=None,
         description="Admin URL of a scratch PostgreSQL server for restore drills' throwaway databases.",
+    )
+    archival_format: Literal["sql.gz", "sql.zst", "dump"] = Field(
+        default="sql.gz",
+        description="sql.gz (plain SQL, gzip: the seed's), sql.zst (plain SQL, zstd) or dump (pg_dump -Fc).",
     )
     archival_task_retries: int = Field(default=3, ge=0, le=10, description="Retries per task.")
     archival_retry_delay_seconds: float = Field(

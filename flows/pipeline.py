@@ -18,6 +18,7 @@ from prefect.runtime import flow_run
 
 from blocks.config import DEFAULT_LOG_DIR, SponsorConfig
 from flows.sponsor_lock import sponsor_lock
+from hht_archival.adapters.codecs import FORMATS
 from hht_archival.adapters.postgres import mask_url
 from hht_archival.banner import ENABLED_LINE, disabled_banner
 from hht_archival.errors import ArchivalError, one_sentence
@@ -100,7 +101,7 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
         with sponsor_lock(config.sponsor, config.environment, config.lock_timeout_seconds):
             # Named inside the lock, and the lock held into the next second, so two runs of
             # one sponsor can never share a timestamp, hence never a key.
-            names = RunNames.now(config.sponsor, config.environment)
+            names = RunNames.now(config.sponsor, config.environment, FORMATS[config.backup_format].extension)
             record = record.model_copy(update={"timestamp": names.timestamp})
             try:
                 return _archive_enabled(config, names, record, step, suffix)
@@ -117,7 +118,7 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
     steps: list[StepRecord] = []
     try:
         dumped = _timed(steps, "dump", lambda: step(dump)(config, work_dir))
-        packed = _timed(steps, "compress", lambda: step(compress)(dumped))
+        packed = _timed(steps, "compress", lambda: step(compress)(config, dumped))
         location = _timed(steps, "upload", lambda: step(upload)(config, names, packed))
         _timed(steps, "tag", lambda: step(tag)(config, names, packed.sha256))
     except Exception as exc:

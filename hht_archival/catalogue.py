@@ -15,7 +15,7 @@ from hht_archival.naming import ENVIRONMENT_KEYS
 
 _KEY_RE = re.compile(
     r"^(?P<kind>backups|deployments)/\d{4}/\d{2}/\d{2}/"
-    r"(?:backup|deployment)-(?P<env>[a-z]+)-(?P<stamp>\d{8}-\d{6})\.(?:sql\.gz|json)$"
+    r"(?:backup|deployment)-(?P<env>[a-z]+)-(?P<stamp>\d{8}-\d{6})\.(?:sql\.gz|sql\.zst|dump|json)$"
 )
 COLD_CLASSES = {
     "DEEP_ARCHIVE": "a Glacier Deep Archive restore takes up to 12 hours (Standard) or 48 hours (Bulk)",
@@ -84,8 +84,5 @@ def add_details(client, bucket: str, entries: list[Entry]) -> None:
 
 def log_key_for(backup_key: str) -> str:
     """The deployment log written by the same run as ``backup_key`` (same day and timestamp)."""
-    return (
-        backup_key.replace("backups/", "deployments/", 1)
-        .replace("/backup-", "/deployment-")
-        .replace(".sql.gz", ".json")
-    )
+    stem = backup_key.replace("backups/", "deployments/", 1).replace("/backup-", "/deployment-")
+    return re.sub(r"\.(sql\.gz|sql\.zst|dump)$", ".json", stem)

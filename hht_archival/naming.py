@@ -104,10 +104,11 @@ class RunNames:
     sponsor: str
     environment: str
     moment: datetime
+    extension: str = "sql.gz"
 
     @classmethod
-    def now(cls, sponsor: str, environment: str) -> RunNames:
-        return cls(sponsor, environment, datetime.now(UTC).replace(microsecond=0))
+    def now(cls, sponsor: str, environment: str, extension: str = "sql.gz") -> RunNames:
+        return cls(sponsor, environment, datetime.now(UTC).replace(microsecond=0), extension)
 
     @property
     def env_key(self) -> str:
@@ -123,7 +124,7 @@ class RunNames:
 
     @property
     def backup_key(self) -> str:
-        return f"backups/{self.day_prefix}/backup-{self.env_key}-{self.stamp}.sql.gz"
+        return f"backups/{self.day_prefix}/backup-{self.env_key}-{self.stamp}.{self.extension}"
 
     @property
     def log_key(self) -> str:

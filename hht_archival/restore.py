@@ -19,9 +19,9 @@ from pathlib import Path
 
 import psycopg
 from botocore.exceptions import ClientError
-from isal import igzip
 from psycopg.conninfo import conninfo_to_dict
 
+from hht_archival.adapters.codecs import format_for_key, plain_sql_reader
 from hht_archival.adapters.postgres import mask_url, passfile_environment
 from hht_archival.catalogue import Entry, add_details, list_entries, log_key_for
 from hht_archival.errors import ArchivalError, ConfigError
@@ -164,15 +164,31 @@ def check_target(
         )
 
 
-def load_into(gz_path: Path, target_url: str, sponsor: str) -> None:
-    """Feed the decompressed dump to psql in one transaction; any error rolls it all back."""
-    psql = shutil.which("psql")
-    if psql is None:
-        raise ConfigError("psql was not found on PATH; install the PostgreSQL client tools.")
+def load_into(archive: Path, target_url: str, sponsor: str) -> None:
+    """Load the backup in one transaction (psql for plain SQL, pg_restore for the custom format).
+
+    Any error stops the load and rolls it all back: the target is never left half restored.
+    """
+    fmt = format_for_key(archive.name)
+    tool = shutil.which("pg_restore" if fmt.pg_dump_format == "custom" else "psql")
+    if tool is None:
+        raise ConfigError("psql or pg_restore was not found on PATH; install the PostgreSQL client tools.")
     with passfile_environment(target_url) as (conninfo, env):
-        proc = subprocess.Popen(
-            [
-                psql,
+        if fmt.pg_dump_format == "custom":
+            argv = [
+                tool,
+                "--single-transaction",
+                "--exit-on-error",
+                "--no-password",
+                f"--dbname={conninfo}",
+                str(archive),
+            ]
+            proc = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+        else:
+            argv = [
+                tool,
                 "-X",
                 "-q",
                 "-v",
@@ -180,19 +196,17 @@ def load_into(gz_path: Path, target_url: str, sponsor: str) -> None:
                 "--single-transaction",
                 "--no-password",
                 f"--dbname={conninfo}",
-            ],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            with igzip.open(gz_path, "rb") as source:
-                while chunk := source.read(CHUNK):
-                    proc.stdin.write(chunk)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass  # psql stopped early: its stderr says why
+            ]
+            proc = subprocess.Popen(
+                argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            try:
+                with plain_sql_reader(archive, fmt) as source:
+                    while chunk := source.read(CHUNK):
+                        proc.stdin.write(chunk)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass  # psql stopped early: its stderr says why
         stderr = proc.stderr.read().decode("utf-8", "replace")
         proc.wait()
     if proc.returncode != 0:

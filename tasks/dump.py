@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from blocks.config import SponsorConfig
+from hht_archival.adapters.codecs import FORMATS
 from hht_archival.adapters.postgres import DumpResult, dump_database, mask_url
 from hht_archival.errors import ConfigError
 from hht_archival.progress import announce, human_size
@@ -21,6 +22,13 @@ def dump(config: SponsorConfig, work_dir: Path) -> DumpResult:
         )
     url = config.database_url.get_secret_value()
     started = time.monotonic()
-    result = dump_database(url, work_dir / "dump.sql", config.sponsor, count_rows=config.record_row_counts)
+    fmt = FORMATS[config.backup_format]
+    result = dump_database(
+        url,
+        work_dir / "dump.sql",
+        config.sponsor,
+        count_rows=config.record_row_counts,
+        custom_format=fmt.pg_dump_format == "custom",
+    )
     announce("dump: %s of %s in %.1f s", human_size(result.size), mask_url(url), time.monotonic() - started)
     return result

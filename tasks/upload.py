@@ -11,6 +11,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from blocks.config import SponsorConfig
 from hht_archival.adapters import s3
+from hht_archival.adapters.codecs import FORMATS
 from hht_archival.adapters.gzip_stream import Compressed
 from hht_archival.naming import RunNames
 from hht_archival.progress import announce, human_size
@@ -52,6 +53,7 @@ def upload(config: SponsorConfig, names: RunNames, compressed: Compressed) -> st
         min_part_size=config.part_size_mib * 1024 * 1024,
         on_progress=_progress_reporter(config, compressed, location),
         tags=retention_tags(config, names, "database-backup", compressed.sha256),
+        content_type=FORMATS[config.backup_format].content_type,
     )
     announce("upload: %s to %s in %.1f s", human_size(compressed.size), location, time.monotonic() - started)
     return location

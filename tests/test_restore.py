@@ -202,3 +202,19 @@ def test_a_password_on_the_command_line_is_refused():
         "❌ --target-url carries a password, which other users can see in the process list; put the URL in "
         "RESTORE_TARGET_URL (or the password in ~/.pgpass) instead."
     )
+
+
+@pytest.mark.parametrize("fmt, extension", [("sql.zst", ".sql.zst"), ("dump", ".dump")])
+def test_every_backup_format_restores_to_identical_content(
+    fmt, extension, s3, seeded_db, empty_db, monkeypatch
+):
+    monkeypatch.setenv("DATABASE_URL", seeded_db)
+    monkeypatch.setenv("ARCHIVAL_FORMAT", fmt)
+    original = table_snapshot(seeded_db)
+    log, _ = run_flow(sponsor="titan", enabled=True)
+    assert log["status"] == "archived" and log["backup_location"].endswith(extension)
+
+    done = run_cli("restore", "--sponsor", "titan", env={"RESTORE_TARGET_URL": empty_db})
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert table_snapshot(empty_db) == original

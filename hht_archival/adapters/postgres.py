@@ -154,7 +154,9 @@ def passfile_environment(database_url: str) -> Iterator[tuple[str, dict[str, str
         yield make_conninfo(**params), env
 
 
-def dump_database(database_url: str, out_path: Path, sponsor: str, count_rows: bool = True) -> DumpResult:
+def dump_database(
+    database_url: str, out_path: Path, sponsor: str, count_rows: bool = True, custom_format: bool = False
+) -> DumpResult:
     """Run ``pg_dump --format=plain`` into ``out_path`` and check the dump is complete.
 
     With ``count_rows``, a REPEATABLE READ transaction exports its snapshot, pg_dump
@@ -167,7 +169,13 @@ def dump_database(database_url: str, out_path: Path, sponsor: str, count_rows: b
     pg_dump = find_pg_dump()
     counts = None
     with passfile_environment(database_url) as (conninfo, env):
-        argv = [pg_dump, "--format=plain", "--no-password", f"--file={out_path}", f"--dbname={conninfo}"]
+        argv = [
+            pg_dump,
+            f"--format={'custom' if custom_format else 'plain'}",
+            "--no-password",
+            f"--file={out_path}",
+            f"--dbname={conninfo}",
+        ]
         if not count_rows:
             proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
             stderr_bytes = proc.stderr
@@ -199,7 +207,7 @@ def dump_database(database_url: str, out_path: Path, sponsor: str, count_rows: b
         out_path.unlink(missing_ok=True)
         raise _classify_failure(stderr, proc.returncode, sponsor)
     size = out_path.stat().st_size
-    if not _has_trailer(out_path, size):
+    if not (_is_custom_archive(out_path) if custom_format else _has_trailer(out_path, size)):
         out_path.unlink(missing_ok=True)
         raise TransientError(
             f"pg_dump for sponsor {sponsor} exited cleanly but its output lacks the "
@@ -215,6 +223,12 @@ def _scrub(text: str, database_url: str) -> str:
     except Exception:
         return text
     return text.replace(password, "***") if password else text
+
+
+def _is_custom_archive(path: Path) -> bool:
+    """pg_dump's custom format has no trailer; its exit status and its magic header are the checks."""
+    with path.open("rb") as handle:
+        return handle.read(5) == b"PGDMP"
 
 
 def _has_trailer(path: Path, size: int) -> bool:
