@@ -9,12 +9,15 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, ValidationError
 
 from blocks.settings import SPONSOR_SPECIFIC, ArchivalSettings, deployment_metadata_from_environment
 from hht_archival.errors import ConfigError
+
+if TYPE_CHECKING:  # blocks.sponsor imports Prefect; configuration errors are reported without it
+    from blocks.sponsor import SponsorBlockValues
 from hht_archival.naming import (
     default_audit_logs_bucket,
     default_backups_bucket,
@@ -110,7 +113,7 @@ def resolve_config(
     backups_bucket: str | None = None,
     audit_logs_bucket: str | None = None,
     log_dir: str | Path | None = None,
-    sponsor_block: Any = None,
+    sponsor_block: SponsorBlockValues | None = None,
     deployment: dict[str, str] | None = None,
     env_prefix: str | None = None,
     settings: ArchivalSettings | None = None,

@@ -1,0 +1,62 @@
+"""The ``hht-archival`` command: a thin layer over the flows, with one sentence for every failure.
+
+Exit status: 0 archived or skipped (or all checks passed), 1 the work failed, 2 bad input
+(nothing done). The commands live in one module per job: ``running`` (run, demo, pre-deploy),
+``readiness`` (doctor, provision, iam-policy) and ``archive`` (list, restore, verify).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hht-archival")
+def main() -> None:
+    """Archive PostgreSQL backups and deployment logs to S3 with 7-year retention.
+
+    Example: hht-archival run --sponsor callisto --environment production
+    """
+
+
+def fail(sentence: str, log_path, code: int) -> None:
+    """Print the one sentence (and where the local log is), then exit with ``code``."""
+    click.echo(f"❌ {sentence}", err=True)
+    if log_path:
+        click.echo(f"Local log (status: failed): {log_path}", err=True)
+    sys.exit(code)
+
+
+def refuse_password_in_argv(option: str, url: str, envvar: str) -> None:
+    """A password typed as an option is visible to every user of the machine (ps, /proc): refuse it."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        has_password = "password" in conninfo_to_dict(url)
+    except Exception:
+        return
+    if has_password and any(url in arg for arg in sys.argv):
+        fail(
+            f"{option} carries a password, which other users can see in the process list; put the URL in "
+            f"{envvar} (or the password in ~/.pgpass) instead.",
+            None,
+            EXIT_BAD_INPUT,
+        )
+
+
+def configs_for(sponsor, environment, manifest):
+    """Resolved configurations for one sponsor, or for each (sponsor, environment) of a manifest."""
+    from blocks.config import resolve_config
+    from blocks.manifest import resolve_manifest
+
+    if manifest is None:
+        return [resolve_config(sponsor=sponsor, environment=environment)]
+    return resolve_manifest(manifest, environment)
+
+
+from hht_archival.cli import archive, readiness, running  # noqa: E402,F401  (registers the commands)

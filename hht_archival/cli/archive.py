@@ -1,0 +1,155 @@
+"""list, restore and verify: getting archives back, and proving they come back."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, configs_for, fail, main, refuse_password_in_argv
+from hht_archival.console import prepare_environment
+
+
+@main.command("list")
+@click.option("--sponsor", help="Sponsor. Default: $SPONSOR, else callisto.")
+@click.option("--environment", help="Only this environment (production, staging, dev).")
+@click.option(
+    "--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only from this day on (YYYY-MM-DD)."
+)
+@click.option("--logs", is_flag=True, help="List the deployment logs instead of the backups.")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=50,
+    show_default=True,
+    help="Show details (SHA-256, retain-until) for this many; 0 for all.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
+    """The catalogue of a sponsor's archived backups (or logs), newest first.
+
+    Objects already in DEEP_ARCHIVE say so, and how long a Glacier restore takes.
+
+    Example: hht-archival list --sponsor titan --since 2026-01-01
+    """
+    from hht_archival.adapters import s3
+    from hht_archival.catalogue import add_details, list_entries
+    from hht_archival.errors import ArchivalError
+
+    try:
+        [config] = configs_for(sponsor, None, None)
+        client = s3.make_client(config.region, config.aws_credentials)
+        bucket = config.audit_logs_bucket if logs else config.backups_bucket
+        entries = list_entries(
+            client,
+            bucket,
+            "deployments/" if logs else "backups/",
+            environment,
+            since.date() if since else None,
+        )
+        shown = entries if limit == 0 else entries[:limit]
+        add_details(client, bucket, shown)
+    except ArchivalError as exc:
+        fail(str(exc), None, EXIT_BAD_INPUT)
+    except Exception as exc:
+        fail(s3.translate(exc, config.sponsor, f"listing s3://{bucket}").args[0], None, EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps([e.as_dict() for e in shown], indent=2))
+        return
+    click.echo(
+        f"{len(entries)} {'log' if logs else 'backup'}(s) in s3://{bucket}"
+        + (f", newest {len(shown)} shown" if len(shown) < len(entries) else "")
+    )
+    for e in shown:
+        click.echo(
+            f"  {e.stamp}  {e.environment:7s} {e.size:>12,d} B  {e.storage_class:12s} "
+            f"retain-until {e.retain_until}  sha256 {e.sha256}  {e.key}"
+        )
+        if e.cold:
+            click.echo(
+                f"      in {e.storage_class}: {e.cold}; "
+                "hht-archival restore --request-glacier-restore starts it"
+            )
+
+
+@main.command()
+@click.option("--sponsor", help="Sponsor. Default: $SPONSOR, else callisto.")
+@click.option("--environment", help="production, staging or dev. Default: $DEPLOYMENT_ENVIRONMENT.")
+@click.option("--backup", default="latest", show_default=True, help="latest, a date (YYYY-MM-DD) or a key.")
+@click.option(
+    "--target-url",
+    envvar="RESTORE_TARGET_URL",
+    required=True,
+    help="Database to restore into (or $RESTORE_TARGET_URL; passwords belong there or in ~/.pgpass).",
+)
+@click.option("--force", is_flag=True, help="Restore even if the target already holds tables.")
+@click.option(
+    "--i-know-this-is-production",
+    "production_ok",
+    is_flag=True,
+    help="Allow the sponsor's own DATABASE_URL as the target.",
+)
+@click.option("--request-glacier-restore", is_flag=True, help="Start the Glacier restore of a cold backup.")
+def restore(sponsor, environment, backup, target_url, force, production_ok, request_glacier_restore) -> None:
+    """Download a backup, verify its SHA-256, and only then restore it into a database.
+
+    Example: RESTORE_TARGET_URL=postgresql://postgres@localhost/scratch hht-archival restore --sponsor titan
+    """
+    import tempfile
+
+    from hht_archival.adapters import s3
+    from hht_archival.errors import ArchivalError
+    from hht_archival.restore import restore_backup
+
+    refuse_password_in_argv("--target-url", target_url, "RESTORE_TARGET_URL")
+    try:
+        [config] = configs_for(sponsor, environment, None)
+        client = s3.make_client(config.region, config.aws_credentials)
+        with tempfile.TemporaryDirectory(prefix="hht-restore-", dir=config.work_dir) as work:
+            done = restore_backup(
+                client,
+                config,
+                backup,
+                target_url,
+                Path(work),
+                force=force,
+                production_ok=production_ok,
+                request_glacier_restore=request_glacier_restore,
+            )
+    except ArchivalError as exc:
+        fail(str(exc), None, EXIT_FAILED)
+    except Exception as exc:
+        fail(s3.translate(exc, config.sponsor, "restoring").args[0], None, EXIT_FAILED)
+    click.echo(
+        f"Restored s3://{config.backups_bucket}/{done.key} ({done.size:,d} bytes, sha256 {done.sha256} "
+        "verified before restore)."
+    )
+
+
+@main.command()
+@click.option("--sponsor", help="Sponsor. Default: $SPONSOR, else callisto.")
+@click.option("--environment", default="production", show_default=True, help="production, staging or dev.")
+@click.option("--backup", default="latest", show_default=True, help="latest, a date (YYYY-MM-DD) or a key.")
+@click.option("--debug", is_flag=True, help="Show Prefect's logs and full tracebacks.")
+def verify(sponsor, environment, backup, debug) -> None:
+    """Restore drill: restore a backup into a throwaway database and check it against the record.
+
+    Needs ARCHIVAL_DRILL_DATABASE_URL, the admin URL of a scratch server. The
+    report goes to the audit bucket (drills/...) and to the Prefect UI.
+
+    Example: hht-archival verify --sponsor titan   (with ARCHIVAL_DRILL_DATABASE_URL set)
+    """
+    prepare_environment(debug)
+    from flows.restore_drill import restore_drill
+    from hht_archival.drill import render_markdown
+    from hht_archival.errors import one_sentence
+
+    sponsor = sponsor or os.environ.get("SPONSOR") or "callisto"
+    state = restore_drill(sponsor=sponsor, environment=environment, backup=backup, return_state=True)
+    try:
+        report = state.result()
+    except Exception as exc:
+        fail(one_sentence(exc), None, EXIT_FAILED)
+    click.echo(render_markdown(report))

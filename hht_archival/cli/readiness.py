@@ -1,0 +1,147 @@
+"""doctor, provision and iam-policy: what must hold before archival is enabled."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, configs_for, fail, main
+from hht_archival.console import prepare_environment
+
+
+@main.command()
+@click.option("--sponsor", help="Sponsor to check. Default: $SPONSOR, else callisto.")
+@click.option("--environment", help="production, staging or dev. Default: $DEPLOYMENT_ENVIRONMENT.")
+@click.option(
+    "--manifest", type=click.Path(dir_okay=False), help="Check every sponsor of this manifest instead."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def doctor(sponsor, environment, manifest, as_json) -> None:
+    """Check everything an enabled run needs, and print the fix for each failure.
+
+    Flag and where it comes from, settings, AWS identity, both buckets (region,
+    versioning, encryption, public access, lifecycle, Object Lock), a probe
+    object under doctor/, the database and pg_dump's version. Exit 0 only
+    when every check an enabled run needs passes.
+
+    Example: hht-archival doctor --sponsor callisto --environment production
+    """
+    prepare_environment(debug=False)
+    from hht_archival.doctor import passed, render, run_checks
+    from hht_archival.errors import ArchivalError
+
+    try:
+        configs = configs_for(sponsor, environment, manifest)
+        rows = [
+            row for config in configs for row in run_checks(config, _flag_without_starting_prefect(config))
+        ]
+    except ArchivalError as exc:
+        fail(str(exc), None, EXIT_BAD_INPUT)
+    if as_json:
+        click.echo(json.dumps([row.as_dict() for row in rows], indent=2, ensure_ascii=False))
+    else:
+        click.echo(render(rows))
+    sys.exit(0 if passed(rows) else EXIT_FAILED)
+
+
+@main.command()
+@click.option("--sponsor", help="Sponsor whose buckets to provision. Default: $SPONSOR, else callisto.")
+@click.option("--environment", help="production, staging or dev (for the settings it reads).")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option(
+    "--object-lock",
+    type=click.Choice(["compliance", "governance"]),
+    help="Also set Object Lock (irreversible).",
+)
+@click.option(
+    "--years", type=click.IntRange(1, 100), default=7, show_default=True, help="Object Lock retention."
+)
+@click.option("--yes", is_flag=True, help="Do not ask before enabling Object Lock.")
+def provision(sponsor, environment, dry_run, object_lock, years, yes) -> None:
+    """Create or bring up to date a sponsor's two buckets, as doctor checks them.
+
+    Idempotent, and it never weakens: a longer retention, a compliance lock or
+    another lifecycle rule already there stays. For development, staging and
+    sponsors without Terraform.
+
+    Example: hht-archival provision --sponsor titan --dry-run
+    """
+    prepare_environment(debug=False)
+    from hht_archival.adapters import s3
+    from hht_archival.errors import ArchivalError
+    from hht_archival.provision import lock_warning, plan_bucket
+
+    lock = (object_lock, years) if object_lock else None
+    try:
+        [config] = configs_for(sponsor, environment, None)
+        client = s3.make_client(config.region, config.aws_credentials)
+        buckets = (config.backups_bucket, config.audit_logs_bucket)
+        changes = [
+            c for b in buckets for c in plan_bucket(client, b, config.region, config.sse_kms_key_id, lock)
+        ]
+    except ArchivalError as exc:
+        fail(str(exc), None, EXIT_BAD_INPUT)
+    except Exception as exc:  # botocore: one sentence with the remedy
+        fail(s3.translate(exc, sponsor or "callisto", "provisioning").args[0], None, EXIT_FAILED)
+    if not changes:
+        click.echo(f"Nothing to change: {' and '.join(buckets)} already match what doctor checks.")
+        return
+    click.echo("Would change:" if dry_run else "Changes:")
+    for change in changes:
+        click.echo(f"  {change.describe()}")
+    if dry_run:
+        return
+    if any(change.setting == "object lock" for change in changes):
+        for bucket in buckets:
+            click.echo(f"⚠️  {lock_warning(bucket, lock)}")
+        if not yes and not click.confirm("Enable it?", default=False):
+            fail(
+                "Nothing was changed: Object Lock was not confirmed; run again with --yes to confirm.",
+                None,
+                EXIT_FAILED,
+            )
+    try:
+        for change in changes:
+            change.apply()
+    except Exception as exc:
+        fail(s3.translate(exc, config.sponsor, f"changing {change.describe()}").args[0], None, EXIT_FAILED)
+    click.echo(f"Done: {len(changes)} change(s). Check with: hht-archival doctor --sponsor {config.sponsor}")
+
+
+@main.command("iam-policy")
+@click.option("--sponsor", help="Sponsor whose archival role this is. Default: $SPONSOR, else callisto.")
+@click.option("--environment", help="production, staging or dev (for the settings it reads).")
+def iam_policy(sponsor, environment) -> None:
+    """Print the least-privilege IAM policy for the archival role, as JSON.
+
+    Exact actions on exact bucket ARNs and prefixes: the role can add backups
+    and logs, tag them, and probe under doctor/; it cannot read or delete an archive.
+
+    Example: hht-archival iam-policy --sponsor titan > titan-archival-policy.json
+    """
+    from hht_archival.errors import ArchivalError
+    from hht_archival.iam import policy_json
+
+    try:
+        [config] = configs_for(sponsor, environment, None)
+        document = policy_json(
+            config.sponsor, config.backups_bucket, config.audit_logs_bucket, kms_key_arn=config.sse_kms_key_id
+        )
+    except ArchivalError as exc:
+        fail(str(exc), None, EXIT_BAD_INPUT)
+    click.echo(document)
+
+
+def _flag_without_starting_prefect(config):
+    """The flag and its source; the Prefect variable is only asked when a Prefect server is configured."""
+    from tasks.check_flag import decide
+
+    flag = config.flag
+    if flag.parameter is None and flag.block is None and flag.environment_raw is None:
+        if not os.environ.get("PREFECT_API_URL"):
+            return None
+    decision = decide(config)
+    return decision.enabled, decision.source
