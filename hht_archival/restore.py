@@ -13,6 +13,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -173,7 +174,8 @@ def load_into(archive: Path, target_url: str, sponsor: str) -> None:
     tool = shutil.which("pg_restore" if fmt.pg_dump_format == "custom" else "psql")
     if tool is None:
         raise ConfigError("psql or pg_restore was not found on PATH; install the PostgreSQL client tools.")
-    with passfile_environment(target_url) as (conninfo, env):
+    # stderr goes to a file, not a pipe: a pipe nobody reads while stdin is fed could fill and stall psql
+    with passfile_environment(target_url) as (conninfo, env), tempfile.TemporaryFile() as errors:
         if fmt.pg_dump_format == "custom":
             argv = [
                 tool,
@@ -184,7 +186,7 @@ def load_into(archive: Path, target_url: str, sponsor: str) -> None:
                 str(archive),
             ]
             proc = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors
             )
         else:
             argv = [
@@ -198,7 +200,7 @@ def load_into(archive: Path, target_url: str, sponsor: str) -> None:
                 f"--dbname={conninfo}",
             ]
             proc = subprocess.Popen(
-                argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors
             )
             try:
                 with plain_sql_reader(archive, fmt) as source:
@@ -207,8 +209,9 @@ def load_into(archive: Path, target_url: str, sponsor: str) -> None:
                 proc.stdin.close()
             except BrokenPipeError:
                 pass  # psql stopped early: its stderr says why
-        stderr = proc.stderr.read().decode("utf-8", "replace")
         proc.wait()
+        errors.seek(0)
+        stderr = errors.read().decode("utf-8", "replace")
     if proc.returncode != 0:
         line = next((x for x in reversed(stderr.splitlines()) if x.strip()), f"exit status {proc.returncode}")
         raise ArchivalError(

@@ -218,3 +218,17 @@ def test_every_backup_format_restores_to_identical_content(
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert table_snapshot(empty_db) == original
+
+
+def test_a_forced_restore_that_fails_is_rolled_back_whole(archived, s3, make_seeded_db, tmp_path):
+    busy = make_seeded_db()
+    with psycopg.connect(busy, autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (x int)")
+    before = table_snapshot(busy)
+
+    with pytest.raises(ArchivalError) as info:
+        restore_backup(s3, resolve_config(sponsor="titan"), "latest", busy, tmp_path, force=True)
+
+    assert "failed for sponsor titan and was rolled back: " in str(info.value)
+    assert "already exists" in str(info.value)
+    assert table_snapshot(busy) == before
