@@ -42,31 +42,12 @@ def _check_database(url: str) -> None:
 
 
 def _prepare_buckets(client, names: list[str]) -> None:
-    """Create the buckets with the settings the seed's Terraform gives them."""
+    """Create the buckets exactly as ``hht-archival provision`` would (what ``doctor`` checks)."""
+    from hht_archival.provision import plan_bucket
+
     for name in names:
-        client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
-        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-        client.put_bucket_encryption(
-            Bucket=name,
-            ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-            },
-        )
-        client.put_bucket_lifecycle_configuration(
-            Bucket=name,
-            LifecycleConfiguration={
-                "Rules": [
-                    {
-                        "ID": "seven-year-retention",
-                        "Status": "Enabled",
-                        "Filter": {"Prefix": ""},
-                        "Transitions": [{"Days": 90, "StorageClass": "DEEP_ARCHIVE"}],
-                        "Expiration": {"Days": 2555},
-                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
-                    }
-                ]
-            },
-        )
+        for change in plan_bucket(client, name, REGION):
+            change.apply()
 
 
 def run_demo(database_url: str | None, sponsor: str, out_dir: Path) -> int:

@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from hht_archival.adapters import s3
 from hht_archival.adapters.postgres import count_table_rows, mask_url
 from hht_archival.errors import ArchivalError, ConfigError, one_sentence
-from hht_archival.naming import ENVIRONMENT_KEYS, RETENTION_YEARS, add_years
+from hht_archival.naming import RunNames
 from hht_archival.restore import restore_backup
 
 
@@ -119,24 +119,15 @@ def run_drill(
 
 def _store_report(client, config, report: dict[str, Any], started: datetime) -> str:
     """The report goes to the audit bucket beside the deployment logs, tagged for 7-year retention."""
-    key = (
-        f"drills/{started:%Y/%m/%d}/drill-{ENVIRONMENT_KEYS[config.environment]}-{started:%Y%m%d-%H%M%S}.json"
-    )
-    location = f"s3://{config.audit_logs_bucket}/{key}"
+    names = RunNames(config.sponsor, config.environment, started)
+    location = f"s3://{config.audit_logs_bucket}/{names.drill_key}"
     body = json.dumps({**report, "report_location": location}, indent=2, ensure_ascii=False).encode()
-    tags = {
-        "retention-years": str(RETENTION_YEARS),
-        "retain-until": add_years(started, RETENTION_YEARS).date().isoformat(),
-        "sponsor": config.sponsor,
-        "environment": config.environment,
-        "data-class": "restore-drill",
-    }
     s3.put_json(
         client,
         config.audit_logs_bucket,
-        key,
+        names.drill_key,
         body,
-        tags=tags,
+        tags=names.retention_tags("restore-drill"),
         sponsor=config.sponsor,
         kms_key_id=config.sse_kms_key_id,
     )

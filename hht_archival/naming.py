@@ -139,5 +139,22 @@ class RunNames:
         return add_years(self.moment, RETENTION_YEARS).date().isoformat()
 
     @property
+    def drill_key(self) -> str:
+        return f"drills/{self.day_prefix}/drill-{self.env_key}-{self.stamp}.json"
+
+    def retention_tags(self, data_class: str, sha256: str | None = None) -> dict[str, str]:
+        """The tags a 7-year retention policy and an auditor select on, for an object of this run."""
+        tags = {
+            "retention-years": str(RETENTION_YEARS),
+            "retain-until": self.retain_until,
+            "sponsor": self.sponsor,
+            "environment": self.environment,
+            "data-class": data_class,
+        }
+        if sha256:
+            tags["sha256"] = sha256
+        return tags
+
+    @property
     def timestamp(self) -> str:
         return self.moment.isoformat().replace("+00:00", "Z")

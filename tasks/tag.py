@@ -13,24 +13,9 @@ from hht_archival.progress import announce
 from tasks import archival_task
 
 
-def retention_tags(
-    config: SponsorConfig, names: RunNames, data_class: str, sha256: str | None
-) -> dict[str, str]:
-    tags = {
-        "retention-years": str(RETENTION_YEARS),
-        "retain-until": names.retain_until,
-        "sponsor": config.sponsor,
-        "environment": config.environment,
-        "data-class": data_class,
-    }
-    if sha256:
-        tags["sha256"] = sha256
-    return tags
-
-
 @archival_task(name="tag")
 def tag(config: SponsorConfig, names: RunNames, sha256: str) -> dict[str, str]:
-    tags = retention_tags(config, names, "database-backup", sha256)
+    tags = names.retention_tags("database-backup", sha256)
     client = s3.make_client(config.region, config.aws_credentials)
     s3.put_tags(client, config.backups_bucket, names.backup_key, tags, config.sponsor)
     announce("tag: retain until %s (%s years)", names.retain_until, RETENTION_YEARS)

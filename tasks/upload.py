@@ -16,13 +16,11 @@ from hht_archival.adapters.gzip_stream import Compressed
 from hht_archival.naming import RunNames
 from hht_archival.progress import announce, human_size
 from tasks import archival_task
-from tasks.tag import retention_tags
 
 
 def _progress_reporter(config: SponsorConfig, compressed: Compressed, location: str):
     """Return a part-by-part progress callback, or None when the upload is a single PUT."""
-    part_size = s3.part_size_for(compressed.size, config.part_size_mib * 1024 * 1024)
-    if compressed.size <= part_size:
+    if not s3.uses_multipart(compressed.size, config.part_size_mib * 1024 * 1024):
         return None
     artifact_id = create_progress_artifact(
         progress=0.0,
@@ -52,7 +50,7 @@ def upload(config: SponsorConfig, names: RunNames, compressed: Compressed) -> st
         kms_key_id=config.sse_kms_key_id,
         min_part_size=config.part_size_mib * 1024 * 1024,
         on_progress=_progress_reporter(config, compressed, location),
-        tags=retention_tags(config, names, "database-backup", compressed.sha256),
+        tags=names.retention_tags("database-backup", compressed.sha256),
         content_type=FORMATS[config.backup_format].content_type,
     )
     announce("upload: %s to %s in %.1f s", human_size(compressed.size), location, time.monotonic() - started)

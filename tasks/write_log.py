@@ -16,7 +16,6 @@ from hht_archival.naming import RunNames
 from hht_archival.progress import announce
 from hht_archival.record import LOCAL_ONLY, DeploymentLog, utc_now_iso, write_local_log
 from tasks import archival_task
-from tasks.tag import retention_tags
 
 
 @archival_task(name="write_log")
@@ -34,7 +33,7 @@ def write_log(
                 config.audit_logs_bucket,
                 names.log_key,
                 uploaded.to_json().encode("utf-8"),
-                tags=retention_tags(config, names, "deployment-log", record.backup_sha256),
+                tags=names.retention_tags("deployment-log", record.backup_sha256),
                 sponsor=config.sponsor,
                 kms_key_id=config.sse_kms_key_id,
             )

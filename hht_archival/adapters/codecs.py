@@ -8,7 +8,6 @@ itself), for ``pg_restore`` and its selective and parallel restores.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import BinaryIO
 import zstandard
 from isal import igzip
 
-from hht_archival.adapters.gzip_stream import CHUNK, Compressed, compress_file, sha256_of
+from hht_archival.adapters.gzip_stream import CHUNK, Compressed, HashingWriter, compress_file, sha256_of
 
 ZSTD_LEVEL = 3
 
@@ -56,21 +55,15 @@ def pack(src: Path, fmt: BackupFormat) -> Compressed:
 
 
 def _zstd_file(src: Path, dst: Path) -> Compressed:
-    digest, size, raw_size = hashlib.sha256(), 0, 0
-    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
-    with src.open("rb") as reader, dst.open("wb") as out:
-        chunker = compressor.chunker(chunk_size=CHUNK)
-        while data := reader.read(CHUNK):
-            raw_size += len(data)
-            for piece in chunker.compress(data):
-                digest.update(piece)
-                size += len(piece)
-                out.write(piece)
-        for piece in chunker.finish():
-            digest.update(piece)
-            size += len(piece)
-            out.write(piece)
-    return Compressed(path=dst, size=size, sha256=digest.hexdigest(), raw_size=raw_size)
+    raw_size = 0
+    with src.open("rb") as reader, dst.open("wb") as raw_out:
+        hashing = HashingWriter(raw_out)
+        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
+        with compressor.stream_writer(hashing, closefd=False) as writer:
+            while chunk := reader.read(CHUNK):
+                raw_size += len(chunk)
+                writer.write(chunk)
+    return Compressed(path=dst, size=hashing.size, sha256=hashing.digest.hexdigest(), raw_size=raw_size)
 
 
 @contextmanager

@@ -25,7 +25,7 @@ class Compressed:
     raw_size: int
 
 
-class _HashingWriter:
+class HashingWriter:
     """A write-only file that hashes and counts what passes through it."""
 
     def __init__(self, target):
@@ -46,7 +46,7 @@ def compress_file(src: Path, dst: Path) -> Compressed:
     """Gzip ``src`` into ``dst`` in chunks, never holding the file in memory."""
     raw_size = 0
     with src.open("rb") as reader, dst.open("wb") as raw_out:
-        hashing = _HashingWriter(raw_out)
+        hashing = HashingWriter(raw_out)
         with igzip.GzipFile(fileobj=hashing, mode="wb", compresslevel=ISAL_LEVEL, mtime=0) as gz:
             while chunk := reader.read(CHUNK):
                 raw_size += len(chunk)

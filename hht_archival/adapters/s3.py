@@ -84,6 +84,11 @@ def part_size_for(size: int, minimum: int = MIN_PART_SIZE) -> int:
     return max(minimum, math.ceil(needed / _MIB) * _MIB)
 
 
+def uses_multipart(size: int, min_part_size: int = MIN_PART_SIZE) -> bool:
+    """Whether ``upload_file`` sends ``size`` bytes in parts (else one checksummed PUT)."""
+    return size > part_size_for(size, min_part_size)
+
+
 def encryption_args(kms_key_id: str | None) -> dict[str, str]:
     if kms_key_id:
         return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
@@ -119,7 +124,7 @@ def upload_file(
         extra["Tagging"] = urlencode(dict(tags))
     part_size = part_size_for(size, min_part_size)
     try:
-        if size <= part_size:
+        if not uses_multipart(size, min_part_size):
             with path.open("rb") as body:
                 client.put_object(
                     Bucket=bucket,
