@@ -80,7 +80,6 @@ class SponsorConfig:
     task_retries: int = 3
     retry_delay_seconds: float = 10.0
     deployment: dict[str, str] = field(default_factory=dict)
-    block_name: str | None = None
 
 
 def load_settings(env_prefix: str | None = None) -> ArchivalSettings:
@@ -185,7 +184,6 @@ def resolve_config(
         task_retries=env.archival_task_retries,
         retry_delay_seconds=env.archival_retry_delay_seconds,
         deployment=meta,
-        block_name=blk.block_name if blk is not None else None,
     )
 
 

@@ -65,7 +65,6 @@ class SponsorBlockValues:
     database_url: SecretStr | None = None
     enable_s3_backup_archival: bool | None = None
     sse_kms_key_id: str | None = None
-    block_name: str | None = None
 
 
 def load_sponsor_block(name: str) -> SponsorBlockValues:
@@ -90,7 +89,6 @@ def load_sponsor_block(name: str) -> SponsorBlockValues:
         database_url=SecretStr(secret.get()) if secret else None,
         enable_s3_backup_archival=block.enable_s3_backup_archival,
         sse_kms_key_id=block.sse_kms_key_id,
-        block_name=name,
     )
 
 

@@ -11,7 +11,7 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -90,7 +90,3 @@ def write_local_log(log_dir: Path, filename: str, content: str) -> Path:
         raise FileExistsError(f"Too many logs named {filename} in {log_dir}")
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def load_log(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
