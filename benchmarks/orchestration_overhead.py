@@ -1,6 +1,6 @@
 """Print the all-sponsors flow's orchestration overhead per sponsor, for N = 1, 10 and 50 sponsors.
 
-Overhead = (flow wall time - the time spent inside dump, compress and upload, summed over
+Overhead = (flow wall time - the time spent in the dump | compress | upload stream, summed over
 sponsors) / N: what Prefect, the lock and our bookkeeping cost for each sponsor. Every sponsor
 is enabled and dumps the same small seeded database into an S3 server (moto) on loopback; the
 flow talks to a real `prefect server start` started here. Prefect's own start-up is excluded
@@ -27,7 +27,7 @@ from tests.support.prefectserver import PrefectServer  # noqa: E402
 from tests.support.s3server import MotoS3, aws_env  # noqa: E402
 
 ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-WORK_STEPS = ("dump", "compress", "upload")
+WORK_STEPS = ("stream",)
 
 
 def main(counts: list[int]) -> None:

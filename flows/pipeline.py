@@ -1,4 +1,4 @@
-"""One sponsor's pipeline: check_flag, then dump -> compress -> upload -> tag, then write_log.
+"""One sponsor's pipeline: check_flag, then dump | compress | upload (streamed) -> tag, then write_log.
 
 Kept apart from the flow's signature so the flow module reads as its
 parameters, and this one as what happens; whatever happens, write_log runs.
@@ -7,8 +7,6 @@ parameters, and this one as what happens; whatever happens, write_log runs.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,8 @@ from hht_archival.progress import announce
 from hht_archival.record import DeploymentLog, StepRecord, utc_now_iso, write_local_log
 from hht_archival.retry import retry_options
 from tasks.check_flag import check_flag
-from tasks.compress import compress
-from tasks.dump import dump
+from tasks.stream import archive_stream
 from tasks.tag import tag
-from tasks.upload import upload
 from tasks.write_log import write_log
 
 
@@ -114,28 +110,28 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
 
 
 def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentLog, step, suffix: str):
-    work_dir = Path(tempfile.mkdtemp(prefix=f"hht-archival-{suffix}-", dir=config.work_dir))
     steps: list[StepRecord] = []
     try:
-        dumped = _timed(steps, "dump", lambda: step(dump)(config, work_dir))
-        packed = _timed(steps, "compress", lambda: step(compress)(config, dumped))
-        location = _timed(steps, "upload", lambda: step(upload)(config, names, packed))
-        _timed(steps, "tag", lambda: step(tag)(config, names, packed.sha256))
+        streamed = step(archive_stream)(config, names)
+        steps += streamed.steps
+        sha256 = streamed.packed.sha256
+        _timed(steps, "tag", lambda: step(tag)(config, names, sha256))
     except Exception as exc:
         record = record.model_copy(update={"steps": steps})
         return _finish_failed(step, config, names, record, exc, upload=True)
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
 
+    location = f"s3://{config.backups_bucket}/{names.backup_key}"
     record = record.model_copy(
         update={
             "status": "archived",
             "backup_location": location,
-            "backup_size": packed.size,
-            "backup_sha256": packed.sha256,
-            "backup_uncompressed_size": packed.raw_size,
+            "backup_size": streamed.packed.size,
+            "backup_sha256": sha256,
+            "backup_uncompressed_size": streamed.packed.raw_size,
+            "upload_parts": streamed.sent.parts,
+            "s3_retries": streamed.sent.retries,
             "retain_until": names.retain_until,
-            "table_counts": dumped.table_counts,
+            "table_counts": streamed.dumped.table_counts,
             "steps": steps,
         }
     )
@@ -148,7 +144,7 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
         key=f"backup-{suffix}",
         link=location,
         link_text=location,
-        description=f"Backup of {config.sponsor} ({config.environment}), sha256 {packed.sha256}.",
+        description=f"Backup of {config.sponsor} ({config.environment}), sha256 {sha256}.",
     )
     return {**final.model_dump(mode="json"), "local_log": str(path)}
 

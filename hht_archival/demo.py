@@ -54,7 +54,7 @@ def run_demo(database_url: str | None, sponsor: str, out_dir: Path) -> int:
     from moto.server import ThreadedMotoServer
 
     from hht_archival.adapters import s3
-    from hht_archival.adapters.gzip_stream import sha256_of
+    from hht_archival.adapters.codecs import sha256_of
     from hht_archival.naming import default_audit_logs_bucket, default_backups_bucket, validate_sponsor
 
     validate_sponsor(sponsor)

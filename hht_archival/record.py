@@ -40,6 +40,11 @@ class DeploymentLog(BaseModel):
     backup_size: int = 0
     backup_sha256: str | None = None
     backup_uncompressed_size: int | None = None
+    upload_parts: int | None = Field(default=None, description="Multipart parts sent; 0 for a single PUT.")
+    s3_retries: int | None = Field(
+        default=None,
+        description="Requests S3 asked to be repeated (throttling, 5xx, resets) during the upload.",
+    )
     log_location: str = LOCAL_ONLY
     region: str
     backups_bucket: str

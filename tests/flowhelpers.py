@@ -30,10 +30,16 @@ def run_flow(**params):
 
 
 def task_run_counts(flow_run_id) -> dict[str, int]:
-    """How many times each task ran (1 = no retry), keyed by task run name."""
+    """How many times each task ran (1 = no retry), keyed by task run name.
+
+    A retried stream starts new dump, compress and upload runs of the same name: they add up.
+    """
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    return {run.name: run.run_count for run in runs}
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.name] = counts.get(run.name, 0) + run.run_count
+    return counts
 
 
 def read_artifact(key: str, flow_run_id=None):

@@ -99,7 +99,8 @@ def test_enabled_run_against_a_prefect_server_archives_and_writes_github_outputs
         f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [runs[0]["id"]]}}}
     ).json()
     assert {t["name"] for t in tasks} == {
-        f"{step}-titan-staging" for step in ("check_flag", "dump", "compress", "upload", "tag", "write_log")
+        f"{step}-titan-staging"
+        for step in ("check_flag", "stream", "dump", "compress", "upload", "tag", "write_log")
     }
 
 

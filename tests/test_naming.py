@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hht_archival.adapters.s3 import MAX_PARTS, part_size_for
+from hht_archival.adapters.s3 import MAX_PART_SIZE, MAX_PARTS, PartPlan, plan_parts
 from hht_archival.errors import ConfigError
 from hht_archival.naming import RunNames, validate_bucket, validate_sponsor
 
@@ -68,11 +68,21 @@ def test_bucket_names_are_checked_against_s3_rules(bucket, problem):
     assert "SPONSOR_BACKUPS_BUCKET" in str(info.value) and "titan" in str(info.value)
 
 
-def test_part_size_grows_so_any_size_fits_in_ten_thousand_parts():
-    assert part_size_for(1) == 16 * MIB
-    at_limit = 16 * MIB * MAX_PARTS
-    assert part_size_for(at_limit) == 16 * MIB
-    assert part_size_for(at_limit + 1) == 17 * MIB
+def test_part_sizes_grow_so_a_stream_up_to_five_tib_fits_in_ten_thousand_parts():
+    plan = plan_parts(16 * MIB)
     five_tib = 5 * 1024 * 1024 * MIB
-    assert part_size_for(five_tib) * MAX_PARTS >= five_tib
-    assert part_size_for(five_tib) == 525 * MIB
+    assert plan.size_of(1) == 16 * MIB
+    assert plan.size_of(plan.step) == 16 * MIB  # small dumps keep the configured size
+    assert plan.size_of(plan.step + 1) == 32 * MIB  # then the size doubles
+    assert plan.capacity() >= five_tib
+    assert sum(plan.size_of(n) for n in range(1, MAX_PARTS + 1)) == plan.capacity()
+    assert PartPlan(16 * MIB, plan.step + 1).capacity() < five_tib  # the slowest growth that fits
+    assert plan.size_of(MAX_PARTS) <= MAX_PART_SIZE
+    assert plan.step * 16 * MIB > 19 * 1024 * MIB  # the first 19 GiB go in 16 MiB parts
+
+
+def test_a_fixed_part_size_would_cap_the_object_but_the_plan_does_not():
+    assert 8 * MIB * MAX_PARTS < 80 * 1024 * MIB  # about 78 GiB: the wall other tools hit
+    assert plan_parts(8 * MIB).capacity() >= 5 * 1024 * 1024 * MIB
+    with pytest.raises(ValueError):
+        plan_parts(1, max_parts=2, max_object=10 * MIB)

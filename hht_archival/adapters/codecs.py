@@ -1,14 +1,18 @@
-"""Backup formats: how a dump is written, compressed, named and read back.
+"""Backup formats: how a dump is compressed on its way to S3, named, and read back.
 
 ``sql.gz`` (plain SQL, ISA-L gzip) is the default: the seed's format, readable
-by stock gunzip and psql. ``sql.zst`` is plain SQL in zstd: faster and smaller,
-needs zstd to read. ``dump`` is pg_dump's custom format (compressed by pg_dump
-itself), for ``pg_restore`` and its selective and parallel restores.
+by stock gunzip and psql. ISA-L's igzip writes standard gzip about ten times
+faster than zlib level 6 here at a similar ratio (benchmarks/compress_codecs.py).
+``sql.zst`` is plain SQL in zstd: faster and smaller, needs zstd to read.
+``dump`` is pg_dump's custom format (compressed by pg_dump itself), for
+``pg_restore`` and its selective and parallel restores. Whatever the format,
+the SHA-256 is of the bytes that go to S3, which is what an auditor can check.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +21,10 @@ from typing import BinaryIO
 import zstandard
 from isal import igzip
 
-from hht_archival.adapters.gzip_stream import CHUNK, Compressed, HashingWriter, compress_file, sha256_of
+from hht_archival.adapters.pipe import BoundedPipe, PipeWriter, failing
 
+CHUNK = 1024 * 1024
+ISAL_LEVEL = 1  # fastest and, on diary-shaped SQL, no worse a ratio: benchmarks/compress_codecs.py
 ZSTD_LEVEL = 3
 
 
@@ -37,6 +43,30 @@ FORMATS = {
 }
 
 
+@dataclass(frozen=True)
+class Compressed:
+    size: int  # bytes sent on to S3
+    sha256: str  # of those bytes
+    raw_size: int  # bytes pg_dump wrote
+
+
+class HashingWriter:
+    """A write-only file that hashes and counts what passes through it."""
+
+    def __init__(self, target):
+        self._target = target
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self._target.write(data)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+
 def format_for_key(key: str) -> BackupFormat:
     for fmt in FORMATS.values():
         if key.endswith("." + fmt.extension):
@@ -44,26 +74,45 @@ def format_for_key(key: str) -> BackupFormat:
     raise ValueError(f"{key} is not a backup this tool writes")
 
 
-def pack(src: Path, fmt: BackupFormat) -> Compressed:
-    """Compress the spool for ``fmt`` (hashing what is written); the custom format is only hashed."""
-    if fmt.name == "sql.gz":
-        return compress_file(src, src.with_name(src.name + ".gz"))
-    if fmt.name == "sql.zst":
-        return _zstd_file(src, src.with_name(src.name + ".zst"))
-    size = src.stat().st_size
-    return Compressed(path=src, size=size, sha256=sha256_of(src), raw_size=size)
+def compress_stream(source: BoundedPipe, fmt: BackupFormat, out: BoundedPipe) -> Compressed:
+    """Compress ``source`` for ``fmt`` into ``out``, hashing what is written; close ``out`` at the end.
+
+    The custom format is compressed by pg_dump already and only hashed. On any
+    failure both pipes are failed: pg_dump stops, and the upload aborts instead
+    of completing.
+    """
+    with failing(source, out):
+        result = _compress(source, fmt, HashingWriter(PipeWriter(out)))
+    out.close()
+    return result
 
 
-def _zstd_file(src: Path, dst: Path) -> Compressed:
+def _compress(chunks: Iterable[bytes], fmt: BackupFormat, hashing: HashingWriter) -> Compressed:
     raw_size = 0
-    with src.open("rb") as reader, dst.open("wb") as raw_out:
-        hashing = HashingWriter(raw_out)
-        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
-        with compressor.stream_writer(hashing, closefd=False) as writer:
-            while chunk := reader.read(CHUNK):
+    if fmt.name == "sql.gz":
+        with igzip.GzipFile(fileobj=hashing, mode="wb", compresslevel=ISAL_LEVEL, mtime=0) as writer:
+            for chunk in chunks:
                 raw_size += len(chunk)
                 writer.write(chunk)
-    return Compressed(path=dst, size=hashing.size, sha256=hashing.digest.hexdigest(), raw_size=raw_size)
+    elif fmt.name == "sql.zst":
+        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
+        with compressor.stream_writer(hashing, closefd=False) as writer:
+            for chunk in chunks:
+                raw_size += len(chunk)
+                writer.write(chunk)
+    else:
+        for chunk in chunks:
+            raw_size += len(chunk)
+            hashing.write(chunk)
+    return Compressed(size=hashing.size, sha256=hashing.digest.hexdigest(), raw_size=raw_size)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @contextmanager

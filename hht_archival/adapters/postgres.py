@@ -1,30 +1,35 @@
 """pg_dump, run without a shell, with the password in a private passfile and never in argv.
 
-Contract: ``dump_database`` writes a complete plain-SQL dump to ``out_path``
-or raises. A non-zero exit or a dump without pg_dump's closing trailer is an
-error, so a truncated dump can never be mistaken for a backup. Failures that
+Contract: ``stream_dump`` streams pg_dump's output into a bounded pipe and
+closes the pipe only when the dump is complete; otherwise it fails the pipe
+and raises. A non-zero exit or a dump without pg_dump's closing trailer is an
+error, so a truncated dump can never be completed as a backup. Failures that
 waiting may cure (server unreachable, restarting) are ``TransientError``;
 wrong passwords, missing databases and version mismatches are not.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from hht_archival.adapters.pipe import BoundedPipe, failing
 from hht_archival.errors import ArchivalError, ConfigError, TransientError
 
 DUMP_TRAILER = b"-- PostgreSQL database dump complete"
 _TRAILER_WINDOW = 4096
+CHUNK = 1024 * 1024
 
 _PERMANENT_PATTERNS = (
     (
@@ -64,8 +69,7 @@ _TRANSIENT_PATTERNS = re.compile(
 
 @dataclass(frozen=True)
 class DumpResult:
-    path: Path
-    size: int
+    size: int  # bytes pg_dump wrote
     table_counts: dict[str, int] | None = None  # rows per table, in the dump's own snapshot
 
 
@@ -154,66 +158,120 @@ def passfile_environment(database_url: str) -> Iterator[tuple[str, dict[str, str
         yield make_conninfo(**params), env
 
 
-def dump_database(
-    database_url: str, out_path: Path, sponsor: str, count_rows: bool = True, custom_format: bool = False
+def stream_dump(
+    database_url: str, out: BoundedPipe, sponsor: str, count_rows: bool = True, custom_format: bool = False
 ) -> DumpResult:
-    """Run ``pg_dump --format=plain`` into ``out_path`` and check the dump is complete.
+    """Run pg_dump into ``out``; close it only once the dump is known complete, else fail it.
 
-    With ``count_rows``, a REPEATABLE READ transaction exports its snapshot, pg_dump
-    dumps exactly that snapshot (``--snapshot``), and the rows of every table are
-    counted in it while pg_dump runs: the counts describe the dump, not the
+    Complete means pg_dump exited 0 and its output ends with the plain format's
+    closing trailer (or, for the custom format, starts with its magic header).
+    With ``count_rows``, a REPEATABLE READ transaction exports its snapshot,
+    pg_dump dumps exactly that snapshot (``--snapshot``), and every table's rows
+    are counted in it while pg_dump runs: the counts describe the dump, not the
     database a moment later, so a restore drill can hold the restore to them.
     """
+    with failing(out):
+        result = _stream_dump(database_url, out, sponsor, count_rows, custom_format)
+    out.close()
+    return result
+
+
+def _stream_dump(database_url, out: BoundedPipe, sponsor, count_rows, custom_format) -> DumpResult:
     import psycopg
 
     pg_dump = find_pg_dump()
-    counts = None
-    with passfile_environment(database_url) as (conninfo, env):
+    with passfile_environment(database_url) as (conninfo, env), ExitStack() as held:
         argv = [
             pg_dump,
             f"--format={'custom' if custom_format else 'plain'}",
             "--no-password",
-            f"--file={out_path}",
             f"--dbname={conninfo}",
         ]
-        if not count_rows:
-            proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
-            stderr_bytes = proc.stderr
-        else:
+        counter = None
+        if count_rows:
             try:
-                conn = psycopg.connect(database_url, connect_timeout=10)
+                conn = held.enter_context(psycopg.connect(database_url, connect_timeout=10))
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
             except psycopg.Error as exc:
                 raise _classify_failure(_scrub(str(exc), database_url), 1, sponsor) from None
-            try:
-                with conn:
-                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
-                    proc = subprocess.Popen(
-                        [*argv, f"--snapshot={snapshot}"],
-                        env=env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.PIPE,
-                    )
-                    try:
-                        counts = count_table_rows(conn)
-                    finally:
-                        stderr_bytes = proc.communicate()[1]  # the snapshot must outlive pg_dump
-                    conn.rollback()
-            except psycopg.Error as exc:
-                raise _classify_failure(_scrub(str(exc), database_url), 1, sponsor) from None
-    stderr = _scrub(stderr_bytes.decode("utf-8", "replace").strip(), database_url)
+            argv.append(f"--snapshot={snapshot}")
+            counter = _Background(count_table_rows, conn)  # the snapshot must outlive pg_dump
+        proc = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        _widen_pipe(proc.stdout)
+        stderr = _Background(_read_tail, proc.stderr)
+        try:
+            size, head, tail = _copy_output(proc.stdout, out)
+        except BaseException:
+            proc.kill()  # a later stage failed: no one will read the rest
+            raise
+        finally:
+            proc.stdout.close()
+            proc.wait()
+        counts = counter.result(database_url, sponsor) if counter else None
+        stderr_text = _scrub(
+            stderr.result(database_url, sponsor).decode("utf-8", "replace").strip(), database_url
+        )
     if proc.returncode != 0:
-        out_path.unlink(missing_ok=True)
-        raise _classify_failure(stderr, proc.returncode, sponsor)
-    size = out_path.stat().st_size
-    if not (_is_custom_archive(out_path) if custom_format else _has_trailer(out_path, size)):
-        out_path.unlink(missing_ok=True)
+        raise _classify_failure(stderr_text, proc.returncode, sponsor)
+    complete = head.startswith(b"PGDMP") if custom_format else DUMP_TRAILER in tail
+    if not complete:
         raise TransientError(
             f"pg_dump for sponsor {sponsor} exited cleanly but its output lacks the "
             "'dump complete' trailer, so the dump is treated as truncated and not uploaded."
         )
-    return DumpResult(path=out_path, size=size, table_counts=counts)
+    return DumpResult(size=size, table_counts=counts)
+
+
+def _copy_output(stdout, out: BoundedPipe) -> tuple[int, bytes, bytes]:
+    """Move pg_dump's output into the pipe; return its size, first bytes and last bytes."""
+    size, head, tail = 0, b"", b""
+    while chunk := stdout.read(CHUNK):
+        if size < _TRAILER_WINDOW:
+            head = (head + chunk)[:_TRAILER_WINDOW]
+        tail = (tail + chunk)[-_TRAILER_WINDOW:] if len(chunk) < _TRAILER_WINDOW else chunk[-_TRAILER_WINDOW:]
+        size += len(chunk)
+        out.put(chunk)
+    return size, head, tail
+
+
+def _widen_pipe(stream) -> None:
+    """Let pg_dump run ahead by a chunk instead of 64 KiB (Linux only; elsewhere a no-op)."""
+    try:
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
+    except OSError:
+        pass  # capped by /proc/sys/fs/pipe-max-size for unprivileged users: the default still works
+
+
+def _read_tail(stream, limit: int = 64 * 1024) -> bytes:
+    """Drain pg_dump's stderr (so it never blocks on a full pipe), keeping the last ``limit`` bytes."""
+    kept = b""
+    while chunk := stream.read(4096):
+        kept = (kept + chunk)[-limit:]
+    return kept
+
+
+class _Background:
+    """Run one call on a thread beside pg_dump; ``result`` re-raises its error as one sentence."""
+
+    def __init__(self, call, *args):
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(call, *args), daemon=True)
+        self._thread.start()
+
+    def _run(self, call, *args):
+        try:
+            self._value = call(*args)
+        except BaseException as exc:  # handed to result()
+            self._error = exc
+
+    def result(self, database_url: str, sponsor: str):
+        self._thread.join()
+        if self._error is not None:
+            raise _classify_failure(_scrub(str(self._error), database_url), 1, sponsor) from None
+        return self._value
 
 
 def _scrub(text: str, database_url: str) -> str:
@@ -223,18 +281,6 @@ def _scrub(text: str, database_url: str) -> str:
     except Exception:
         return text
     return text.replace(password, "***") if password else text
-
-
-def _is_custom_archive(path: Path) -> bool:
-    """pg_dump's custom format has no trailer; its exit status and its magic header are the checks."""
-    with path.open("rb") as handle:
-        return handle.read(5) == b"PGDMP"
-
-
-def _has_trailer(path: Path, size: int) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(max(0, size - _TRAILER_WINDOW))
-        return DUMP_TRAILER in handle.read()
 
 
 def _classify_failure(stderr: str, code: int, sponsor: str) -> ArchivalError:

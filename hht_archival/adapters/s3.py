@@ -12,10 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import math
 import os
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,6 +29,7 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
+from isal.isal_zlib import crc32
 
 from hht_archival.errors import ArchivalError, ConfigError, TransientError
 
@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 MIN_PART_SIZE = 16 * 1024 * 1024
 MAX_PARTS = 10_000
-_MIB = 1024 * 1024
+MAX_PART_SIZE = 5 * 1024**3
+MAX_OBJECT_SIZE = 5 * 1024**4  # S3's documented limits
 _TRANSIENT_CODES = {
     "SlowDown",
     "InternalError",
@@ -60,10 +61,19 @@ _CREDENTIAL_CODES = {
 
 
 def _client_config() -> Config:
-    """botocore's standard retry mode: 5 attempts with backoff, or AWS_MAX_ATTEMPTS when set."""
+    """botocore's standard retry mode (5 attempts, or AWS_MAX_ATTEMPTS), and no second payload hash.
+
+    Every body we send carries its own SHA-256 checksum header, which is signed
+    and which S3 verifies; over HTTPS botocore then skips hashing the payload
+    for the signature, and ``payload_signing_enabled=False`` makes plain-HTTP
+    endpoints (MinIO, moto) behave the same instead of hashing every byte twice.
+    """
     attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or 5)
     return Config(
-        retries={"mode": "standard", "max_attempts": attempts}, connect_timeout=10, read_timeout=120
+        retries={"mode": "standard", "max_attempts": attempts},
+        connect_timeout=10,
+        read_timeout=120,
+        s3={"payload_signing_enabled": False},
     )
 
 
@@ -78,15 +88,43 @@ def make_client(region: str, credentials: Any = None):
     return boto3.session.Session(region_name=region).client("s3", config=_client_config())
 
 
-def part_size_for(size: int, minimum: int = MIN_PART_SIZE) -> int:
-    """Smallest whole-MiB part size at least ``minimum`` that fits ``size`` bytes in 10,000 parts."""
-    needed = math.ceil(size / MAX_PARTS)
-    return max(minimum, math.ceil(needed / _MIB) * _MIB)
+@dataclass(frozen=True)
+class PartPlan:
+    """Part sizes for a stream of unknown length: ``minimum`` for the first ``step`` parts, then doubling.
+
+    A fixed part size caps an object at 10,000 parts (8 MiB parts: about 78 GiB);
+    growing geometrically keeps small dumps in small parts, hence little memory,
+    while a dump up to S3's 5 TiB object limit still fits. ``plan_parts`` picks
+    the slowest growth that still fits.
+    """
+
+    minimum: int
+    step: int
+    max_parts: int = MAX_PARTS
+
+    def size_of(self, number: int) -> int:
+        """The size of part ``number`` (1-based); only the last part may be smaller."""
+        return min(MAX_PART_SIZE, self.minimum << ((number - 1) // self.step))
+
+    def capacity(self) -> int:
+        """The largest stream this plan fits in ``max_parts`` parts."""
+        full_blocks, remainder = divmod(self.max_parts, self.step)
+        total = sum(self.size_of(block * self.step + 1) for block in range(full_blocks)) * self.step
+        return total + remainder * self.size_of(full_blocks * self.step + 1)
 
 
-def uses_multipart(size: int, min_part_size: int = MIN_PART_SIZE) -> bool:
-    """Whether ``upload_file`` sends ``size`` bytes in parts (else one checksummed PUT)."""
-    return size > part_size_for(size, min_part_size)
+def plan_parts(minimum: int = MIN_PART_SIZE, max_parts: int = MAX_PARTS, max_object: int = MAX_OBJECT_SIZE):
+    """The plan whose parts grow most slowly (fewest doublings) yet fit ``max_object`` bytes."""
+    if PartPlan(minimum, 1, max_parts).capacity() < max_object:
+        raise ValueError(f"no part plan from {minimum} bytes fits {max_object} bytes in {max_parts} parts")
+    low, high = 1, max_parts  # capacity shrinks as step grows: find the largest step that fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        if PartPlan(minimum, middle, max_parts).capacity() >= max_object:
+            low = middle
+        else:
+            high = middle - 1
+    return PartPlan(minimum, low, max_parts)
 
 
 def encryption_args(kms_key_id: str | None) -> dict[str, str]:
@@ -95,81 +133,121 @@ def encryption_args(kms_key_id: str | None) -> dict[str, str]:
     return {"ServerSideEncryption": "AES256"}
 
 
-def upload_file(
+@dataclass
+class StreamUpload:
+    """What an upload sent: bytes, parts (0 for a single PUT), botocore's retries, most bytes held."""
+
+    size: int = 0
+    parts: int = 0
+    retries: int = 0
+    peak_buffered: int = 0
+
+
+def upload_stream(
     client,
-    path: Path,
+    chunks: Iterable[bytes],
     bucket: str,
     key: str,
     *,
-    sha256_hex: str,
     sponsor: str,
     metadata: Mapping[str, str],
     kms_key_id: str | None = None,
     content_type: str = "application/gzip",
-    min_part_size: int = MIN_PART_SIZE,
-    on_progress: Callable[[int, int], None] | None = None,
+    plan: PartPlan | None = None,
     tags: Mapping[str, str] | None = None,
-) -> int:
-    """Upload ``path`` to ``bucket/key`` with SSE and SHA-256 checksums; return the bytes sent.
+    on_part: Callable[[StreamUpload], None] | None = None,
+) -> StreamUpload:
+    """Upload a stream to ``bucket/key``, encrypted, with every request's body checked by S3.
 
-    ``tags`` are set as the object is created, so it is never visible untagged.
+    A stream shorter than the first part goes in one PUT (with the object's
+    SHA-256) once it has ended; a longer one in a multipart upload, each part
+    with its CRC32 (the check the AWS SDKs default to: it catches corruption in
+    transit at a fraction of SHA-256's cost, here and in S3), completed only when
+    the stream ends cleanly. The SHA-256 of the whole object, which an auditor
+    and the restore command check, is computed by the compress stage and tagged
+    afterwards. If the stream fails (``StreamAborted``) or S3 does, the
+    multipart upload is aborted: nothing ever appears at ``key`` but a whole
+    object. ``tags`` are set as the object is created, so it is never untagged.
     """
-    size = path.stat().st_size
-    extra = {
-        **encryption_args(kms_key_id),
-        "Metadata": {"sha256": sha256_hex, **metadata},
-        "ContentType": content_type,
-    }
+    plan = plan or plan_parts()
+    extra = {**encryption_args(kms_key_id), "Metadata": dict(metadata), "ContentType": content_type}
     if tags:
         extra["Tagging"] = urlencode(dict(tags))
-    part_size = part_size_for(size, min_part_size)
+    sent = StreamUpload()
+    upload_id = None
     try:
-        if not uses_multipart(size, min_part_size):
-            with path.open("rb") as body:
-                client.put_object(
-                    Bucket=bucket,
-                    Key=key,
-                    Body=body,
-                    ChecksumSHA256=_b64(bytes.fromhex(sha256_hex)),
-                    **extra,
-                )
-        else:
-            _multipart(client, path, bucket, key, part_size, extra, sponsor, on_progress)
-    except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, sponsor, f"upload to s3://{bucket}/{key}") from exc
-    return size
-
-
-def _multipart(
-    client, path: Path, bucket: str, key: str, part_size: int, extra: dict, sponsor: str, on_progress
-):
-    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256", **extra)[
-        "UploadId"
-    ]
-    try:
-        parts = []
-        with path.open("rb") as body:
-            number = 1
-            while chunk := body.read(part_size):
-                checksum = _b64(hashlib.sha256(chunk).digest())
-                reply = client.upload_part(
-                    Bucket=bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=chunk,
-                    ChecksumSHA256=checksum,
-                )
-                parts.append({"PartNumber": number, "ETag": reply["ETag"], "ChecksumSHA256": checksum})
-                number += 1
-                if on_progress is not None:
-                    on_progress(body.tell(), path.stat().st_size)
-        client.complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        buffer = bytearray()
+        parts: list[dict] = []
+        for chunk in chunks:
+            buffer += chunk
+            sent.peak_buffered = max(sent.peak_buffered, len(buffer))
+            while len(buffer) > plan.size_of(len(parts) + 1):  # more follows, so this part is full
+                if upload_id is None:
+                    upload_id = _call(
+                        sent,
+                        client.create_multipart_upload,
+                        Bucket=bucket,
+                        Key=key,
+                        ChecksumAlgorithm="CRC32",
+                        **extra,
+                    )["UploadId"]
+                size = plan.size_of(len(parts) + 1)
+                parts.append(_send_part(client, sent, bucket, key, upload_id, len(parts) + 1, buffer[:size]))
+                del buffer[:size]
+                if on_part is not None:
+                    on_part(sent)
+        if upload_id is None:
+            _call(
+                sent,
+                client.put_object,
+                Bucket=bucket,
+                Key=key,
+                Body=bytes(buffer),
+                ChecksumSHA256=_b64(hashlib.sha256(buffer).digest()),
+                **extra,
+            )
+            sent.size = len(buffer)
+            return sent
+        parts.append(_send_part(client, sent, bucket, key, upload_id, len(parts) + 1, buffer))
+        _call(
+            sent,
+            client.complete_multipart_upload,
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
         )
-    except BaseException:
-        abort_quietly(client, bucket, key, upload_id, sponsor)
+        return sent
+    except BaseException as exc:
+        if upload_id is not None:
+            abort_quietly(client, bucket, key, upload_id, sponsor)
+        if isinstance(exc, ClientError | BotoCoreError):
+            raise translate(exc, sponsor, f"upload to s3://{bucket}/{key}") from exc
         raise
+
+
+def _send_part(client, sent: StreamUpload, bucket, key, upload_id, number: int, body: bytearray) -> dict:
+    checksum = _b64(crc32(body).to_bytes(4, "big"))
+    reply = _call(
+        sent,
+        client.upload_part,
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload_id,
+        PartNumber=number,
+        Body=bytes(body),
+        ChecksumCRC32=checksum,
+    )
+    sent.size += len(body)
+    sent.parts = number
+    return {"PartNumber": number, "ETag": reply["ETag"], "ChecksumCRC32": checksum}
+
+
+def _call(sent: StreamUpload, operation, **kwargs) -> dict:
+    """Call S3, counting the retries botocore made (throttling, 5xx, resets) before it succeeded."""
+    reply = operation(**kwargs)
+    sent.retries += reply.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+    return reply
 
 
 def abort_quietly(client, bucket: str, key: str, upload_id: str, sponsor: str) -> None:

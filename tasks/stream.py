@@ -1,0 +1,72 @@
+"""stream: dump, compress and upload at once, joined by bounded pipes; a retry restarts all three.
+
+Why one parent task: the three overlap (the archive takes about as long as
+pg_dump alone, not the sum of the steps) and hold only the pipes' bytes in
+memory and nothing on disk. They still show as their own task runs in the UI,
+nested under this one. A stream cannot resume half-way (pg_dump cannot), so a
+transient failure in any of them fails all three, and this task's retry starts
+again from pg_dump; nothing reaches the final key until a stream succeeds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from prefect.futures import wait
+
+from blocks.config import SponsorConfig
+from hht_archival.adapters.codecs import Compressed
+from hht_archival.adapters.pipe import BoundedPipe, root_cause
+from hht_archival.adapters.postgres import DumpResult
+from hht_archival.adapters.s3 import StreamUpload
+from hht_archival.naming import RunNames
+from hht_archival.record import StepRecord
+from tasks import archival_task
+from tasks.compress import compress
+from tasks.dump import dump
+from tasks.upload import upload
+
+PIPE_CAPACITY = 8 * 1024 * 1024  # per pipe: enough to keep every stage busy, small enough to stay flat
+
+
+@dataclass(frozen=True)
+class Streamed:
+    dumped: DumpResult
+    packed: Compressed
+    sent: StreamUpload
+    steps: list[StepRecord]
+    peak_buffered: int  # bytes held in the pipes and the part buffer, at most
+
+    @property
+    def size(self) -> int:
+        return self.packed.size
+
+
+@archival_task(name="stream")
+def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
+    suffix = f"{config.sponsor}-{config.environment}"
+    raw, packed = BoundedPipe(PIPE_CAPACITY), BoundedPipe(PIPE_CAPACITY)
+    stages = {
+        "dump": (dump, (config, raw)),
+        "compress": (compress, (config, raw, packed)),
+        "upload": (upload, (config, names, packed)),
+    }
+    started = time.monotonic()
+    futures = {
+        name: stage.with_options(task_run_name=f"{name}-{suffix}", retries=0).submit(*args)
+        for name, (stage, args) in stages.items()
+    }
+    wait(list(futures.values()))
+    outcomes = {name: future.result(raise_on_failure=False) for name, future in futures.items()}
+    failures = [value for value in outcomes.values() if isinstance(value, BaseException)]
+    if failures:
+        raise root_cause(failures)
+    seconds = round(time.monotonic() - started, 3)
+    return Streamed(
+        dumped=outcomes["dump"],
+        packed=outcomes["compress"],
+        sent=outcomes["upload"],
+        steps=[StepRecord(step="stream", seconds=seconds, detail="dump | compress | upload, overlapped")],
+        peak_buffered=raw.peak_bytes + packed.peak_bytes + outcomes["upload"].peak_buffered,
+    )
