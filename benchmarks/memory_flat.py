@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import shutil
@@ -102,6 +103,7 @@ def main() -> None:
     from tests.support.prefectserver import PrefectServer
     from tests.support.s3server import MotoS3, aws_env
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request lines
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes-mb", type=int, nargs="+", default=[100, 2000])
     args = parser.parse_args()

@@ -3,11 +3,12 @@
 Least privilege, because the runner is the exposed part: it holds database
 credentials, runs on CI machines and workers, and talks to S3 with a long-lived
 role. If it is compromised, the policy below lets the attacker *add* backups and
-deployment logs under the two prefixes the code writes to, and nothing else: no
-``s3:GetObject`` (the backups hold every sponsor's clinical data, so the runner
-cannot read them back), no ``s3:DeleteObject`` / ``s3:DeleteObjectVersion`` (it
-cannot destroy the 7-year archive), no listing, no bucket, lifecycle, retention
-or policy changes, and nothing in any other bucket or prefix.
+deployment logs under the two prefixes the code writes to, and read the
+deployment logs, and nothing else: no ``s3:GetObject`` on backups (they hold
+every sponsor's clinical data, so the runner cannot read them back), no
+``s3:DeleteObject`` / ``s3:DeleteObjectVersion`` (it cannot destroy the 7-year
+archive), no listing of backups, no bucket, lifecycle, retention or policy
+changes, and nothing in any other bucket or prefix.
 
 What each action is for (see ``hht_archival/adapters/s3.py``):
 
@@ -17,6 +18,10 @@ What each action is for (see ``hht_archival/adapters/s3.py``):
 - ``s3:PutObjectTagging``: the retention tags put on the backup after upload,
   and the deployment log's tags, sent with its PutObject (a PutObject carrying
   ``x-amz-tagging`` needs ``s3:PutObjectTagging`` as well).
+- ``s3:GetObject`` on ``deployments/*`` and ``s3:ListBucket`` of the audit bucket
+  (prefix ``deployments/`` only): each new log records the key and SHA-256 of
+  the previous one (the hash chain, hht_archival/audit_chain.py). The logs hold
+  no clinical data and no secret.
 - ``s3:AbortMultipartUpload``: a failed multipart upload of a backup is aborted,
   so no parts linger. The log is always a single PUT, so the audit bucket does
   not get it.
@@ -102,6 +107,19 @@ def least_privilege_policy(
             "Effect": "Allow",
             "Action": ["s3:PutObject", "s3:PutObjectTagging"],
             "Resource": [logs],
+        },
+        {
+            "Sid": "ReadDeploymentLogsForHashChain",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [logs],
+        },
+        {
+            "Sid": "ListDeploymentLogsForHashChain",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{audit_logs_bucket}"],
+            "Condition": {"StringLike": {"s3:prefix": [DEPLOYMENT_LOGS_PREFIX + "*"]}},
         },
         {
             "Sid": "DoctorProbeOnly",

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the hash chain (previous_log, previous_log_sha256), upload_parts, s3_retries
 NOT_CONFIGURED = "not-configured"
 LOCAL_ONLY = "local-only"
 
@@ -61,6 +61,13 @@ class DeploymentLog(BaseModel):
     finished_at: str | None = None
     error: str | None = None
     log_upload_error: str | None = None
+    previous_log: str | None = Field(
+        default=None, description="Key of the previous uploaded log of this sponsor and environment."
+    )
+    previous_log_sha256: str | None = Field(
+        default=None,
+        description="SHA-256 of that log's bytes as stored: the hash chain `verify --logs` walks.",
+    )
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"

@@ -165,15 +165,20 @@ def test_policy_names_exact_actions_on_exact_prefixes(policy):
                 f"arn:aws:s3:::{AUDIT}/deployments/*",
                 f"arn:aws:s3:::{BACKUPS}/doctor/*",
                 f"arn:aws:s3:::{AUDIT}/doctor/*",
+                f"arn:aws:s3:::{AUDIT}",  # listing, with a condition: deployments/ only
             ), resource
+            if resource == f"arn:aws:s3:::{AUDIT}":
+                assert statement["Action"] == ["s3:ListBucket"]
+                assert statement["Condition"] == {"StringLike": {"s3:prefix": ["deployments/*"]}}
         for action in statement["Action"]:
             assert "*" not in action and "?" not in action, action
-    # No statement on bucket ARNs: the code never lists, so s3:ListBucketMultipartUploads is absent.
+    # The backups are never listed, and multipart uploads never: s3:ListBucketMultipartUploads is absent.
     assert not any(
         allows(policy, action, f"arn:aws:s3:::{bucket}")
         for bucket in (BACKUPS, AUDIT)
-        for action in ("s3:ListBucketMultipartUploads", "s3:ListBucket")
+        for action in ("s3:ListBucketMultipartUploads", "s3:ListBucketVersions")
     )
+    assert not allows(policy, "s3:ListBucket", f"arn:aws:s3:::{BACKUPS}")
 
 
 def test_the_runner_can_add_archives_but_not_read_delete_or_reconfigure_them(policy):
@@ -185,9 +190,10 @@ def test_the_runner_can_add_archives_but_not_read_delete_or_reconfigure_them(pol
     assert allows(policy, "s3:PutObject", log)
     assert allows(policy, "s3:PutObjectTagging", log)
     assert allows(policy, "S3:putobject", backup)  # IAM action names are case-insensitive
+    assert allows(policy, "s3:GetObject", log)  # the hash chain reads the previous log
 
+    assert not allows(policy, "s3:GetObject", backup)  # clinical data: never read back by the runner
     for denied in (
-        "s3:GetObject",
         "s3:GetObjectVersion",
         "s3:DeleteObject",
         "s3:DeleteObjectVersion",
@@ -303,25 +309,29 @@ def test_request_mapping_knows_what_headers_add_and_fails_on_unknown_shapes():
 
 
 # scenario -> (database fixture, multipart, fail part 2 forever, expected status, expected actions)
+# Every run lists the deployment logs and reads the previous one (the hash chain).
+CHAIN = {"s3:ListBucket", "s3:GetObject"}
 RUNS = {
-    "single-put": ("seeded_db", False, False, "archived", {"s3:PutObject", "s3:PutObjectTagging"}),
-    "multipart": ("bulky_db", True, False, "archived", {"s3:PutObject", "s3:PutObjectTagging"}),
+    "single-put": ("seeded_db", False, False, "archived", {"s3:PutObject", "s3:PutObjectTagging", *CHAIN}),
+    "multipart": ("bulky_db", True, False, "archived", {"s3:PutObject", "s3:PutObjectTagging", *CHAIN}),
     "multipart-aborted": (
         "bulky_db",
         True,
         True,
         "failed",
-        {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"},
+        {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", *CHAIN},
     ),
 }
+PREVIOUS_LOG = "deployments/2020/01/01/deployment-prod-20200101-000000.json"
 
 
 @pytest.mark.usefixtures("prefect_harness")
 @pytest.mark.parametrize("scenario", list(RUNS))
 def test_every_s3_request_of_a_real_run_is_allowed_by_the_policy(
-    scenario, request, policy, s3_proxy, wire, monkeypatch
+    scenario, request, policy, s3, s3_proxy, wire, monkeypatch
 ):
     db_fixture, multipart, fail_part, status, expected_actions = RUNS[scenario]
+    s3.put_object(Bucket=AUDIT, Key=PREVIOUS_LOG, Body=b'{"status": "archived"}')  # not through the proxy
     monkeypatch.setenv("DATABASE_URL", request.getfixturevalue(db_fixture))
     if multipart:
         monkeypatch.setenv("ARCHIVAL_PART_SIZE_MIB", "5")

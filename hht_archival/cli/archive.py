@@ -132,15 +132,25 @@ def restore(sponsor, environment, backup, target_url, force, production_ok, requ
 @click.option("--sponsor", help="Sponsor. Default: $SPONSOR, else callisto.")
 @click.option("--environment", default="production", show_default=True, help="production, staging or dev.")
 @click.option("--backup", default="latest", show_default=True, help="latest, a date (YYYY-MM-DD) or a key.")
+@click.option(
+    "--logs", is_flag=True, help="Check the deployment logs' hash chain instead (no database needed)."
+)
 @click.option("--debug", is_flag=True, help="Show Prefect's logs and full tracebacks.")
-def verify(sponsor, environment, backup, debug) -> None:
+def verify(sponsor, environment, backup, logs, debug) -> None:
     """Restore drill: restore a backup into a throwaway database and check it against the record.
 
     Needs ARCHIVAL_DRILL_DATABASE_URL, the admin URL of a scratch server. The
     report goes to the audit bucket (drills/...) and to the Prefect UI.
 
-    Example: hht-archival verify --sponsor titan   (with ARCHIVAL_DRILL_DATABASE_URL set)
+    With --logs: walk the deployment logs' hash chain in the audit bucket and
+    report any log removed or changed; exit 1 if the chain is broken.
+
+    Examples: hht-archival verify --sponsor titan   (with ARCHIVAL_DRILL_DATABASE_URL set)
+              hht-archival verify --logs --sponsor titan --environment production
     """
+    if logs:
+        _verify_logs(sponsor, environment)
+        return
     prepare_environment(debug)
     from flows.restore_drill import restore_drill
     from hht_archival.drill import render_markdown
@@ -153,3 +163,31 @@ def verify(sponsor, environment, backup, debug) -> None:
     except Exception as exc:
         fail(one_sentence(exc), None, EXIT_FAILED)
     click.echo(render_markdown(report))
+
+
+def _verify_logs(sponsor: str | None, environment: str) -> None:
+    from hht_archival.adapters import s3
+    from hht_archival.audit_chain import verify_chain
+    from hht_archival.errors import ArchivalError
+
+    try:
+        [config] = configs_for(sponsor, environment, None)
+        client = s3.make_client(config.region, config.aws_credentials)
+        report = verify_chain(client, config.audit_logs_bucket, config.environment)
+    except ArchivalError as exc:
+        fail(str(exc), None, EXIT_BAD_INPUT)
+    except Exception as exc:
+        fail(
+            s3.translate(exc, config.sponsor, f"reading s3://{config.audit_logs_bucket}").args[0],
+            None,
+            EXIT_FAILED,
+        )
+    where = f"s3://{config.audit_logs_bucket}/deployments/ ({config.sponsor}, {config.environment})"
+    for problem in report.problems:
+        click.echo(f"❌ {problem}")
+    if not report.intact:
+        fail(f"The hash chain of {where} is broken in {len(report.problems)} place(s).", None, EXIT_FAILED)
+    click.echo(
+        f"✅ {report.logs} deployment logs in {where}; the chain of the {report.chained} that carry a "
+        "link is intact: none was removed or changed (the newest has no later log to vouch for it)."
+    )
