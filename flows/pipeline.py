@@ -130,6 +130,7 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
             "backup_uncompressed_size": streamed.packed.raw_size,
             "upload_parts": streamed.sent.parts,
             "s3_retries": streamed.sent.retries,
+            "stream_attempts": streamed.attempts,
             "retain_until": names.retain_until,
             "table_counts": streamed.dumped.table_counts,
             "steps": steps,

@@ -15,7 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 2  # 2: the hash chain (previous_log, previous_log_sha256), upload_parts, s3_retries
+# 2: the hash chain (previous_log, previous_log_sha256); upload_parts, s3_retries, stream_attempts
+SCHEMA_VERSION = 2
 NOT_CONFIGURED = "not-configured"
 LOCAL_ONLY = "local-only"
 
@@ -44,6 +45,9 @@ class DeploymentLog(BaseModel):
     s3_retries: int | None = Field(
         default=None,
         description="Requests S3 asked to be repeated (throttling, 5xx, resets) during the upload.",
+    )
+    stream_attempts: int | None = Field(
+        default=None, description="Times the dump | compress | upload stream ran (more than 1: restarted)."
     )
     log_location: str = LOCAL_ONLY
     region: str

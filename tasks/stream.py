@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass
 
 from prefect.futures import wait
+from prefect.runtime import task_run
 
 from blocks.config import SponsorConfig
 from hht_archival.adapters.codecs import Compressed
-from hht_archival.adapters.pipe import BoundedPipe, root_cause
+from hht_archival.adapters.pipe import BoundedPipe, keep_memory_flat, root_cause
 from hht_archival.adapters.postgres import DumpResult
 from hht_archival.adapters.s3 import StreamUpload
 from hht_archival.naming import RunNames
@@ -37,6 +38,7 @@ class Streamed:
     sent: StreamUpload
     steps: list[StepRecord]
     peak_buffered: int  # bytes held in the pipes and the part buffer, at most
+    attempts: int  # 1, or more when the stream was restarted from pg_dump
 
     @property
     def size(self) -> int:
@@ -46,6 +48,7 @@ class Streamed:
 @archival_task(name="stream")
 def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
     suffix = f"{config.sponsor}-{config.environment}"
+    keep_memory_flat()
     raw, packed = BoundedPipe(PIPE_CAPACITY), BoundedPipe(PIPE_CAPACITY)
     stages = {
         "dump": (dump, (config, raw)),
@@ -69,4 +72,5 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
         sent=outcomes["upload"],
         steps=[StepRecord(step="stream", seconds=seconds, detail="dump | compress | upload, overlapped")],
         peak_buffered=raw.peak_bytes + packed.peak_bytes + outcomes["upload"].peak_buffered,
+        attempts=task_run.run_count or 1,
     )

@@ -19,9 +19,7 @@ def _logs(s3) -> list[str]:
     return sorted(k for k in list_keys(s3, AUDIT) if k.startswith("deployments/"))
 
 
-def test_each_log_links_the_previous_one_and_verify_reports_edits_and_removals(
-    s3, seeded_db, monkeypatch
-):
+def test_each_log_links_the_previous_one_and_verify_reports_edits_and_removals(s3, seeded_db, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", seeded_db)
     for _ in range(3):
         result, _ = run_flow(sponsor="titan", enabled=True)

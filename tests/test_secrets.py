@@ -15,10 +15,14 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.conftest import BACKUPS, SCRAM_PASSWORD, log_files, run_cli
+from tests.conftest import AUDIT, BACKUPS, SCRAM_PASSWORD, log_files, run_cli
 from tests.support.s3server import list_keys
 
 PASSWORD = SCRAM_PASSWORD
+# Recognisable AWS secrets: moto does not check signatures, so any values sign requests it accepts.
+AWS_SECRET = "hhtSECRETkey/0123456789abcdefGHIJKLmnopQRSTuv"
+AWS_TOKEN = "hhtSESSIONtoken0123456789+abcdefGHIJKLmnopQRSTuvwxyz=="
+SECRETS = (PASSWORD, "Hunter2", AWS_SECRET, "hhtSECRETkey", AWS_TOKEN, "hhtSESSIONtoken")
 
 
 def _watch_pg_dump(found: dict, stop: threading.Event) -> None:
@@ -36,7 +40,7 @@ def _watch_pg_dump(found: dict, stop: threading.Event) -> None:
         time.sleep(0.01)
 
 
-def test_the_password_reaches_pg_dump_but_never_argv_output_logs_or_s3(
+def test_no_secret_reaches_argv_pg_dumps_environment_output_logs_artifacts_or_s3(
     s3, scram_cluster, tmp_path, prefect_server
 ):
     url = scram_cluster.url("diary", password=PASSWORD)
@@ -63,7 +67,13 @@ def test_the_password_reaches_pg_dump_but_never_argv_output_logs_or_s3(
             "--sponsor",
             "titan",
             "--enable",
-            env={**prefect_server.env(), "DATABASE_URL": url, "PGPASSWORD": PASSWORD},
+            env={
+                **prefect_server.env(),
+                "DATABASE_URL": url,
+                "PGPASSWORD": PASSWORD,
+                "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+                "AWS_SESSION_TOKEN": AWS_TOKEN,
+            },
         )
     finally:
         releaser.join(5)
@@ -74,8 +84,10 @@ def test_the_password_reaches_pg_dump_but_never_argv_output_logs_or_s3(
     assert done.returncode == 0, done.stderr
     assert found, "pg_dump was never seen running"
     for argv, environ in found.values():
-        assert PASSWORD.encode() not in argv
-        assert PASSWORD.encode() not in environ  # PGPASSWORD is removed; a 0600 passfile is used
+        for secret in SECRETS:
+            assert secret.encode() not in argv
+            assert secret.encode() not in environ  # a 0600 passfile; no AWS variable at all
+        assert b"PGPASSFILE=" in environ
     log_text = log_files(tmp_path / "logs")[0].read_text()
     log = json.loads(log_text)
     assert log["status"] == "archived"
@@ -83,17 +95,28 @@ def test_the_password_reaches_pg_dump_but_never_argv_output_logs_or_s3(
     key = log["backup_location"].split("/", 3)[3]
     head = s3.head_object(Bucket=BACKUPS, Key=key)
     tags = s3.get_object_tagging(Bucket=BACKUPS, Key=key)["TagSet"]
-    prefect_logs = httpx.post(f"{prefect_server.api_url}/logs/filter", json={"limit": 200}).text
-    for place in (
-        done.stdout,
-        done.stderr,
-        log_text,
-        json.dumps(head["Metadata"]),
-        json.dumps(tags),
-        prefect_logs,
-    ):
-        for fragment in (PASSWORD, "Hunter2"):
-            assert fragment not in place
+    api = prefect_server.api_url
+    prefect_logs = httpx.post(f"{api}/logs/filter", json={"limit": 200}).text
+    assert "dump:" in prefect_logs  # the run's own lines are there to be searched
+    artifacts = httpx.post(f"{api}/artifacts/filter", json={}).text
+    assert "backup-titan-production" in artifacts
+    flow_runs = httpx.post(f"{api}/flow_runs/filter", json={}).text  # parameters included
+    task_runs = httpx.post(f"{api}/task_runs/filter", json={}).text
+    audit_log = s3.get_object(Bucket=AUDIT, Key=log["log_location"].split("/", 3)[3])["Body"].read().decode()
+    places = {
+        "stdout": done.stdout,
+        "stderr": done.stderr,
+        "local JSON log": log_text,
+        "JSON log in S3": audit_log,
+        "S3 metadata": json.dumps(head["Metadata"]),
+        "S3 tags": json.dumps(tags),
+        "Prefect logs": prefect_logs,
+        "Prefect artifacts": artifacts,
+        "Prefect flow runs": flow_runs,
+        "Prefect task runs": task_runs,
+    }
+    hits = [(where, secret) for where, text in places.items() for secret in SECRETS if secret in text]
+    assert hits == []
 
 
 def test_a_wrong_password_fails_at_once_with_one_sentence(s3, scram_cluster, tmp_path, prefect_server):

@@ -129,12 +129,29 @@ def server_version(database_url: str) -> tuple[int, str]:
     return number // 10000, text
 
 
+_PASSED_TO_PG_DUMP = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME")
+
+
+def pg_dump_environment(environ) -> dict[str, str]:
+    """What pg_dump inherits: locale, paths and libpq's own PG* settings, and nothing else.
+
+    The runner's environment holds AWS keys, tokens and other tenants' URLs;
+    pg_dump needs none of them, and a child's environment is readable in
+    /proc by its user. PGPASSWORD is dropped too: the password goes in a passfile.
+    """
+    return {
+        name: value
+        for name, value in environ.items()
+        if (name in _PASSED_TO_PG_DUMP or name.startswith(("LC_", "PG"))) and name != "PGPASSWORD"
+    }
+
+
 @contextmanager
 def passfile_environment(database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
     """Yield a password-free conninfo and an environment whose PGPASSFILE holds the password.
 
     The passfile is created 0600 in a private directory and removed on exit;
-    PGPASSWORD is cleared so a stray value in the caller's environment is not used.
+    the environment is ``pg_dump_environment``'s, so no other secret reaches pg_dump.
     """
     try:
         params = conninfo_to_dict(database_url)
@@ -144,7 +161,7 @@ def passfile_environment(database_url: str) -> Iterator[tuple[str, dict[str, str
             "postgresql://USER:PASSWORD@HOST:PORT/DBNAME."
         ) from None
     password = params.pop("password", None)
-    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+    env = pg_dump_environment(os.environ)
     if password is None:
         yield make_conninfo(**params), env
         return
@@ -290,6 +307,7 @@ def _classify_failure(stderr: str, code: int, sponsor: str) -> ArchivalError:
             detail = _matching_line(stderr, pattern) or detail
             return ArchivalError(f"pg_dump failed for sponsor {sponsor}: {remedy} ({detail}).")
     if _TRANSIENT_PATTERNS.search(stderr):
+        detail = _matching_line(stderr, _TRANSIENT_PATTERNS) or detail
         return TransientError(
             f"pg_dump could not reach the database for sponsor {sponsor}: check that the server "
             f"in DATABASE_URL is running and reachable ({detail})."

@@ -70,7 +70,7 @@ def _client_config() -> Config:
     """
     attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or 5)
     return Config(
-        retries={"mode": "standard", "max_attempts": attempts},
+        retries={"mode": "standard", "total_max_attempts": attempts},
         connect_timeout=10,
         read_timeout=120,
         s3={"payload_signing_enabled": False},

@@ -14,7 +14,10 @@ forwarded unchanged. ``Expect: 100-continue`` is answered by the proxy itself.
 from __future__ import annotations
 
 import http.client
+import socket
+import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,6 +87,8 @@ class FaultRule:
     code: str
     remaining: int | None  # None = forever
     hits: int = 0
+    action: str = "error"  # error: answer status/code; reset: drop the connection; delay: hold, then forward
+    seconds: float = 0.0  # for delay
 
 
 def _error_body(code: str, message: str = "injected") -> bytes:
@@ -146,6 +151,20 @@ class FaultyS3Proxy:
         Rules are checked in the order they were added; a request consumes at most one rule.
         """
         rule = FaultRule(predicate, status, code, times)
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def reset(self, predicate: Predicate, times: int | None = 1) -> FaultRule:
+        """Read the next ``times`` matching requests whole, then drop the connection unanswered (RST)."""
+        rule = FaultRule(predicate, 0, "", times, action="reset")
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def delay(self, predicate: Predicate, seconds: float, times: int | None = 1) -> FaultRule:
+        """Hold the next ``times`` matching requests for ``seconds`` before forwarding them."""
+        rule = FaultRule(predicate, 0, "", times, action="delay", seconds=seconds)
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -233,6 +252,14 @@ class FaultyS3Proxy:
             body = b""
 
         rule = self._record_and_match(method, split.path, query)
+        if rule is not None and rule.action == "reset":
+            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            h.close_connection = True
+            h.connection.close()  # with linger 0: a TCP reset, as a dropped connection looks
+            return
+        if rule is not None and rule.action == "delay":
+            time.sleep(rule.seconds)
+            rule = None
         if rule is not None:
             payload = _error_body(rule.code)
             headers = [

@@ -1,0 +1,205 @@
+"""The fault matrix: what a run does when PostgreSQL, pg_dump or S3 break under it.
+
+Each test breaks one thing for real, at the process or the network level:
+pg_dump is killed with SIGKILL, the server ends pg_dump's connection, the S3
+proxy on loopback resets a connection mid-part, answers 503 SlowDown for a
+burst, or S3 is not there at all. Each asserts what a user checks afterwards:
+the sentence, the local log, and what is (and is not) at the final key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from isal import igzip
+
+from tests.conftest import AUDIT, BACKUPS, log_files
+from tests.flowhelpers import run_flow, task_run_counts
+from tests.support.faultproxy import (
+    is_abort_multipart,
+    is_complete_multipart,
+    is_create_multipart,
+    is_upload_part,
+)
+from tests.support.s3server import list_keys, open_multipart_uploads
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+MIB = 1024 * 1024
+TRAILER = b"-- PostgreSQL database dump complete"
+
+
+@pytest.fixture
+def large_db(seeded_db, monkeypatch):
+    """~40 MB of poorly compressible rows and 1 MiB pipes, so pg_dump is still writing when S3 stalls."""
+    with psycopg.connect(seeded_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE attachments (id int PRIMARY KEY, data text)")
+        conn.execute(
+            "INSERT INTO attachments SELECT g, md5(g::text) || md5((g * 31)::text) || md5((g * 7)::text) "
+            "FROM generate_series(1, 400000) AS g"
+        )
+    monkeypatch.setenv("DATABASE_URL", seeded_db)
+    monkeypatch.setenv("ARCHIVAL_PART_SIZE_MIB", "5")
+    monkeypatch.setattr("tasks.stream.PIPE_CAPACITY", MIB)
+    return seeded_db
+
+
+def _pg_dump_children() -> list[int]:
+    """pg_dump processes started by this test process."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        name, ppid = (
+            stat[stat.index("(") + 1 : stat.rindex(")")],
+            int(stat[stat.rindex(")") + 2 :].split()[1]),
+        )
+        if name == "pg_dump" and ppid == os.getpid():
+            found.append(int(pid))
+    return found
+
+
+def _when_s3_stalls(s3_proxy, action) -> threading.Thread:
+    """Hold the first CreateMultipartUpload for 3 s; meanwhile (pg_dump blocked, mid-dump) run ``action``."""
+    s3_proxy.delay(is_create_multipart, seconds=3)
+
+    def watch():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(is_create_multipart(*r) for r in s3_proxy.requests):
+                action()
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def _count(s3_proxy, predicate) -> int:
+    return sum(1 for r in s3_proxy.requests if predicate(*r))
+
+
+def _only_log(tmp_path: Path) -> dict:
+    [path] = log_files(tmp_path / "logs")
+    return json.loads(path.read_text())
+
+
+def test_pg_dump_killed_mid_dump_is_never_completed_and_the_retry_archives_cleanly(
+    s3, s3_proxy, large_db, tmp_path
+):
+    killed = []
+    watcher = _when_s3_stalls(
+        s3_proxy, lambda: [killed.append(pid) or os.kill(pid, signal.SIGKILL) for pid in _pg_dump_children()]
+    )
+
+    result, flow_run_id = run_flow(sponsor="titan", enabled=True)
+    watcher.join(5)
+
+    assert len(killed) == 1
+    assert result["status"] == "archived", result
+    assert result["stream_attempts"] == 2  # the killed stream, then a whole new one from pg_dump
+    assert task_run_counts(flow_run_id)["dump-titan-production"] == 2
+    assert _count(s3_proxy, is_create_multipart) == 2
+    assert _count(s3_proxy, is_abort_multipart) == 1  # the killed stream's upload
+    assert _count(s3_proxy, is_complete_multipart) == 1
+    key = result["backup_location"].split("/", 3)[3]
+    assert list_keys(s3, BACKUPS) == [key]
+    assert open_multipart_uploads(s3, BACKUPS) == []
+    body = s3.get_object(Bucket=BACKUPS, Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == result["backup_sha256"]
+    assert TRAILER in igzip.decompress(body)[-4096:]
+
+
+def test_the_server_ending_pg_dumps_connection_mid_dump_fails_clearly_and_uploads_nothing(
+    s3, s3_proxy, large_db, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ARCHIVAL_TASK_RETRIES", "0")
+
+    def terminate_pg_dumps_backend():  # what a restart or failover does to pg_dump's session
+        with psycopg.connect(large_db, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pg_dump'"
+            )
+
+    watcher = _when_s3_stalls(s3_proxy, terminate_pg_dumps_backend)
+    failure, _ = run_flow(sponsor="titan", enabled=True)
+    watcher.join(5)
+
+    assert str(failure).startswith(
+        "pg_dump could not reach the database for sponsor titan: check that the server in DATABASE_URL "
+        "is running and reachable ("
+    )
+    assert list_keys(s3, BACKUPS) == []
+    assert open_multipart_uploads(s3, BACKUPS) == []
+    log = _only_log(tmp_path)
+    assert log["status"] == "failed" and log["error"] == str(failure)
+    assert log["backup_location"] == "not-configured"
+
+
+def test_a_connection_reset_mid_part_resends_that_part_and_the_object_is_whole(
+    s3, s3_proxy, bulky_db, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DATABASE_URL", bulky_db)
+    monkeypatch.setenv("ARCHIVAL_PART_SIZE_MIB", "5")
+    s3_proxy.reset(lambda m, p, q: is_upload_part(m, p, q) and q.get("partNumber") == "2")
+
+    result, _ = run_flow(sponsor="titan", enabled=True)
+
+    assert result["status"] == "archived"
+    assert result["s3_retries"] == 1 and result["stream_attempts"] == 1  # only the part was resent
+    assert _count(s3_proxy, is_create_multipart) == 1
+    parts = [r[2]["partNumber"] for r in s3_proxy.requests if is_upload_part(*r)]
+    assert parts.count("2") == 2
+    key = result["backup_location"].split("/", 3)[3]
+    body = s3.get_object(Bucket=BACKUPS, Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == result["backup_sha256"]
+
+
+def test_a_burst_of_slowdowns_longer_than_botocores_retries_restarts_the_stream_once(
+    s3, s3_proxy, bulky_db, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DATABASE_URL", bulky_db)
+    monkeypatch.setenv("ARCHIVAL_PART_SIZE_MIB", "5")
+    # AWS_MAX_ATTEMPTS is 2 in the tests: two 503s exhaust one request, the third hits the next stream.
+    s3_proxy.fail(is_upload_part, status=503, code="SlowDown", times=3)
+
+    result, _ = run_flow(sponsor="titan", enabled=True)
+
+    assert result["status"] == "archived"
+    assert result["stream_attempts"] == 2 and result["s3_retries"] == 1
+    assert _count(s3_proxy, is_abort_multipart) == 1
+    assert list_keys(s3, BACKUPS) == [result["backup_location"].split("/", 3)[3]]
+    assert open_multipart_uploads(s3, BACKUPS) == []
+
+
+def test_s3_unreachable_for_the_whole_run_fails_with_one_sentence_and_a_local_log(
+    s3, seeded_db, tmp_path, monkeypatch
+):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens here once the socket is closed
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("DATABASE_URL", seeded_db)
+
+    failure, _ = run_flow(sponsor="titan", enabled=True)
+
+    assert str(failure).startswith("S3 could not be reached for sponsor titan (upload to s3://")
+    assert str(failure).endswith("check the network and AWS_ENDPOINT_URL.")
+    log = _only_log(tmp_path)
+    assert log["status"] == "failed" and log["log_location"] == "local-only"
+    assert "S3 could not be reached" in log["log_upload_error"]
+    # S3 back: nothing was written and no multipart upload was left open.
+    assert list_keys(s3, BACKUPS) == [] and list_keys(s3, AUDIT) == []
+    assert open_multipart_uploads(s3, BACKUPS) == []
