@@ -37,7 +37,7 @@ from diary_database import build_database, drop_database, plain_dump_size  # noq
 
 from hht_archival.adapters import s3  # noqa: E402
 from hht_archival.adapters.codecs import FORMATS, compress_stream  # noqa: E402
-from hht_archival.adapters.pipe import BoundedPipe, failing, run_stages  # noqa: E402
+from hht_archival.adapters.pipe import BoundedPipe, failing, keep_memory_flat, run_stages  # noqa: E402
 from hht_archival.adapters.postgres import stream_dump  # noqa: E402
 from tasks.stream import PIPE_CAPACITY  # noqa: E402
 
@@ -78,6 +78,7 @@ def ours(url: str, client, fmt: str, sizes: dict[str, int], peaks: list[int]) ->
     """
     backup_format = FORMATS[fmt]
     key = f"ours/backup.{backup_format.extension}"
+    keep_memory_flat()  # as the flow's stream task does
     raw, packed = BoundedPipe(PIPE_CAPACITY), BoundedPipe(PIPE_CAPACITY)
 
     def upload():

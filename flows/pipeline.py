@@ -87,7 +87,7 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
             markdown=f"```\n{banner}\n```",
             description=f"S3 backup archival is not enabled for {config.sponsor} ({config.environment}).",
         )
-        final, path = step(write_log)(config, names, record, upload=False)
+        final, path = _write_log(step, config, names, record, upload=False)
         return {**final.model_dump(mode="json"), "local_log": str(path)}
 
     announce("%s for sponsor %s (%s)", ENABLED_LINE, config.sponsor, config.environment)
@@ -136,7 +136,7 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
             "steps": steps,
         }
     )
-    final, path = step(write_log)(config, names, record, upload=True)
+    final, path = _write_log(step, config, names, record, upload=True)
     if final.status == "failed":
         raise ArchivalFailed(
             final.error or "The deployment log could not be archived.", path, final.model_dump(mode="json")
@@ -148,6 +148,24 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
         description=f"Backup of {config.sponsor} ({config.environment}), sha256 {sha256}.",
     )
     return {**final.model_dump(mode="json"), "local_log": str(path)}
+
+
+def _write_log(step, config: SponsorConfig, names: RunNames, record: DeploymentLog, upload: bool):
+    """Run write_log as a task; if Prefect cannot even run it (its API is gone), write the log anyway.
+
+    write_log handles its own failures (an S3 error becomes ``log_upload_error``),
+    so an exception here means the orchestrator failed, not the step: the same
+    work is then done without it, because a run must never end without its log.
+    """
+    try:
+        return step(write_log)(config, names, record, upload=upload)
+    except OSError:
+        raise  # the local write itself failed (a full or read-only log directory): no second try
+    except Exception as exc:
+        announce(
+            "write_log: Prefect could not run the step (%s); writing the log directly", type(exc).__name__
+        )
+        return write_log.fn(config, names, record, upload=upload)
 
 
 def _wait_for_next_second(names: RunNames) -> None:
@@ -166,7 +184,7 @@ def _finish_failed(step, config, names, record: DeploymentLog, exc: BaseExceptio
     """Record the failure locally (and in the audit bucket when enabled), then raise ArchivalFailed."""
     reason = one_sentence(exc)
     record = record.model_copy(update={"status": "failed", "error": reason})
-    final, path = step(write_log)(config, names, record, upload=upload)
+    final, path = _write_log(step, config, names, record, upload=upload)
     raise ArchivalFailed(reason, path, final.model_dump(mode="json")) from exc
 
 
