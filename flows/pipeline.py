@@ -93,6 +93,7 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
     announce("%s for sponsor %s (%s)", ENABLED_LINE, config.sponsor, config.environment)
     if config.database_url is not None:
         record = record.model_copy(update={"database": mask_url(config.database_url.get_secret_value())})
+    done: dict[str, Any] = {}
     try:
         with sponsor_lock(config.sponsor, config.environment, config.lock_timeout_seconds):
             # Named inside the lock, and the lock held into the next second, so two runs of
@@ -100,12 +101,17 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
             names = RunNames.now(config.sponsor, config.environment, FORMATS[config.backup_format].extension)
             record = record.model_copy(update={"timestamp": names.timestamp})
             try:
-                return _archive_enabled(config, names, record, step, suffix)
+                done["result"] = _archive_enabled(config, names, record, step, suffix)
+                return done["result"]
             finally:
                 _wait_for_next_second(names)
     except ArchivalFailed:
         raise
-    except Exception as exc:  # the lock could not be had (or the API failed): nothing written to S3
+    except Exception as exc:
+        if "result" in done:  # archived and logged; only releasing the lock failed (its lease expires)
+            announce("The archive lock could not be released (%s); it frees itself when its lease ends.", exc)
+            return done["result"]
+        # the lock could not be had (or the API failed): nothing written to S3
         return _finish_failed(step, config, names, record, exc, upload=False)
 
 
@@ -141,12 +147,15 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
         raise ArchivalFailed(
             final.error or "The deployment log could not be archived.", path, final.model_dump(mode="json")
         )
-    create_link_artifact(
-        key=f"backup-{suffix}",
-        link=location,
-        link_text=location,
-        description=f"Backup of {config.sponsor} ({config.environment}), sha256 {sha256}.",
-    )
+    try:
+        create_link_artifact(
+            key=f"backup-{suffix}",
+            link=location,
+            link_text=location,
+            description=f"Backup of {config.sponsor} ({config.environment}), sha256 {sha256}.",
+        )
+    except Exception as exc:  # the backup and its log are safe: a missing link in the UI is not a failure
+        announce("The link artifact could not be created (%s); the backup is at %s.", exc, location)
     return {**final.model_dump(mode="json"), "local_log": str(path)}
 
 
@@ -154,17 +163,19 @@ def _write_log(step, config: SponsorConfig, names: RunNames, record: DeploymentL
     """Run write_log as a task; if Prefect cannot even run it (its API is gone), write the log anyway.
 
     write_log handles its own failures (an S3 error becomes ``log_upload_error``),
-    so an exception here means the orchestrator failed, not the step: the same
-    work is then done without it, because a run must never end without its log.
+    so an exception here means the orchestrator failed, not the step: unless the
+    step's local log shows it ran, the same work is done without Prefect,
+    because a run must never end without its log.
     """
     try:
         return step(write_log)(config, names, record, upload=upload)
     except OSError:
         raise  # the local write itself failed (a full or read-only log directory): no second try
     except Exception as exc:
-        announce(
-            "write_log: Prefect could not run the step (%s); writing the log directly", type(exc).__name__
-        )
+        written = Path(config.log_dir) / names.log_filename
+        if written.exists():  # the step ran; only Prefect's bookkeeping of it failed
+            return DeploymentLog.model_validate_json(written.read_text(encoding="utf-8")), written
+        announce("write_log: Prefect could not run the step (%s); writing it directly", type(exc).__name__)
         return write_log.fn(config, names, record, upload=upload)
 
 
@@ -182,10 +193,23 @@ def _timed(steps: list[StepRecord], name: str, call):
 
 def _finish_failed(step, config, names, record: DeploymentLog, exc: BaseException, upload: bool):
     """Record the failure locally (and in the audit bucket when enabled), then raise ArchivalFailed."""
-    reason = one_sentence(exc)
+    reason = _orchestration_sentence(exc, config.sponsor) or one_sentence(exc)
     record = record.model_copy(update={"status": "failed", "error": reason})
     final, path = _write_log(step, config, names, record, upload=upload)
     raise ArchivalFailed(reason, path, final.model_dump(mode="json")) from exc
+
+
+def _orchestration_sentence(exc: BaseException, sponsor: str) -> str | None:
+    """The sentence for a failure of Prefect itself (its API gone mid-run), or None for other errors."""
+    import httpx
+
+    if not isinstance(exc, httpx.HTTPError):
+        return None
+    return (
+        f"The Prefect API stopped answering during the run for sponsor {sponsor} ({type(exc).__name__}: "
+        f"{exc}); check the Prefect server (PREFECT_API_URL) and run again: the local log records "
+        "what was done, and nothing partial is at a final S3 key."
+    )
 
 
 def record_config_failure(exc, sponsor, environment, log_dir, started_at) -> ArchivalFailed:
