@@ -251,3 +251,35 @@ def test_the_prefect_api_going_away_mid_run_leaves_a_whole_backup_or_none_and_a_
     print(
         f"\nlocal logs: {[(log['status'], log['error']) for log in logs]}; backups: {list_keys(s3, BACKUPS)}"
     )
+
+
+def test_a_run_killed_during_upload_leaves_nothing_at_a_final_key_and_the_next_run_archives_cleanly(
+    s3, s3_proxy, bulky_db, tmp_path, prefect_server, monkeypatch
+):
+    s3_proxy.delay(is_upload_part, seconds=3)  # the first part is in flight when the process dies
+    cli = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hht-archival")), "run", "--sponsor", "titan", "--enable"],
+        env={**os.environ, **prefect_server.env(), "DATABASE_URL": bulky_db, "ARCHIVAL_PART_SIZE_MIB": "5"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not any(is_upload_part(*r) for r in s3_proxy.requests) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cli.kill()  # SIGKILL: no cleanup of any kind runs
+    cli.wait()
+
+    assert list_keys(s3, BACKUPS) == []  # the killed run's object never appeared
+    abandoned = open_multipart_uploads(s3, BACKUPS)
+    assert len(abandoned) == 1  # left to the bucket's AbortIncompleteMultipartUpload rule (doctor checks it)
+
+    monkeypatch.setenv("DATABASE_URL", bulky_db)
+    monkeypatch.setenv("ARCHIVAL_PART_SIZE_MIB", "5")
+    result, _ = run_flow(sponsor="titan", enabled=True)
+
+    assert result["status"] == "archived"
+    key = result["backup_location"].split("/", 3)[3]
+    assert list_keys(s3, BACKUPS) == [key]
+    assert key != abandoned[0]["Key"]  # a new key: the lock is held into the next second
+    body = s3.get_object(Bucket=BACKUPS, Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == result["backup_sha256"]
