@@ -169,8 +169,15 @@ def _write_log(step, config: SponsorConfig, names: RunNames, record: DeploymentL
     """
     try:
         return step(write_log)(config, names, record, upload=upload)
-    except OSError:
-        raise  # the local write itself failed (a full or read-only log directory): no second try
+    except OSError as exc:  # the local write itself failed: a full or read-only log directory
+        where = f"s3://{config.audit_logs_bucket}/{names.log_key}" if upload else None
+        raise ArchivalFailed(
+            f"The local deployment log could not be written to {config.log_dir} for sponsor "
+            f"{config.sponsor} ({exc.strerror or exc}); free space there or set ARCHIVAL_LOG_DIR to a "
+            f"writable directory{f' (the log reached {where})' if where else ''}.",
+            None,
+            record.model_dump(mode="json"),
+        ) from exc
     except Exception as exc:
         written = Path(config.log_dir) / names.log_filename
         if written.exists():  # the step ran; only Prefect's bookkeeping of it failed

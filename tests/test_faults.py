@@ -9,6 +9,7 @@ the sentence, the local log, and what is (and is not) at the final key.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -283,3 +284,39 @@ def test_a_run_killed_during_upload_leaves_nothing_at_a_final_key_and_the_next_r
     assert key != abandoned[0]["Key"]  # a new key: the lock is held into the next second
     body = s3.get_object(Bucket=BACKUPS, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == result["backup_sha256"]
+
+
+@pytest.fixture
+def full_log_dir(tmp_path):
+    """A 64 KiB tmpfs, filled to the last byte (mounting needs root; elsewhere the test is skipped)."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"mounting a small tmpfs needs root: {done.stderr.decode().strip()}")
+    try:
+        with (mount / "filler").open("wb", buffering=0) as filler, contextlib.suppress(OSError):
+            while True:
+                filler.write(b"\0" * 4096)
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_log_directory_fails_with_one_sentence_after_the_backup_and_log_reached_s3(
+    s3, seeded_db, full_log_dir, monkeypatch
+):
+    monkeypatch.setenv("DATABASE_URL", seeded_db)
+    failure, _ = run_flow(sponsor="titan", enabled=True, log_dir=str(full_log_dir))
+
+    assert str(failure).startswith(
+        f"The local deployment log could not be written to {full_log_dir} for sponsor titan "
+        "(No space left on device); free space there or set ARCHIVAL_LOG_DIR to a writable directory "
+        "(the log reached s3://hht-diary-audit-logs-titan-eu-west-1/deployments/"
+    )
+    assert len(list_keys(s3, BACKUPS)) == 1
+    [log_key] = [k for k in list_keys(s3, AUDIT) if k.startswith("deployments/")]
+    assert json.loads(s3.get_object(Bucket=AUDIT, Key=log_key)["Body"].read())["status"] == "archived"
+    assert sorted(p.name for p in full_log_dir.iterdir()) == ["filler"]  # no half-written file left
