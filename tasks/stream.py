@@ -4,8 +4,9 @@ Why one parent task: the three overlap (the archive takes about as long as
 pg_dump alone, not the sum of the steps) and hold only the pipes' bytes in
 memory and nothing on disk. They still show as their own task runs in the UI,
 nested under this one. A stream cannot resume half-way (pg_dump cannot), so a
-transient failure in any of them fails all three, and this task's retry starts
-again from pg_dump; nothing reaches the final key until a stream succeeds.
+failure in any of them stops all three (pg_dump killed, the upload aborted), and
+a retry of this task, for transient failures only, starts again from pg_dump;
+nothing reaches the final key until a stream succeeds.
 """
 
 from __future__ import annotations
@@ -39,10 +40,6 @@ class Streamed:
     steps: list[StepRecord]
     peak_buffered: int  # bytes held in the pipes and the part buffer, at most
     attempts: int  # 1, or more when the stream was restarted from pg_dump
-
-    @property
-    def size(self) -> int:
-        return self.packed.size
 
 
 @archival_task(name="stream")

@@ -223,7 +223,16 @@ def test_the_prefect_api_going_away_mid_run_leaves_a_whole_backup_or_none_and_a_
         "PREFECT_CLIENT_MAX_RETRIES": "0",  # give up on the dead API at once, not after minutes
     }
     cli = subprocess.Popen(
-        [str(Path(sys.executable).with_name("hht-archival")), "run", "--sponsor", "titan", "--enable"],
+        # dev: the cut API cannot release this run's lock, whose lease then outlives the test
+        [
+            str(Path(sys.executable).with_name("hht-archival")),
+            "run",
+            "--sponsor",
+            "titan",
+            "--environment",
+            "dev",
+        ]
+        + ["--enable"],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -259,7 +268,16 @@ def test_a_run_killed_during_upload_leaves_nothing_at_a_final_key_and_the_next_r
 ):
     s3_proxy.delay(is_upload_part, seconds=3)  # the first part is in flight when the process dies
     cli = subprocess.Popen(
-        [str(Path(sys.executable).with_name("hht-archival")), "run", "--sponsor", "titan", "--enable"],
+        # staging: the killed run's lock lease outlives it, and must not hold up other tests' runs
+        [
+            str(Path(sys.executable).with_name("hht-archival")),
+            "run",
+            "--sponsor",
+            "titan",
+            "--environment",
+            "staging",
+        ]
+        + ["--enable"],
         env={**os.environ, **prefect_server.env(), "DATABASE_URL": bulky_db, "ARCHIVAL_PART_SIZE_MIB": "5"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -270,13 +288,14 @@ def test_a_run_killed_during_upload_leaves_nothing_at_a_final_key_and_the_next_r
     cli.kill()  # SIGKILL: no cleanup of any kind runs
     cli.wait()
 
-    assert list_keys(s3, BACKUPS) == []  # the killed run's object never appeared
+    seen = [(m, p.rsplit("/", 1)[-1], sorted(q)) for m, p, q in s3_proxy.requests]
+    assert list_keys(s3, BACKUPS) == [], seen  # the killed run's object never appeared
     abandoned = open_multipart_uploads(s3, BACKUPS)
-    assert len(abandoned) == 1  # left to the bucket's AbortIncompleteMultipartUpload rule (doctor checks it)
+    assert len(abandoned) == 1, seen  # left to the AbortIncompleteMultipartUpload rule (doctor checks it)
 
     monkeypatch.setenv("DATABASE_URL", bulky_db)
     monkeypatch.setenv("ARCHIVAL_PART_SIZE_MIB", "5")
-    result, _ = run_flow(sponsor="titan", enabled=True)
+    result, _ = run_flow(sponsor="titan", environment="staging", enabled=True)
 
     assert result["status"] == "archived"
     key = result["backup_location"].split("/", 3)[3]

@@ -63,10 +63,11 @@ _CREDENTIAL_CODES = {
 def _client_config() -> Config:
     """botocore's standard retry mode (5 attempts, or AWS_MAX_ATTEMPTS), and no second payload hash.
 
-    Every body we send carries its own SHA-256 checksum header, which is signed
-    and which S3 verifies; over HTTPS botocore then skips hashing the payload
-    for the signature, and ``payload_signing_enabled=False`` makes plain-HTTP
-    endpoints (MinIO, moto) behave the same instead of hashing every byte twice.
+    Every body we send carries its own checksum header (SHA-256, or CRC32 for
+    parts), which is signed and which S3 verifies; over HTTPS botocore then
+    skips hashing the payload for the signature, and
+    ``payload_signing_enabled=False`` makes plain-HTTP endpoints (MinIO, moto)
+    behave the same instead of hashing every byte once more.
     """
     attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or 5)
     return Config(
