@@ -227,11 +227,11 @@ def _stream_dump(database_url, out: BoundedPipe, sponsor, count_rows, custom_for
         finally:
             proc.stdout.close()
             proc.wait()
-        counts = counter.result(database_url, sponsor) if counter else None
-        stderr_text = _scrub(
-            stderr.result(database_url, sponsor).decode("utf-8", "replace").strip(), database_url
-        )
-    if proc.returncode != 0:
+        if counter:
+            counter.join()  # before the connection, and with it the snapshot, is closed
+        stderr.join()
+    stderr_text = _scrub((stderr.value or b"").decode("utf-8", "replace").strip(), database_url)
+    if proc.returncode != 0:  # pg_dump's own words first: they say why the count may have failed too
         raise _classify_failure(stderr_text, proc.returncode, sponsor)
     complete = head.startswith(b"PGDMP") if custom_format else DUMP_TRAILER in tail
     if not complete:
@@ -239,7 +239,9 @@ def _stream_dump(database_url, out: BoundedPipe, sponsor, count_rows, custom_for
             f"pg_dump for sponsor {sponsor} exited cleanly but its output lacks the "
             "'dump complete' trailer, so the dump is treated as truncated and not uploaded."
         )
-    return DumpResult(size=size, table_counts=counts)
+    if counter and counter.error is not None:
+        raise _classify_failure(_scrub(str(counter.error), database_url), 1, sponsor) from None
+    return DumpResult(size=size, table_counts=counter.value if counter else None)
 
 
 def _copy_output(stdout, out: BoundedPipe) -> tuple[int, bytes, bytes]:
@@ -271,24 +273,21 @@ def _read_tail(stream, limit: int = 64 * 1024) -> bytes:
 
 
 class _Background:
-    """Run one call on a thread beside pg_dump; ``result`` re-raises its error as one sentence."""
+    """Run one call on a thread beside pg_dump; after ``join``, ``value`` or ``error`` holds the outcome."""
 
     def __init__(self, call, *args):
-        self._value = self._error = None
+        self.value = self.error = None
         self._thread = threading.Thread(target=self._run, args=(call, *args), daemon=True)
         self._thread.start()
 
     def _run(self, call, *args):
         try:
-            self._value = call(*args)
-        except BaseException as exc:  # handed to result()
-            self._error = exc
+            self.value = call(*args)
+        except BaseException as exc:  # read by the caller after join()
+            self.error = exc
 
-    def result(self, database_url: str, sponsor: str):
+    def join(self) -> None:
         self._thread.join()
-        if self._error is not None:
-            raise _classify_failure(_scrub(str(self._error), database_url), 1, sponsor) from None
-        return self._value
 
 
 def _scrub(text: str, database_url: str) -> str:
