@@ -12,10 +12,11 @@ from contextlib import contextmanager
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from hht_archival.errors import ArchivalError
+from hht_archival.errors import ArchivalError, TransientError
 
 
 def lock_name(sponsor: str, environment: str) -> str:
@@ -43,6 +44,13 @@ def sponsor_lock(sponsor: str, environment: str, timeout_seconds: float) -> Iter
         with concurrency(name, occupy=1, timeout_seconds=timeout_seconds, strict=True):
             acquired = True
             yield
+    except ConcurrencySlotAcquisitionError as exc:
+        if acquired:
+            raise
+        raise TransientError(
+            f"The Prefect API could not grant the archive lock for sponsor {sponsor} ({environment}): "
+            f"{exc}; check the Prefect server (PREFECT_API_URL) and run again."
+        ) from None
     except TimeoutError:
         if acquired:  # a timeout from the work itself, not from waiting for the lock
             raise
