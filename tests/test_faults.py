@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -89,6 +90,18 @@ def _when_s3_stalls(s3_proxy, action) -> threading.Thread:
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     return thread
+
+
+def _start_run(sponsor: str, environment: str, env: dict[str, str], output) -> subprocess.Popen:
+    """`hht-archival run`, enabled, as a separate process the test can cut off or kill."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("hht-archival")), "run", "--sponsor", sponsor, "--enable"]
+        + ["--environment", environment],
+        env={**os.environ, **env},
+        stdout=output,
+        stderr=output,
+        text=True,
+    )
 
 
 def _count(s3_proxy, predicate) -> int:
@@ -210,9 +223,13 @@ def test_s3_unreachable_for_the_whole_run_fails_with_one_sentence_and_a_local_lo
 
 
 def test_the_prefect_api_going_away_mid_run_leaves_a_whole_backup_or_none_and_a_local_log(
-    s3, s3_proxy, bulky_db, tmp_path, prefect_server
+    s3, s3_proxy, moto_server, bulky_db, tmp_path, prefect_server
 ):
     """A worker losing its server: the stream's threads go on without it; bookkeeping fails after."""
+    # A sponsor of its own: the cut-off run's lock lease outlives the test and must hold up no other run.
+    sponsor = f"cutoff-{uuid.uuid4().hex[:8]}"
+    backups = f"hht-diary-backups-{sponsor}-eu-west-1"
+    moto_server.make_buckets(backups, f"hht-diary-audit-logs-{sponsor}-eu-west-1")
     relay = TcpRelay("127.0.0.1", prefect_server.port)
     s3_proxy.delay(is_create_multipart, seconds=3)
     env = {
@@ -222,22 +239,7 @@ def test_the_prefect_api_going_away_mid_run_leaves_a_whole_backup_or_none_and_a_
         "ARCHIVAL_PART_SIZE_MIB": "5",
         "PREFECT_CLIENT_MAX_RETRIES": "0",  # give up on the dead API at once, not after minutes
     }
-    cli = subprocess.Popen(
-        # dev: the cut API cannot release this run's lock, whose lease then outlives the test
-        [
-            str(Path(sys.executable).with_name("hht-archival")),
-            "run",
-            "--sponsor",
-            "titan",
-            "--environment",
-            "dev",
-        ]
-        + ["--enable"],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    cli = _start_run(sponsor, "production", env, output=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
         while not any(is_create_multipart(*r) for r in s3_proxy.requests) and time.monotonic() < deadline:
@@ -249,17 +251,17 @@ def test_the_prefect_api_going_away_mid_run_leaves_a_whole_backup_or_none_and_a_
     assert cli.returncode == 1, stdout + stderr
     errors = [line for line in stderr.splitlines() if line.startswith("❌")]
     assert len(errors) == 1 and errors[0].startswith(
-        "❌ The Prefect API stopped answering during the run for sponsor titan"
+        f"❌ The Prefect API stopped answering during the run for sponsor {sponsor}"
     ), stderr[-2000:]
     logs = [json.loads(p.read_text()) for p in log_files(tmp_path / "logs")]
     assert logs, "no local log was written"
-    assert open_multipart_uploads(s3, BACKUPS) == []
-    for key in list_keys(s3, BACKUPS):  # whatever reached a final key is a whole, recorded backup
-        body = s3.get_object(Bucket=BACKUPS, Key=key)["Body"].read()
+    assert open_multipart_uploads(s3, backups) == []
+    for key in list_keys(s3, backups):  # whatever reached a final key is a whole, recorded backup
+        body = s3.get_object(Bucket=backups, Key=key)["Body"].read()
         assert TRAILER in igzip.decompress(body)[-4096:]
         assert any(log.get("backup_sha256") == hashlib.sha256(body).hexdigest() for log in logs)
     print(
-        f"\nlocal logs: {[(log['status'], log['error']) for log in logs]}; backups: {list_keys(s3, BACKUPS)}"
+        f"\nlocal logs: {[(log['status'], log['error']) for log in logs]}; backups: {list_keys(s3, backups)}"
     )
 
 
@@ -267,21 +269,9 @@ def test_a_run_killed_during_upload_leaves_nothing_at_a_final_key_and_the_next_r
     s3, s3_proxy, bulky_db, tmp_path, prefect_server, monkeypatch
 ):
     s3_proxy.delay(is_upload_part, seconds=3)  # the first part is in flight when the process dies
-    cli = subprocess.Popen(
-        # staging: the killed run's lock lease outlives it, and must not hold up other tests' runs
-        [
-            str(Path(sys.executable).with_name("hht-archival")),
-            "run",
-            "--sponsor",
-            "titan",
-            "--environment",
-            "staging",
-        ]
-        + ["--enable"],
-        env={**os.environ, **prefect_server.env(), "DATABASE_URL": bulky_db, "ARCHIVAL_PART_SIZE_MIB": "5"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # staging: the killed run's lock lease outlives it, and must not hold up other tests' runs
+    env = {**prefect_server.env(), "DATABASE_URL": bulky_db, "ARCHIVAL_PART_SIZE_MIB": "5"}
+    cli = _start_run("titan", "staging", env, output=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not any(is_upload_part(*r) for r in s3_proxy.requests) and time.monotonic() < deadline:
         time.sleep(0.05)

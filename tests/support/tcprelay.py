@@ -56,6 +56,10 @@ class TcpRelay:
         with self._lock:
             self._cut = True
             sockets, self._sockets = self._sockets, []
+        # shutdown() first: a bare close() leaves a socket that a thread blocks in accept() on still
+        # listening, so clients would connect and then wait for an answer instead of being refused.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         for sock in sockets:
             with contextlib.suppress(OSError):
