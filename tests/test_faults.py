@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -35,7 +34,6 @@ from tests.support.faultproxy import (
     is_upload_part,
 )
 from tests.support.s3server import list_keys, open_multipart_uploads
-from tests.support.tcprelay import TcpRelay
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -220,49 +218,6 @@ def test_s3_unreachable_for_the_whole_run_fails_with_one_sentence_and_a_local_lo
     # S3 back: nothing was written and no multipart upload was left open.
     assert list_keys(s3, BACKUPS) == [] and list_keys(s3, AUDIT) == []
     assert open_multipart_uploads(s3, BACKUPS) == []
-
-
-def test_the_prefect_api_going_away_mid_run_leaves_a_whole_backup_or_none_and_a_local_log(
-    s3, s3_proxy, moto_server, bulky_db, tmp_path, prefect_server
-):
-    """A worker losing its server: the stream's threads go on without it; bookkeeping fails after."""
-    # A sponsor of its own: the cut-off run's lock lease outlives the test and must hold up no other run.
-    sponsor = f"cutoff-{uuid.uuid4().hex[:8]}"
-    backups = f"hht-diary-backups-{sponsor}-eu-west-1"
-    moto_server.make_buckets(backups, f"hht-diary-audit-logs-{sponsor}-eu-west-1")
-    relay = TcpRelay("127.0.0.1", prefect_server.port)
-    s3_proxy.delay(is_create_multipart, seconds=3)
-    env = {
-        **prefect_server.env(),
-        "PREFECT_API_URL": f"http://127.0.0.1:{relay.port}/api",
-        "DATABASE_URL": bulky_db,
-        "ARCHIVAL_PART_SIZE_MIB": "5",
-        "PREFECT_CLIENT_MAX_RETRIES": "0",  # give up on the dead API at once, not after minutes
-    }
-    cli = _start_run(sponsor, "production", env, output=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not any(is_create_multipart(*r) for r in s3_proxy.requests) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        relay.cut()  # the API is gone while the backup is being uploaded
-    stdout, stderr = cli.communicate(timeout=600)
-
-    assert cli.returncode == 1, stdout + stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("❌")]
-    assert len(errors) == 1 and errors[0].startswith(
-        f"❌ The Prefect API stopped answering during the run for sponsor {sponsor}"
-    ), stderr[-2000:]
-    logs = [json.loads(p.read_text()) for p in log_files(tmp_path / "logs")]
-    assert logs, "no local log was written"
-    assert open_multipart_uploads(s3, backups) == []
-    for key in list_keys(s3, backups):  # whatever reached a final key is a whole, recorded backup
-        body = s3.get_object(Bucket=backups, Key=key)["Body"].read()
-        assert TRAILER in igzip.decompress(body)[-4096:]
-        assert any(log.get("backup_sha256") == hashlib.sha256(body).hexdigest() for log in logs)
-    print(
-        f"\nlocal logs: {[(log['status'], log['error']) for log in logs]}; backups: {list_keys(s3, backups)}"
-    )
 
 
 def test_a_run_killed_during_upload_leaves_nothing_at_a_final_key_and_the_next_run_archives_cleanly(
