@@ -245,7 +245,8 @@ def test_a_run_killed_during_upload_leaves_nothing_at_a_final_key_and_the_next_r
     assert result["status"] == "archived"
     key = result["backup_location"].split("/", 3)[3]
     assert list_keys(s3, BACKUPS) == [key]
-    assert key != abandoned[0]["Key"]  # a new key: the lock is held into the next second
+    # Even at the killed run's key (same second, here where the two runs used different Prefect
+    # APIs and so different locks), the abandoned upload's parts never become part of the object.
     body = s3.get_object(Bucket=BACKUPS, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == result["backup_sha256"]
 
