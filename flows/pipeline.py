@@ -19,7 +19,7 @@ from flows.sponsor_lock import sponsor_lock
 from hht_archival.adapters.codecs import FORMATS
 from hht_archival.adapters.postgres import mask_url
 from hht_archival.banner import ENABLED_LINE, disabled_banner
-from hht_archival.errors import ArchivalError, one_sentence
+from hht_archival.errors import ArchivalError, one_sentence, prefect_api_lost
 from hht_archival.naming import ENVIRONMENT_KEYS, RunNames
 from hht_archival.progress import announce
 from hht_archival.record import DeploymentLog, StepRecord, utc_now_iso, write_local_log
@@ -200,23 +200,10 @@ def _timed(steps: list[StepRecord], name: str, call):
 
 def _finish_failed(step, config, names, record: DeploymentLog, exc: BaseException, upload: bool):
     """Record the failure locally (and in the audit bucket when enabled), then raise ArchivalFailed."""
-    reason = _orchestration_sentence(exc, config.sponsor) or one_sentence(exc)
+    reason = prefect_api_lost(exc, config.sponsor, config.log_dir) or one_sentence(exc)
     record = record.model_copy(update={"status": "failed", "error": reason})
     final, path = _write_log(step, config, names, record, upload=upload)
     raise ArchivalFailed(reason, path, final.model_dump(mode="json")) from exc
-
-
-def _orchestration_sentence(exc: BaseException, sponsor: str) -> str | None:
-    """The sentence for a failure of Prefect itself (its API gone mid-run), or None for other errors."""
-    import httpx
-
-    if not isinstance(exc, httpx.HTTPError):
-        return None
-    return (
-        f"The Prefect API stopped answering during the run for sponsor {sponsor} ({type(exc).__name__}: "
-        f"{exc}); check the Prefect server (PREFECT_API_URL) and run again: the local log records "
-        "what was done, and nothing partial is at a final S3 key."
-    )
 
 
 def record_config_failure(exc, sponsor, environment, log_dir, started_at) -> ArchivalFailed:

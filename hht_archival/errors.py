@@ -38,3 +38,20 @@ def one_sentence(exc: BaseException) -> str:
     if isinstance(exc, ArchivalError):
         return str(exc)
     return f"Unexpected {type(exc).__name__}: {exc}. Run again with --debug and report the traceback."
+
+
+def prefect_api_lost(exc: BaseException, sponsor: str, log_dir: object) -> str | None:
+    """The sentence for a Prefect API that stopped answering mid-run, or None for any other error.
+
+    One wording for the flow (which records it in the failed log) and the CLI (which
+    prints it when the flow itself cannot finish), so the user reads the same thing.
+    """
+    import httpx
+
+    if not isinstance(exc, httpx.HTTPError):
+        return None
+    return (
+        f"The Prefect API stopped answering during the run for sponsor {sponsor} ({type(exc).__name__}); "
+        f"the run's own outcome is in its newest local log in {log_dir}, and nothing partial is at a final "
+        "S3 key; check the Prefect server (PREFECT_API_URL) and run again if it failed."
+    )

@@ -38,7 +38,6 @@ class Streamed:
     packed: Compressed
     sent: StreamUpload
     steps: list[StepRecord]
-    peak_buffered: int  # bytes held in the pipes and the part buffer, at most
     attempts: int  # 1, or more when the stream was restarted from pg_dump
 
 
@@ -68,6 +67,5 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
         packed=outcomes["compress"],
         sent=outcomes["upload"],
         steps=[StepRecord(step="stream", seconds=seconds, detail="dump | compress | upload, overlapped")],
-        peak_buffered=raw.peak_bytes + packed.peak_bytes + outcomes["upload"].peak_buffered,
         attempts=task_run.run_count or 1,
     )

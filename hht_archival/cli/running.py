@@ -59,7 +59,7 @@ def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, m
         return
     from blocks.config import resolve_config
     from flows.archive_sponsor import ArchivalFailed, archive_sponsor, record_config_failure
-    from hht_archival.errors import ArchivalError, one_sentence
+    from hht_archival.errors import ArchivalError, one_sentence, prefect_api_lost
 
     if sponsor_block is None:
         try:
@@ -86,7 +86,11 @@ def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, m
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        lost_api = _orchestrator_sentence(exc, sponsor, log_dir)
+        lost_api = prefect_api_lost(
+            exc,
+            sponsor or os.environ.get("SPONSOR") or "callisto",
+            log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or "deployment-logs",
+        )
         if lost_api:
             # The run's outcome is in its local log; Prefect's exit would now retry sending every
             # pending event and log line to the dead API for minutes. Leave without waiting.
@@ -241,18 +245,3 @@ def _emit_outputs(record: dict) -> None:
     if target:
         with open(target, "a", encoding="utf-8") as handle:
             handle.write("".join(f"{line}\n" for line in lines))
-
-
-def _orchestrator_sentence(exc: Exception, sponsor: str | None, log_dir: str | None) -> str | None:
-    """When the Prefect API went away, say so, and where the run's own record is."""
-    import httpx
-
-    if not isinstance(exc, httpx.HTTPError):
-        return None
-    where = log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or "deployment-logs"
-    sponsor = sponsor or os.environ.get("SPONSOR") or "callisto"
-    return (
-        f"The Prefect API stopped answering during the run for sponsor {sponsor} "
-        f"({type(exc).__name__}); the run's own outcome is in its newest local log in {where}, and nothing "
-        "partial is at a final S3 key; check the Prefect server (PREFECT_API_URL) and run again if it failed."
-    )
