@@ -200,7 +200,7 @@ def _timed(steps: list[StepRecord], name: str, call):
 
 def _finish_failed(step, config, names, record: DeploymentLog, exc: BaseException, upload: bool):
     """Record the failure locally (and in the audit bucket when enabled), then raise ArchivalFailed."""
-    reason = prefect_api_lost(exc, config.sponsor, config.log_dir) or one_sentence(exc)
+    reason = prefect_api_lost(exc, f"sponsor {config.sponsor}", config.log_dir) or one_sentence(exc)
     record = record.model_copy(update={"status": "failed", "error": reason})
     final, path = _write_log(step, config, names, record, upload=upload)
     raise ArchivalFailed(reason, path, final.model_dump(mode="json")) from exc

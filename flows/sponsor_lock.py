@@ -3,6 +3,13 @@
 A Prefect global concurrency limit of 1 named ``archive-{sponsor}-{environment}``
 is the lock: every worker on the same server sees it, and Prefect's leases free
 a slot whose holder crashed. The limit is created on first use.
+
+The lease is short (a killed run blocks the next for a minute, not five) and
+renewed in the background. If a renewal fails (the API gone for a while), the
+archive goes on rather than being cancelled: hours of dump are not thrown away
+for a bookkeeping blip. The worst case is then a second run overlapping the
+first: it writes its own keys (named a lease later), and the logs' hash chain
+shows the fork, which ``verify --logs`` reports.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from hht_archival.errors import ArchivalError, TransientError
+from hht_archival.progress import announce
+
+LEASE_SECONDS = 60
 
 
 def lock_name(sponsor: str, environment: str) -> str:
@@ -36,26 +46,46 @@ def _ensure_limit(name: str) -> None:
 
 @contextmanager
 def sponsor_lock(sponsor: str, environment: str, timeout_seconds: float) -> Iterator[None]:
-    """Hold the sponsor's slot; wait up to ``timeout_seconds`` for a run already holding it."""
+    """Hold the sponsor's slot; wait up to ``timeout_seconds`` for a run already holding it.
+
+    If the work inside fails and releasing the slot then fails too (the API is
+    gone), the work's own error is the one raised: it says what happened to the
+    archive, and the slot frees itself when its lease ends.
+    """
     name = lock_name(sponsor, environment)
     _ensure_limit(name)
     acquired = False
+    work_error: BaseException | None = None
     try:
-        with concurrency(name, occupy=1, timeout_seconds=timeout_seconds, strict=True):
+        with concurrency(
+            name,
+            occupy=1,
+            timeout_seconds=timeout_seconds,
+            strict=True,
+            lease_duration=LEASE_SECONDS,
+            raise_on_lease_renewal_failure=False,
+        ):
             acquired = True
-            yield
-    except ConcurrencySlotAcquisitionError as exc:
-        if acquired:
+            try:
+                yield
+            except BaseException as exc:
+                work_error = exc
+                raise
+    except BaseException as exc:
+        if work_error is not None and exc is not work_error:
+            announce("The archive lock could not be released (%s); it frees itself when its lease ends.", exc)
+            raise work_error from work_error.__cause__  # as it was: its own cause kept
+        if acquired:  # the work's own error (a TimeoutError from it is not the lock's), or the release's
             raise
-        raise TransientError(
-            f"The Prefect API could not grant the archive lock for sponsor {sponsor} ({environment}): "
-            f"{exc}; check the Prefect server (PREFECT_API_URL) and run again."
-        ) from None
-    except TimeoutError:
-        if acquired:  # a timeout from the work itself, not from waiting for the lock
-            raise
-        raise ArchivalError(
-            f"Another run for sponsor {sponsor} ({environment}) held the archive lock for more than "
-            f"{timeout_seconds:.0f} s; wait for it to finish (see the Prefect UI) and run again, or raise "
-            "ARCHIVAL_LOCK_TIMEOUT_SECONDS."
-        ) from None
+        if isinstance(exc, ConcurrencySlotAcquisitionError):
+            raise TransientError(
+                f"The Prefect API could not grant the archive lock for sponsor {sponsor} ({environment}): "
+                f"{exc}; check the Prefect server (PREFECT_API_URL) and run again."
+            ) from None
+        if isinstance(exc, TimeoutError):
+            raise ArchivalError(
+                f"Another run for sponsor {sponsor} ({environment}) held the archive lock for more than "
+                f"{timeout_seconds:.0f} s; wait for it to finish (see the Prefect UI) and run again, or "
+                "raise ARCHIVAL_LOCK_TIMEOUT_SECONDS."
+            ) from None
+        raise

@@ -16,8 +16,15 @@ from hht_archival.progress import CONSOLE_MARK
 def prepare_environment(debug: bool) -> None:
     """Quiet Prefect's console for the CLI; keep everything flowing to the Prefect API."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The embedded API (no PREFECT_API_URL) migrates a fresh database first; Prefect's 20 s
+    # limit for that fails a newcomer's first run on a busy or small machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not debug:
         os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
+        # Prefect's own services (events, log shipping) report a lost API on stderr by the dozen,
+        # through its debug handler and stdlib logging's error printout; the CLI says it once.
+        os.environ["PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL"] = "CRITICAL"
+        logging.raiseExceptions = False
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
         os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "CRITICAL")
 

@@ -26,7 +26,9 @@ from hht_archival.adapters.bucket_settings import (
     read_bucket_state,
 )
 from hht_archival.adapters.postgres import find_pg_dump, mask_url, pg_dump_version, server_version
+from hht_archival.audit_chain import previous_link
 from hht_archival.errors import ArchivalError
+from hht_archival.iam import DEPLOYMENT_LOGS_PREFIX
 
 Status = Literal["ok", "fail", "warn"]
 MARK = {"ok": "✅", "fail": "❌", "warn": "⚠️ "}
@@ -86,7 +88,9 @@ def run_checks(config: SponsorConfig, flag: tuple[bool, str] | None) -> list[Che
             ("backups bucket", config.backups_bucket),
             ("audit bucket", config.audit_logs_bucket),
         ):
-            _check_bucket(client, config, label, bucket, add, provision)
+            exists = _check_bucket(client, config, label, bucket, add, provision)
+            if exists and bucket == config.audit_logs_bucket:
+                _check_chain_read(client, config, add)
     _check_database(config, add)
     return rows
 
@@ -111,15 +115,16 @@ def _check_identity(config: SponsorConfig, add) -> bool:
         return False
 
 
-def _check_bucket(client, config: SponsorConfig, label: str, bucket: str, add, provision: str) -> None:
+def _check_bucket(client, config: SponsorConfig, label: str, bucket: str, add, provision: str) -> bool:
+    """The bucket's settings and the role's rights in it; False when the bucket is not there."""
     try:
         state = read_bucket_state(client, bucket)
     except (ClientError, BotoCoreError) as exc:
         add(label, "fail", s3.translate(exc, config.sponsor, f"reading s3://{bucket}").args[0], provision)
-        return
+        return False
     if not state.exists:
         add(f"{label} exists", "fail", f"{bucket} does not exist", provision)
-        return
+        return False
     add(f"{label} exists", "ok", bucket)
     if state.region is not None:
         same = state.region == config.region
@@ -181,6 +186,33 @@ def _check_bucket(client, config: SponsorConfig, label: str, bucket: str, add, p
             f"({provision} --object-lock compliance --years 7; cannot be undone)",
         )
     _probe(client, config, label, bucket, add)
+    return True
+
+
+def _check_chain_read(client, config: SponsorConfig, add) -> None:
+    """Each uploaded log links the newest one before it, so a run must list and read the logs.
+
+    Without that right the run still archives the backup, but keeps its log
+    local (an unlinked log would break the chain): better found here than in a
+    nightly run's log.
+    """
+    bucket = config.audit_logs_bucket
+    try:
+        newest = previous_link(client, bucket, config.environment, DEPLOYMENT_LOGS_PREFIX + "~")
+    except (ClientError, BotoCoreError) as exc:
+        code = exc.response["Error"].get("Code") if isinstance(exc, ClientError) else type(exc).__name__
+        add(
+            "audit bucket log chain",
+            "fail",
+            f"{getattr(exc, 'operation_name', None) or 'reading'} under s3://{bucket}/"
+            f"{DEPLOYMENT_LOGS_PREFIX} failed ({code}): runs could not link their logs, so would keep "
+            "them local",
+            "grant s3:ListBucket (prefix deployments/) and s3:GetObject on deployments/* "
+            f"(see: hht-archival iam-policy --sponsor {config.sponsor})",
+        )
+        return
+    first = "no deployment log yet; the first starts the chain"
+    add("audit bucket log chain", "ok", f"the next log will follow {newest.key}" if newest.key else first)
 
 
 def _probe(client, config: SponsorConfig, label: str, bucket: str, add) -> None:

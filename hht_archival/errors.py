@@ -40,18 +40,32 @@ def one_sentence(exc: BaseException) -> str:
     return f"Unexpected {type(exc).__name__}: {exc}. Run again with --debug and report the traceback."
 
 
-def prefect_api_lost(exc: BaseException, sponsor: str, log_dir: object) -> str | None:
+def prefect_api_lost(exc: BaseException, whose: str, log_dir: object) -> str | None:
     """The sentence for a Prefect API that stopped answering mid-run, or None for any other error.
 
     One wording for the flow (which records it in the failed log) and the CLI (which
     prints it when the flow itself cannot finish), so the user reads the same thing.
     """
-    import httpx
-
-    if not isinstance(exc, httpx.HTTPError):
+    lost = _prefect_api_error(exc)
+    if lost is None:
         return None
     return (
-        f"The Prefect API stopped answering during the run for sponsor {sponsor} ({type(exc).__name__}); "
-        f"the run's own outcome is in its newest local log in {log_dir}, and nothing partial is at a final "
+        f"The Prefect API stopped answering during the run for {whose} ({type(lost).__name__}); "
+        f"each sponsor's outcome is in its newest local log in {log_dir}, and nothing partial is at a final "
         "S3 key; check the Prefect server (PREFECT_API_URL) and run again if it failed."
     )
+
+
+def _prefect_api_error(exc: BaseException) -> BaseException | None:
+    """The HTTP error behind ``exc``, following causes: Prefect wraps some (a concurrency slot it could
+    not acquire), and a stream reports the stage that could not start as the cause of its abort."""
+    import httpx
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, httpx.HTTPError):
+            return current
+        seen.add(id(current))
+        current = getattr(current, "cause", None) or current.__cause__
+    return None

@@ -7,15 +7,22 @@ nested under this one. A stream cannot resume half-way (pg_dump cannot), so a
 failure in any of them stops all three (pg_dump killed, the upload aborted), and
 a retry of this task, for transient failures only, starts again from pg_dump;
 nothing reaches the final key until a stream succeeds.
+
+A stage can also fail outside its own code: Prefect may be unable to start
+it (its API gone while the task asks for its tag's concurrency slot) or to
+record its end. Its pipes are then failed from here, as soon as its task run
+ends, so the other two stop instead of waiting for bytes that never come.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from prefect.futures import wait
 from prefect.runtime import task_run
+from prefect.states import State
 
 from blocks.config import SponsorConfig
 from hht_archival.adapters.codecs import Compressed
@@ -56,8 +63,10 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
         name: stage.with_options(task_run_name=f"{name}-{suffix}", retries=0).submit(*args)
         for name, (stage, args) in stages.items()
     }
+    for name, future in futures.items():
+        future.wrapped_future.add_done_callback(_abort_stream_on_failure(name, raw, packed))
     wait(list(futures.values()))
-    outcomes = {name: future.result(raise_on_failure=False) for name, future in futures.items()}
+    outcomes = {name: _outcome(future) for name, future in futures.items()}
     failures = [value for value in outcomes.values() if isinstance(value, BaseException)]
     if failures:
         raise root_cause(failures)
@@ -69,3 +78,36 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
         steps=[StepRecord(step="stream", seconds=seconds, detail="dump | compress | upload, overlapped")],
         attempts=task_run.run_count or 1,
     )
+
+
+class StageDidNotComplete(Exception):
+    """A stage's task run ended without completing, though its own code raised nothing we saw."""
+
+
+def _abort_stream_on_failure(name: str, *pipes: BoundedPipe):
+    """A done-callback for a stage's future: fail every pipe unless the stage completed.
+
+    It reads only the local future, never the Prefect API, so it works when the
+    API is what failed. When the stage's own code raised, it has failed the
+    pipes already with the real cause; the first error wins, so this is a no-op then.
+    """
+
+    def on_done(wrapped: Future) -> None:
+        error = wrapped.exception()
+        if error is None:
+            state = wrapped.result()
+            if isinstance(state, State) and not state.is_completed():
+                error = StageDidNotComplete(f"the {name} task run ended {state.name}")
+        if error is not None:
+            for pipe in pipes:
+                pipe.fail(error)
+
+    return on_done
+
+
+def _outcome(future) -> object:
+    """The stage's result, or the exception that ended it (also when Prefect could not run it at all)."""
+    try:
+        return future.result(raise_on_failure=False)
+    except Exception as exc:
+        return exc

@@ -52,6 +52,7 @@ def test_provision_then_doctor_is_all_green(provisioned):
             assert checks[f"{bucket} {what}"] == "ok"
         assert checks[f"{bucket} object lock"] == "warn"  # advice, not a blocker
     assert checks["AWS credentials"] == checks["database"] == checks["pg_dump"] == "ok"
+    assert checks["audit bucket log chain"] == "ok"
 
 
 def test_a_missing_bucket(provisioned):
@@ -126,6 +127,35 @@ def test_tagging_denied(provisioned, s3_proxy):
         f"s3:PutObjectTagging denied on s3://{BACKUPS}/doctor/ (AccessDenied); allowed: PutObject"
     )
     assert fix == "grant s3:PutObjectTagging (see: hht-archival iam-policy --sponsor titan)"
+
+
+LOG_KEY = "deployments/2026/11/28/deployment-prod-20261128-020000.json"
+CHAIN_REQUESTS = {
+    "ListObjectsV2": lambda m, p, q: m == "GET" and "list-type" in q and p.strip("/") == AUDIT,
+    "GetObject": lambda m, p, q: m == "GET" and p.startswith(f"/{AUDIT}/deployments/"),
+}
+
+
+def test_the_log_chain_readable_names_the_log_the_next_run_follows(provisioned):
+    provisioned.put_object(Bucket=AUDIT, Key=LOG_KEY, Body=b"{}")
+    _, rows = _failures()
+    [chain] = [row for row in rows if row.check == "audit bucket log chain"]
+    assert (chain.status, chain.detail) == ("ok", f"the next log will follow {LOG_KEY}")
+
+
+@pytest.mark.parametrize("refused", sorted(CHAIN_REQUESTS))
+def test_reading_the_log_chain_denied(provisioned, s3_proxy, refused):
+    """Without it a run keeps its log local (it cannot link it): doctor says so before the first night."""
+    provisioned.put_object(Bucket=AUDIT, Key=LOG_KEY, Body=b"{}")
+    s3_proxy.fail(CHAIN_REQUESTS[refused], status=403, code="AccessDenied", times=None)
+    failures, _ = _failures()
+    assert list(failures) == ["audit bucket log chain"]
+    detail, fix = failures["audit bucket log chain"]
+    assert detail.startswith(f"{refused} under s3://{AUDIT}/deployments/ failed (AccessDenied)")
+    assert fix == (
+        "grant s3:ListBucket (prefix deployments/) and s3:GetObject on deployments/* "
+        "(see: hht-archival iam-policy --sponsor titan)"
+    )
 
 
 def test_wrong_region(moto_server, s3, monkeypatch, seeded_db):

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -34,6 +35,7 @@ from tests.support.faultproxy import (
     is_upload_part,
 )
 from tests.support.s3server import list_keys, open_multipart_uploads
+from tests.support.tcprelay import TcpRelay
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -218,6 +220,88 @@ def test_s3_unreachable_for_the_whole_run_fails_with_one_sentence_and_a_local_lo
     # S3 back: nothing was written and no multipart upload was left open.
     assert list_keys(s3, BACKUPS) == [] and list_keys(s3, AUDIT) == []
     assert open_multipart_uploads(s3, BACKUPS) == []
+
+
+def _run_cut_off_from_prefect(prefect_server, moto_server, database_url: str, cut) -> tuple:
+    """Run the CLI for a sponsor of its own, talking to Prefect through a relay that ``cut`` cuts.
+
+    A sponsor of its own: the cut-off run's lock lease outlives the test and must hold up no other run.
+    """
+    sponsor = f"cutoff-{uuid.uuid4().hex[:8]}"
+    backups = f"hht-diary-backups-{sponsor}-eu-west-1"
+    moto_server.make_buckets(backups, f"hht-diary-audit-logs-{sponsor}-eu-west-1")
+    relay = TcpRelay("127.0.0.1", prefect_server.port)
+    env = {
+        **prefect_server.env(),
+        "PREFECT_API_URL": f"http://127.0.0.1:{relay.port}/api",
+        "DATABASE_URL": database_url,
+        "ARCHIVAL_PART_SIZE_MIB": "5",
+        "PREFECT_CLIENT_MAX_RETRIES": "0",  # give up on the dead API at once, not after minutes
+    }
+    cli = _start_run(sponsor, "production", env, output=subprocess.PIPE)
+    try:
+        cut(relay)
+        stdout, stderr = cli.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        cli.kill()
+        stdout, stderr = cli.communicate()
+        pytest.fail(f"the run hung without its Prefect API; its last words:\n{stdout}{stderr[-3000:]}")
+    finally:
+        relay.cut()
+    assert cli.returncode == 1, f"exit {cli.returncode}\n{stdout}{stderr[-3000:]}"
+    errors = [line for line in stderr.splitlines() if line.startswith("❌")]
+    assert len(errors) == 1, stderr[-3000:]
+    assert errors[0].startswith(f"❌ The Prefect API stopped answering during the run for sponsor {sponsor}")
+    for noise in ("Traceback", "Error logging to API", "EventsWorker"):  # Prefect's machinery stays quiet
+        assert noise not in stdout + stderr, stderr[-3000:]
+    return sponsor, backups, relay
+
+
+def test_the_prefect_api_going_away_before_the_dump_starts_stops_the_run_with_one_sentence(
+    s3, moto_server, seeded_db, tmp_path, prefect_server
+):
+    """The server vanishes as the dump task asks it for its concurrency slot: that task never runs.
+
+    Before, compress and upload then waited for bytes that never came, for ever.
+    """
+    sponsor, backups, relay = _run_cut_off_from_prefect(
+        prefect_server, moto_server, seeded_db, lambda relay: relay.cut_on(b"tag:hht-archival-dump")
+    )
+
+    assert relay.tripped.is_set()  # the cut came where meant: at the dump's slot request
+    [log] = [json.loads(p.read_text()) for p in log_files(tmp_path / "logs")]
+    assert log["status"] == "failed" and log["sponsor"] == sponsor
+    assert "The Prefect API stopped answering" in log["error"]
+    assert list_keys(s3, backups) == []
+    assert open_multipart_uploads(s3, backups) == []
+    [uploaded] = list_keys(s3, f"hht-diary-audit-logs-{sponsor}-eu-west-1")  # S3 was fine: the log is there
+    body = s3.get_object(Bucket=f"hht-diary-audit-logs-{sponsor}-eu-west-1", Key=uploaded)["Body"].read()
+    assert json.loads(body)["status"] == "failed"
+
+
+def test_the_prefect_api_going_away_mid_upload_leaves_a_whole_backup_or_none_and_a_local_log(
+    s3, s3_proxy, moto_server, bulky_db, tmp_path, prefect_server
+):
+    """A worker losing its server mid-upload: the stream goes on; Prefect's bookkeeping fails after."""
+    s3_proxy.delay(is_create_multipart, seconds=3)
+
+    def cut_when_uploading(relay: TcpRelay) -> None:
+        deadline = time.monotonic() + 120
+        while not any(is_create_multipart(*r) for r in s3_proxy.requests) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        relay.cut()
+
+    sponsor, backups, _ = _run_cut_off_from_prefect(prefect_server, moto_server, bulky_db, cut_when_uploading)
+
+    logs = [json.loads(p.read_text()) for p in log_files(tmp_path / "logs")]
+    assert logs, "no local log was written"
+    assert open_multipart_uploads(s3, backups) == []
+    for key in list_keys(s3, backups):  # whatever reached a final key is a whole, recorded backup
+        body = s3.get_object(Bucket=backups, Key=key)["Body"].read()
+        assert TRAILER in igzip.decompress(body)[-4096:]
+        assert any(log.get("backup_sha256") == hashlib.sha256(body).hexdigest() for log in logs)
+    outcomes = [(log["status"], log["error"]) for log in logs]
+    print(f"\nlocal logs: {outcomes}; backups: {list_keys(s3, backups)}")
 
 
 def test_a_run_killed_during_upload_leaves_nothing_at_a_final_key_and_the_next_run_archives_cleanly(

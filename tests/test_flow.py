@@ -204,3 +204,26 @@ def test_settings_from_prefect_blocks(s3, s3_proxy, seeded_db, tmp_path, monkeyp
 
     assert result["status"] == "archived" and result["flag_source"] == "block"
     assert list_keys(s3, BACKUPS) == [result["backup_location"].split("/", 3)[3]]
+
+
+def test_a_client_from_an_aws_credentials_block_gets_the_same_retries_and_signing(monkeypatch):
+    """A block's client once got botocore's defaults: other retry counts, every part hashed twice."""
+    from prefect_aws import AwsCredentials
+    from prefect_aws.client_parameters import AwsClientParameters
+
+    from hht_archival.adapters.s3 import make_client
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "4")
+    block = AwsCredentials(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        aws_client_parameters=AwsClientParameters(
+            endpoint_url="http://127.0.0.1:9", config={"read_timeout": 7}
+        ),
+    )
+    client = make_client("eu-west-1", block)
+
+    assert client.meta.endpoint_url == "http://127.0.0.1:9" and client.meta.region_name == "eu-west-1"
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
+    assert client.meta.config.s3["payload_signing_enabled"] is False
+    assert client.meta.config.read_timeout == 7  # the block's own botocore settings win

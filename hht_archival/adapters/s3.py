@@ -83,10 +83,15 @@ def make_client(region: str, credentials: Any = None):
 
     boto3's chain reads keys, profiles and roles, and ``AWS_ENDPOINT_URL`` /
     ``AWS_ENDPOINT_URL_S3`` for S3-compatible servers, so nothing here re-implements it.
+    A block's client gets the same retry and signing settings as any other;
+    what the block's own client parameters set (endpoint, a botocore config) wins.
     """
-    if credentials is not None:
-        return credentials.get_client("s3")
-    return boto3.session.Session(region_name=region).client("s3", config=_client_config())
+    if credentials is None:
+        return boto3.session.Session(region_name=region).client("s3", config=_client_config())
+    params = credentials.aws_client_parameters.get_params_override()
+    config = _client_config().merge(params.pop("config")) if "config" in params else _client_config()
+    session = credentials.get_boto3_session()
+    return session.client("s3", region_name=session.region_name or region, config=config, **params)
 
 
 @dataclass(frozen=True)

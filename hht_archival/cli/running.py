@@ -59,7 +59,7 @@ def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, m
         return
     from blocks.config import resolve_config
     from flows.archive_sponsor import ArchivalFailed, archive_sponsor, record_config_failure
-    from hht_archival.errors import ArchivalError, one_sentence, prefect_api_lost
+    from hht_archival.errors import ArchivalError, one_sentence
 
     if sponsor_block is None:
         try:
@@ -86,18 +86,8 @@ def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, m
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        lost_api = prefect_api_lost(
-            exc,
-            sponsor or os.environ.get("SPONSOR") or "callisto",
-            log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or "deployment-logs",
-        )
-        if lost_api:
-            # The run's outcome is in its local log; Prefect's exit would now retry sending every
-            # pending event and log line to the dead API for minutes. Leave without waiting.
-            click.echo(f"\n❌ {lost_api}", err=True)  # after whatever Prefect printed unterminated
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(EXIT_FAILED)
+        whose = f"sponsor {sponsor or os.environ.get('SPONSOR') or 'callisto'}"
+        _leave_if_prefect_api_lost(exc, whose, log_dir)
         fail(one_sentence(exc), None, EXIT_FAILED)
 
     _print_log(result)
@@ -213,8 +203,27 @@ def _run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> 
     except Exception as exc:
         if debug:
             traceback.print_exc()
+        names = ", ".join(sorted({run.sponsor for run in runs}))
+        _leave_if_prefect_api_lost(exc, f"sponsors {names}", log_dir)
         fail(one_sentence(exc), None, EXIT_FAILED)
     _print_summary(summary)
+
+
+def _leave_if_prefect_api_lost(exc: BaseException, whose: str, log_dir) -> None:
+    """If ``exc`` is the Prefect API gone, print the one sentence and exit 1 at once.
+
+    Each run's outcome is in its local log by then; Prefect's own exit would
+    retry sending every pending event and log line to the dead API for minutes.
+    """
+    from hht_archival.errors import prefect_api_lost
+
+    where = log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or "deployment-logs"
+    sentence = prefect_api_lost(exc, whose, where)
+    if sentence:
+        click.echo(f"\n❌ {sentence}", err=True)  # after whatever Prefect printed unterminated
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_FAILED)
 
 
 def _print_summary(rows: list[dict]) -> None:
