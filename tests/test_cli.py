@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import AUDIT, BACKUPS, log_files, run_cli
+from tests.support.prefectserver import api_request
 from tests.support.s3server import list_keys
 
 
@@ -91,12 +91,12 @@ def test_enabled_run_against_a_prefect_server_archives_and_writes_github_outputs
     assert "Traceback" not in done.stdout + done.stderr
 
     api = prefect_server.api_url
-    runs = httpx.post(
-        f"{api}/flow_runs/filter", json={"flow_runs": {"id": {"any_": [log["flow_run_id"]]}}}
+    runs = api_request(
+        "POST", f"{api}/flow_runs/filter", json={"flow_runs": {"id": {"any_": [log["flow_run_id"]]}}}
     ).json()
     assert [(r["name"], r["state_type"]) for r in runs] == [("archive-titan-staging", "COMPLETED")]
-    tasks = httpx.post(
-        f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [runs[0]["id"]]}}}
+    tasks = api_request(
+        "POST", f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [runs[0]["id"]]}}}
     ).json()
     assert {t["name"] for t in tasks} == {
         f"{step}-titan-staging"
@@ -161,12 +161,14 @@ def test_two_runs_for_one_sponsor_never_overlap(s3, seeded_db, tmp_path, prefect
     assert len(list_keys(s3, BACKUPS)) == 2
     api = prefect_server.api_url
     run_ids = [json.loads(path.read_text())["flow_run_id"] for path in log_files(tmp_path / "logs")]
-    runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {"id": {"any_": run_ids}}}).json()
+    runs = api_request(
+        "POST", f"{api}/flow_runs/filter", json={"flow_runs": {"id": {"any_": run_ids}}}
+    ).json()
     assert len(runs) == 2
     windows = []
     for run in runs:
-        tasks = httpx.post(
-            f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [run["id"]]}}}
+        tasks = api_request(
+            "POST", f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [run["id"]]}}}
         ).json()
         by_name = {t["name"]: t for t in tasks}
         windows.append((by_name["dump-titan-dev"]["start_time"], by_name["write_log-titan-dev"]["end_time"]))

@@ -13,10 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import AUDIT, BACKUPS, run_cli
+from tests.support.prefectserver import api_request
 from tests.support.s3server import list_keys
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,9 +69,7 @@ class Worker:
 
 
 def _api(server, path, body):
-    reply = httpx.post(f"{server.api_url}{path}", json=body, timeout=30)
-    reply.raise_for_status()
-    return reply.json()
+    return api_request("POST", f"{server.api_url}{path}", json=body).json()
 
 
 def test_pre_deploy_run_triggered_and_watched_from_ci(deployed, s3, seeded_db, tmp_path, monkeypatch):
@@ -131,7 +129,7 @@ def test_deployments_have_the_schedule_and_the_documented_form(deployed):
 
 def test_two_workers_on_one_pool_share_the_runs(deployed, s3, tmp_path):
     workers = [Worker(deployed, f"worker-{n}", tmp_path / f"worker-{n}.log") for n in ("a", "b")]
-    deployment = httpx.get(f"{deployed.api_url}/deployments/name/archive-sponsor/on-demand").json()
+    deployment = api_request("GET", f"{deployed.api_url}/deployments/name/archive-sponsor/on-demand").json()
     try:
         runs = [
             _api(

@@ -236,7 +236,9 @@ def _run_cut_off_from_prefect(prefect_server, moto_server, database_url: str, cu
         "PREFECT_API_URL": f"http://127.0.0.1:{relay.port}/api",
         "DATABASE_URL": database_url,
         "ARCHIVAL_PART_SIZE_MIB": "5",
-        "PREFECT_CLIENT_MAX_RETRIES": "0",  # give up on the dead API at once, not after minutes
+        # One retry (after ~2 s): rides out a busy server's 503, and each call to the dead API
+        # gives up in seconds, not after Prefect's default minutes.
+        "PREFECT_CLIENT_MAX_RETRIES": "1",
     }
     cli = _start_run(sponsor, "production", env, output=subprocess.PIPE)
     try:

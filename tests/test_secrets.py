@@ -12,10 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import psycopg
 
 from tests.conftest import AUDIT, BACKUPS, SCRAM_PASSWORD, log_files, run_cli
+from tests.support.prefectserver import api_request
 from tests.support.s3server import list_keys
 
 PASSWORD = SCRAM_PASSWORD
@@ -96,12 +96,12 @@ def test_no_secret_reaches_argv_pg_dumps_environment_output_logs_artifacts_or_s3
     head = s3.head_object(Bucket=BACKUPS, Key=key)
     tags = s3.get_object_tagging(Bucket=BACKUPS, Key=key)["TagSet"]
     api = prefect_server.api_url
-    prefect_logs = httpx.post(f"{api}/logs/filter", json={"limit": 200}).text
+    prefect_logs = api_request("POST", f"{api}/logs/filter", json={"limit": 200}).text
     assert "dump:" in prefect_logs  # the run's own lines are there to be searched
-    artifacts = httpx.post(f"{api}/artifacts/filter", json={}).text
+    artifacts = api_request("POST", f"{api}/artifacts/filter", json={}).text
     assert "backup-titan-production" in artifacts
-    flow_runs = httpx.post(f"{api}/flow_runs/filter", json={}).text  # parameters included
-    task_runs = httpx.post(f"{api}/task_runs/filter", json={}).text
+    flow_runs = api_request("POST", f"{api}/flow_runs/filter", json={}).text  # parameters included
+    task_runs = api_request("POST", f"{api}/task_runs/filter", json={}).text
     audit_log = s3.get_object(Bucket=AUDIT, Key=log["log_location"].split("/", 3)[3])["Body"].read().decode()
     places = {
         "stdout": done.stdout,
@@ -133,7 +133,8 @@ def test_a_wrong_password_fails_at_once_with_one_sentence(s3, scram_cluster, tmp
     log = json.loads(log_files(tmp_path / "logs")[0].read_text())
     assert log["status"] == "failed" and log["error"] == error[0].removeprefix("❌ ")
     assert list_keys(s3, BACKUPS) == []
-    tasks = httpx.post(
+    tasks = api_request(
+        "POST",
         f"{prefect_server.api_url}/task_runs/filter",
         json={"flow_runs": {"id": {"any_": [log["flow_run_id"]]}}},
     ).json()

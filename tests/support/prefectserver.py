@@ -82,3 +82,18 @@ class PrefectServer:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+def api_request(method: str, url: str, json: object = None) -> httpx.Response:
+    """One request to a Prefect API, retried on 503 as Prefect's own client does.
+
+    Why: a server on SQLite answers 503 when its database is busy (several test
+    workers at once make that likely); that means "try again", not a failure.
+    """
+    for attempt in range(6):
+        reply = httpx.request(method, url, json=json, timeout=30)
+        if reply.status_code != 503:
+            break
+        time.sleep(0.5 * 2**attempt)
+    reply.raise_for_status()
+    return reply
