@@ -37,7 +37,7 @@ from diary_database import build_database, drop_database, plain_dump_size  # noq
 
 from hht_archival.adapters import s3  # noqa: E402
 from hht_archival.adapters.codecs import FORMATS, compress_stream  # noqa: E402
-from hht_archival.adapters.pipe import BoundedPipe, failing, keep_memory_flat, run_stages  # noqa: E402
+from hht_archival.adapters.pipe import keep_memory_flat, stream_through  # noqa: E402
 from hht_archival.adapters.postgres import stream_dump  # noqa: E402
 from tasks.stream import PIPE_CAPACITY  # noqa: E402
 
@@ -79,26 +79,17 @@ def ours(url: str, client, fmt: str, sizes: dict[str, int], peaks: list[int]) ->
     backup_format = FORMATS[fmt]
     key = f"ours/backup.{backup_format.extension}"
     keep_memory_flat()  # as the flow's stream task does
-    raw, packed = BoundedPipe(PIPE_CAPACITY), BoundedPipe(PIPE_CAPACITY)
-
-    def upload():
-        with failing(packed):
-            return s3.upload_stream(client, packed, BUCKET, key, sponsor="bench", metadata={})
-
     started = time.perf_counter()
-    done = run_stages(
-        {
-            "dump": lambda: stream_dump(
-                url, raw, "bench", custom_format=backup_format.pg_dump_format == "custom"
-            ),
-            "compress": lambda: compress_stream(raw, backup_format, packed),
-            "upload": upload,
-        }
+    done, pipes_peak = stream_through(
+        lambda raw: stream_dump(url, raw, "bench", custom_format=backup_format.pg_dump_format == "custom"),
+        lambda raw, packed: compress_stream(raw, backup_format, packed),
+        lambda packed: s3.upload_stream(client, packed, BUCKET, key, sponsor="bench", metadata={}),
+        PIPE_CAPACITY,
     )
     s3.put_tags(client, BUCKET, key, {"sha256": done["compress"].sha256}, "bench")
     seconds = time.perf_counter() - started
     sizes[fmt] = done["compress"].size
-    peaks.append(raw.peak_bytes + packed.peak_bytes + done["upload"].peak_buffered)
+    peaks.append(pipes_peak + done["upload"].peak_buffered)
     return seconds
 
 

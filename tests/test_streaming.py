@@ -16,7 +16,7 @@ import pytest
 from isal import igzip
 
 from hht_archival.adapters.codecs import CHUNK, FORMATS, compress_stream
-from hht_archival.adapters.pipe import BoundedPipe, failing, run_stages
+from hht_archival.adapters.pipe import BoundedPipe, run_stages, stream_through
 from hht_archival.adapters.s3 import plan_parts, upload_stream
 from tasks.stream import PIPE_CAPACITY
 from tests.conftest import BACKUPS
@@ -61,35 +61,28 @@ def random_bytes(total: int, seed: int = 3) -> Iterator[bytes]:
 
 def stream(chunks, backup_format: str, client, plan, part_sizes: list[int] | None = None):
     """Run source | compress | upload on threads; return the results and the stream's peak bytes held."""
-    raw, packed = BoundedPipe(PIPE_CAPACITY), BoundedPipe(PIPE_CAPACITY)
     digest = hashlib.sha256()
 
-    def produce():
-        with failing(raw):
-            for chunk in chunks:
-                digest.update(chunk)
-                raw.put(chunk)
+    def produce(raw):
+        for chunk in chunks:
+            digest.update(chunk)
+            raw.put(chunk)
         raw.close()
 
     def record_part(sent):
         if part_sizes is not None:
             part_sizes.append(sent.size - sum(part_sizes))
 
-    def upload():
-        with failing(packed):
-            return upload_stream(
-                client, packed, BACKUPS, KEY, sponsor="titan", metadata={}, plan=plan, on_part=record_part
-            )
-
-    results = run_stages(
-        {
-            "dump": produce,
-            "compress": lambda: compress_stream(raw, FORMATS[backup_format], packed),
-            "upload": upload,
-        }
+    results, pipes_peak = stream_through(
+        produce,
+        lambda raw, packed: compress_stream(raw, FORMATS[backup_format], packed),
+        lambda packed: upload_stream(
+            client, packed, BACKUPS, KEY, sponsor="titan", metadata={}, plan=plan, on_part=record_part
+        ),
+        PIPE_CAPACITY,
     )
     results["source_sha256"] = digest.hexdigest()
-    results["peak_buffered"] = raw.peak_bytes + packed.peak_bytes + results["upload"].peak_buffered
+    results["peak_buffered"] = pipes_peak + results["upload"].peak_buffered
     return results
 
 

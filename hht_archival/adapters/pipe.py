@@ -147,3 +147,30 @@ def run_stages(stages: dict[str, Callable[[], object]]) -> dict[str, object]:
     if failures:
         raise root_cause(failures)
     return {name: future.result() for name, future in futures.items()}
+
+
+def stream_through(
+    produce: Callable[[BoundedPipe], object],
+    transform: Callable[[BoundedPipe, BoundedPipe], object],
+    consume: Callable[[BoundedPipe], object],
+    capacity: int,
+) -> tuple[dict[str, object], int]:
+    """Run produce | transform | consume on threads, joined by two pipes of ``capacity`` bytes.
+
+    The flow runs the same three stages as Prefect tasks (tasks/stream.py); this
+    is the stream alone, for the benchmark and the tests that measure it.
+    ``produce`` closes its pipe when its stream is complete. Returns the results
+    by stage ("dump", "compress", "upload") and the most the two pipes held.
+    """
+    raw, packed = BoundedPipe(capacity), BoundedPipe(capacity)
+
+    def dump() -> object:
+        with failing(raw):
+            return produce(raw)
+
+    def upload() -> object:
+        with failing(packed):
+            return consume(packed)
+
+    results = run_stages({"dump": dump, "compress": lambda: transform(raw, packed), "upload": upload})
+    return results, raw.peak_bytes + packed.peak_bytes
