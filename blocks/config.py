@@ -6,6 +6,7 @@ bad input is reported in one sentence before pg_dump or S3 is touched.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,13 @@ DEFAULT_SPONSOR = "callisto"
 DEFAULT_ENVIRONMENT = "production"
 DEFAULT_REGION = "eu-west-1"
 DEFAULT_LOG_DIR = Path("deployment-logs")
+
+
+def local_log_dir(log_dir: str | Path | None = None) -> Path:
+    """Where local logs go when no sponsor config could be built: the given directory, else
+    ARCHIVAL_LOG_DIR, else ``deployment-logs`` (what ``resolve_config`` would pick too)."""
+    return Path(log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or DEFAULT_LOG_DIR)
+
 
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")

@@ -14,7 +14,7 @@ from typing import Any
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.runtime import flow_run
 
-from blocks.config import DEFAULT_LOG_DIR, SponsorConfig
+from blocks.config import SponsorConfig, local_log_dir
 from flows.sponsor_lock import sponsor_lock
 from hht_archival.adapters.codecs import FORMATS
 from hht_archival.adapters.postgres import mask_url
@@ -93,7 +93,6 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
     announce("%s for sponsor %s (%s)", ENABLED_LINE, config.sponsor, config.environment)
     if config.database_url is not None:
         record = record.model_copy(update={"database": mask_url(config.database_url.get_secret_value())})
-    done: dict[str, Any] = {}
     try:
         with sponsor_lock(config.sponsor, config.environment, config.lock_timeout_seconds):
             # Named inside the lock, and the lock held into the next second, so two runs of
@@ -101,17 +100,12 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
             names = RunNames.now(config.sponsor, config.environment, FORMATS[config.backup_format].extension)
             record = record.model_copy(update={"timestamp": names.timestamp})
             try:
-                done["result"] = _archive_enabled(config, names, record, step, suffix)
-                return done["result"]
+                return _archive_enabled(config, names, record, step, suffix)
             finally:
                 _wait_for_next_second(names)
     except ArchivalFailed:
         raise
-    except Exception as exc:
-        if "result" in done:  # archived and logged; only releasing the lock failed (its lease expires)
-            announce("The archive lock could not be released (%s); it frees itself when its lease ends.", exc)
-            return done["result"]
-        # the lock could not be had (or the API failed): nothing written to S3
+    except Exception as exc:  # the lock could not be had (or the API failed): nothing written to S3
         return _finish_failed(step, config, names, record, exc, upload=False)
 
 
@@ -225,13 +219,9 @@ def record_config_failure(exc, sponsor, environment, log_dir, started_at) -> Arc
         finished_at=utc_now_iso(),
         error=reason,
     )
-    directory = Path(log_dir) if log_dir else _log_dir_from_environment()
+    directory = local_log_dir(log_dir)
     try:
         path = write_local_log(directory, names.log_filename, record.to_json())
     except OSError:
         path = None
     return ArchivalFailed(reason, path, record.model_dump(mode="json"))
-
-
-def _log_dir_from_environment() -> Path:
-    return Path(os.environ.get("ARCHIVAL_LOG_DIR") or DEFAULT_LOG_DIR)

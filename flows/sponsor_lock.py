@@ -48,9 +48,9 @@ def _ensure_limit(name: str) -> None:
 def sponsor_lock(sponsor: str, environment: str, timeout_seconds: float) -> Iterator[None]:
     """Hold the sponsor's slot; wait up to ``timeout_seconds`` for a run already holding it.
 
-    If the work inside fails and releasing the slot then fails too (the API is
-    gone), the work's own error is the one raised: it says what happened to the
-    archive, and the slot frees itself when its lease ends.
+    If releasing the slot fails (the API is gone), the work's own outcome stands:
+    its result, or its error, which says what happened to the archive. The slot
+    frees itself when its lease ends.
     """
     name = lock_name(sponsor, environment)
     _ensure_limit(name)
@@ -72,10 +72,12 @@ def sponsor_lock(sponsor: str, environment: str, timeout_seconds: float) -> Iter
                 work_error = exc
                 raise
     except BaseException as exc:
-        if work_error is not None and exc is not work_error:
+        if acquired and exc is not work_error and isinstance(exc, Exception):  # only the release failed
             announce("The archive lock could not be released (%s); it frees itself when its lease ends.", exc)
-            raise work_error from work_error.__cause__  # as it was: its own cause kept
-        if acquired:  # the work's own error (a TimeoutError from it is not the lock's), or the release's
+            if work_error is not None:
+                raise work_error from work_error.__cause__  # as it was: its own cause kept
+            return
+        if acquired:  # the work's own error (a TimeoutError from it is not the lock's)
             raise
         if isinstance(exc, ConcurrencySlotAcquisitionError):
             raise TransientError(

@@ -57,7 +57,7 @@ def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, m
             )
         _run_manifest(manifest, only, environment, max_parallel, log_dir, debug)
         return
-    from blocks.config import resolve_config
+    from blocks.config import DEFAULT_SPONSOR, resolve_config
     from flows.archive_sponsor import ArchivalFailed, archive_sponsor, record_config_failure
     from hht_archival.errors import ArchivalError, one_sentence
 
@@ -86,7 +86,7 @@ def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, m
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        whose = f"sponsor {sponsor or os.environ.get('SPONSOR') or 'callisto'}"
+        whose = f"sponsor {sponsor or os.environ.get('SPONSOR') or DEFAULT_SPONSOR}"
         _leave_if_prefect_api_lost(exc, whose, log_dir)
         fail(one_sentence(exc), None, EXIT_FAILED)
 
@@ -215,10 +215,10 @@ def _leave_if_prefect_api_lost(exc: BaseException, whose: str, log_dir) -> None:
     Each run's outcome is in its local log by then; Prefect's own exit would
     retry sending every pending event and log line to the dead API for minutes.
     """
+    from blocks.config import local_log_dir
     from hht_archival.errors import prefect_api_lost
 
-    where = log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or "deployment-logs"
-    sentence = prefect_api_lost(exc, whose, where)
+    sentence = prefect_api_lost(exc, whose, local_log_dir(log_dir))
     if sentence:
         click.echo(f"\n❌ {sentence}", err=True)  # after whatever Prefect printed unterminated
         sys.stdout.flush()
