@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, ValidationError
 
+from blocks.flag import FlagInputs, parse_flag
 from blocks.settings import SPONSOR_SPECIFIC, ArchivalSettings, deployment_metadata_from_environment
 from hht_archival.errors import ConfigError
 
@@ -37,33 +38,6 @@ def local_log_dir(log_dir: str | Path | None = None) -> Path:
     """Where local logs go when no sponsor config could be built: the given directory, else
     ARCHIVAL_LOG_DIR, else ``deployment-logs`` (what ``resolve_config`` would pick too)."""
     return Path(log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or DEFAULT_LOG_DIR)
-
-
-TRUE_WORDS = ("true", "1", "yes", "on")
-FALSE_WORDS = ("false", "0", "no", "off")
-
-
-def parse_flag(raw: str, variable: str, sponsor: str) -> bool:
-    """Parse a feature-flag spelling; anything unknown stops the run with one sentence."""
-    word = raw.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ConfigError(
-        f"{variable}={raw!r} for sponsor {sponsor} is not a recognised value; "
-        f"use one of {', '.join(TRUE_WORDS)} to enable or {', '.join(FALSE_WORDS)} to disable."
-    )
-
-
-@dataclass(frozen=True)
-class FlagInputs:
-    """The places the feature flag may come from, in precedence order; check_flag decides."""
-
-    parameter: bool | None = None
-    block: bool | None = None
-    environment_raw: str | None = None
-    environment_variable: str = "ENABLE_S3_BACKUP_ARCHIVAL"
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.config import resolve_config
 from blocks.sponsor import load_sponsor_block
-from flows.pipeline import ArchivalFailed, record_config_failure, run_pipeline
+from flows.pipeline import run_pipeline
 from hht_archival.record import utc_now_iso
+from hht_archival.unorchestrated import ArchivalFailed, record_config_failure
 
 __all__ = ["ApplicationDeployment", "ArchivalFailed", "archive_sponsor", "record_config_failure"]
 

@@ -6,7 +6,6 @@ parameters, and this one as what happens; whatever happens, write_log runs.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -14,32 +13,21 @@ from typing import Any
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.runtime import flow_run
 
-from blocks.config import SponsorConfig, local_log_dir
+from blocks.config import SponsorConfig
 from flows.sponsor_lock import sponsor_lock
 from hht_archival.adapters.codecs import FORMATS
 from hht_archival.adapters.postgres import mask_url
 from hht_archival.banner import ENABLED_LINE, disabled_banner
-from hht_archival.errors import ArchivalError, one_sentence, prefect_api_lost
-from hht_archival.naming import ENVIRONMENT_KEYS, RunNames
+from hht_archival.errors import one_sentence, prefect_api_lost
+from hht_archival.naming import RunNames
 from hht_archival.progress import announce
-from hht_archival.record import DeploymentLog, StepRecord, utc_now_iso, write_local_log
+from hht_archival.record import DeploymentLog, StepRecord, new_log
 from hht_archival.retry import retry_options
+from hht_archival.unorchestrated import ArchivalFailed
 from tasks.check_flag import check_flag
 from tasks.stream import archive_stream
 from tasks.tag import tag
 from tasks.write_log import write_log
-
-
-class ArchivalFailed(ArchivalError):
-    """The run failed; the message is the one sentence, and the local log is at ``log_path``."""
-
-    def __init__(self, message: str, log_path: Path | None, record: dict[str, Any] | None):
-        super().__init__(message)
-        self.log_path = log_path
-        self.record = record
-
-    def __reduce__(self):
-        return (ArchivalFailed, (str(self), self.log_path, self.record))
 
 
 def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
@@ -50,20 +38,7 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
     def step(task):
         return task.with_options(task_run_name=f"{task.name}-{suffix}", **options)
 
-    record = DeploymentLog(
-        sponsor=config.sponsor,
-        environment=config.environment,
-        timestamp=names.timestamp,
-        s3_archival_enabled=False,
-        flag_source="default",
-        status="skipped",
-        region=config.region,
-        backups_bucket=config.backups_bucket,
-        audit_logs_bucket=config.audit_logs_bucket,
-        deployment=config.deployment,
-        flow_run_id=str(flow_run.id) if flow_run.id else None,
-        started_at=started_at,
-    )
+    record = new_log(config, names, started_at, str(flow_run.id) if flow_run.id else None)
     try:
         decision = step(check_flag)(config)
     except Exception as exc:
@@ -198,30 +173,3 @@ def _finish_failed(step, config, names, record: DeploymentLog, exc: BaseExceptio
     record = record.model_copy(update={"status": "failed", "error": reason})
     final, path = _write_log(step, config, names, record, upload=upload)
     raise ArchivalFailed(reason, path, final.model_dump(mode="json")) from exc
-
-
-def record_config_failure(exc, sponsor, environment, log_dir, started_at) -> ArchivalFailed:
-    """A run stopped by bad configuration still leaves a local log, named safely."""
-    reason = one_sentence(exc)
-    env_name = environment if environment in ENVIRONMENT_KEYS else "production"
-    names = RunNames.now("invalid", env_name)
-    record = DeploymentLog(
-        sponsor=str(sponsor or os.environ.get("SPONSOR") or ""),
-        environment=str(environment or os.environ.get("DEPLOYMENT_ENVIRONMENT") or ""),
-        timestamp=names.timestamp,
-        s3_archival_enabled=False,
-        flag_source="default",
-        status="failed",
-        region="",
-        backups_bucket="",
-        audit_logs_bucket="",
-        started_at=started_at or utc_now_iso(),
-        finished_at=utc_now_iso(),
-        error=reason,
-    )
-    directory = local_log_dir(log_dir)
-    try:
-        path = write_local_log(directory, names.log_filename, record.to_json())
-    except OSError:
-        path = None
-    return ArchivalFailed(reason, path, record.model_dump(mode="json"))

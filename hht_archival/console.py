@@ -1,7 +1,8 @@
 """What the terminal shows: our own lines, not Prefect's machinery, unless --debug asks for it.
 
-Must run before Prefect is imported, because Prefect reads its logging
-settings from the environment when it configures logging.
+``prepare_environment`` must run before Prefect is imported, because Prefect
+reads its settings (logging levels, the embedded API's start-up limit) from
+the environment once, at import; so this module imports nothing of Prefect.
 """
 
 from __future__ import annotations
@@ -10,15 +11,24 @@ import logging
 import os
 import sys
 
-from hht_archival.progress import CONSOLE_MARK
+STARTUP_TIMEOUT_VARIABLE = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+DEFAULT_STARTUP_TIMEOUT_SECONDS = 120  # Prefect's own 20 s failed first runs on a busy 2-core machine
+CONSOLE_MARK = "hht_console"
+"""The record attribute that marks a log line as meant for the person at the terminal."""
 
 
 def prepare_environment(debug: bool) -> None:
     """Quiet Prefect's console for the CLI; keep everything flowing to the Prefect API."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # The embedded API (no PREFECT_API_URL) migrates a fresh database first; Prefect's 20 s
-    # limit for that fails a newcomer's first run on a busy or small machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # The embedded API (no PREFECT_API_URL) migrates a fresh database first (hht_archival/engine.py).
+    limit = os.environ.setdefault(STARTUP_TIMEOUT_VARIABLE, str(DEFAULT_STARTUP_TIMEOUT_SECONDS))
+    if not limit.strip().isdigit():  # Prefect itself would stop at import with a validation traceback
+        print(
+            f"❌ {STARTUP_TIMEOUT_VARIABLE}={limit!r} is not a whole number of seconds; set it to one, "
+            "such as 120, or unset it.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     if not debug:
         os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
         # Prefect's own services (events, log shipping) report a lost API on stderr by the dozen,

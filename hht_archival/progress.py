@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prefect.logging import get_run_logger
 
-CONSOLE_MARK = "hht_console"
+from hht_archival.console import CONSOLE_MARK
 
 
 def announce(message: str, *args: object) -> None:

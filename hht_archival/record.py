@@ -11,9 +11,13 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from blocks.config import SponsorConfig
+    from hht_archival.naming import RunNames
 
 # 2: the hash chain (previous_log, previous_log_sha256); upload_parts, s3_retries, stream_attempts
 SCHEMA_VERSION = 2
@@ -75,6 +79,26 @@ class DeploymentLog(BaseModel):
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+
+def new_log(
+    config: SponsorConfig, names: RunNames, started_at: str, flow_run_id: str | None = None
+) -> DeploymentLog:
+    """The record every run starts from (skipped, flag off by default), in the flow or without it."""
+    return DeploymentLog(
+        sponsor=config.sponsor,
+        environment=config.environment,
+        timestamp=names.timestamp,
+        s3_archival_enabled=False,
+        flag_source="default",
+        status="skipped",
+        region=config.region,
+        backups_bucket=config.backups_bucket,
+        audit_logs_bucket=config.audit_logs_bucket,
+        deployment=config.deployment,
+        flow_run_id=flow_run_id,
+        started_at=started_at,
+    )
 
 
 def utc_now_iso() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from blocks.config import SponsorConfig
@@ -14,7 +15,10 @@ from tasks import archival_task
 
 
 @archival_task(name="dump", tags=["hht-archival-dump"])
-def dump(config: SponsorConfig, out: BoundedPipe) -> DumpResult:
+def dump(config: SponsorConfig, out: BoundedPipe, running: threading.Event | None = None) -> DumpResult:
+    """``running`` is set as the task starts: the stream creates the other stages' task runs only then."""
+    if running is not None:
+        running.set()
     if config.database_url is None:
         with failing(out):
             raise ConfigError(

@@ -16,6 +16,7 @@ ends, so the other two stop instead of waiting for bytes that never come.
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -53,18 +54,19 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
     suffix = f"{config.sponsor}-{config.environment}"
     keep_memory_flat()
     raw, packed = BoundedPipe(PIPE_CAPACITY), BoundedPipe(PIPE_CAPACITY)
+    dump_running = threading.Event()
     stages = {
-        "dump": (dump, (config, raw)),
+        "dump": (dump, (config, raw, dump_running)),
         "compress": (compress, (config, raw, packed)),
         "upload": (upload, (config, names, packed)),
     }
     started = time.monotonic()
-    futures = {
-        name: stage.with_options(task_run_name=f"{name}-{suffix}", retries=0).submit(*args)
-        for name, (stage, args) in stages.items()
-    }
-    for name, future in futures.items():
-        future.wrapped_future.add_done_callback(_abort_stream_on_failure(name, raw, packed))
+    futures = {}
+    for name, (stage, args) in stages.items():
+        futures[name] = stage.with_options(task_run_name=f"{name}-{suffix}", retries=0).submit(*args)
+        futures[name].wrapped_future.add_done_callback(_abort_stream_on_failure(name, raw, packed))
+        if name == "dump":
+            _wait_until_running(dump_running, futures[name])
     wait(list(futures.values()))
     outcomes = {name: _outcome(future) for name, future in futures.items()}
     failures = [value for value in outcomes.values() if isinstance(value, BaseException)]
@@ -103,6 +105,20 @@ def _abort_stream_on_failure(name: str, *pipes: BoundedPipe):
                 pipe.fail(error)
 
     return on_done
+
+
+def _wait_until_running(running: threading.Event, future) -> None:
+    """Wait until the dump's task run is running (its concurrency slot granted) or has ended.
+
+    Why: the dump asks the Prefect API for its tag's concurrency slot as it
+    starts. Created at the same moment as compress's and upload's task runs,
+    that write collided with theirs on a SQLite-backed server (Prefect's
+    default, and the embedded one), which answered 503, and Prefect's client
+    waits 2 s before asking again: 2 s added to every archive. The dump's pipe
+    holds its first 8 MiB meanwhile, so nothing else waits on this.
+    """
+    while not running.wait(0.01) and not future.wrapped_future.done():
+        pass
 
 
 def _outcome(future) -> object:

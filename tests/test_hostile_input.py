@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from blocks.config import FALSE_WORDS, TRUE_WORDS, parse_flag
+from blocks.flag import FALSE_WORDS, TRUE_WORDS, parse_flag
 from blocks.manifest import load_manifest
 from hht_archival.errors import ConfigError
 from hht_archival.naming import (

@@ -152,16 +152,22 @@ def verify(sponsor, environment, backup, logs, debug) -> None:
         _verify_logs(sponsor, environment)
         return
     prepare_environment(debug)
-    from flows.restore_drill import restore_drill
-    from hht_archival.drill import render_markdown
+    from blocks.config import DEFAULT_SPONSOR
+    from hht_archival.engine import prefect_api
     from hht_archival.errors import one_sentence
 
-    sponsor = sponsor or os.environ.get("SPONSOR") or "callisto"
-    state = restore_drill(sponsor=sponsor, environment=environment, backup=backup, return_state=True)
-    try:
-        report = state.result()
-    except Exception as exc:
-        fail(one_sentence(exc), None, EXIT_FAILED)
+    sponsor = sponsor or os.environ.get("SPONSOR") or DEFAULT_SPONSOR
+    with prefect_api(f"sponsor {sponsor}", debug) as api_ready:
+        from flows.restore_drill import restore_drill
+        from hht_archival.drill import render_markdown
+
+        try:
+            api_ready()
+            report = restore_drill(
+                sponsor=sponsor, environment=environment, backup=backup, return_state=True
+            ).result()
+        except Exception as exc:
+            fail(one_sentence(exc), None, EXIT_FAILED)
     click.echo(render_markdown(report))
 
 

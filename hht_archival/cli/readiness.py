@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import click
@@ -137,11 +136,13 @@ def iam_policy(sponsor, environment) -> None:
 
 def _flag_without_starting_prefect(config):
     """The flag and its source; the Prefect variable is only asked when a Prefect server is configured."""
-    from tasks.check_flag import decide
+    from hht_archival.engine import configured_api_url
 
     flag = config.flag
     if flag.parameter is None and flag.block is None and flag.environment_raw is None:
-        if not os.environ.get("PREFECT_API_URL"):
+        if configured_api_url() is None:
             return None
+    from tasks.check_flag import decide
+
     decision = decide(config)
     return decision.enabled, decision.source

@@ -58,38 +58,34 @@ def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, m
         _run_manifest(manifest, only, environment, max_parallel, log_dir, debug)
         return
     from blocks.config import DEFAULT_SPONSOR, resolve_config
-    from flows.archive_sponsor import ArchivalFailed, archive_sponsor, record_config_failure
-    from hht_archival.errors import ArchivalError, one_sentence
+    from hht_archival.errors import ArchivalError
+    from hht_archival.record import utc_now_iso
+    from hht_archival.unorchestrated import record_config_failure
 
-    if sponsor_block is None:
+    started_at = utc_now_iso()
+    config = decision = None
+    if sponsor_block is None:  # a block lives on a Prefect server: only the flow can read it
         try:
-            resolve_config(sponsor=sponsor, environment=environment, enabled=enabled, log_dir=log_dir)
+            config = resolve_config(
+                sponsor=sponsor, environment=environment, enabled=enabled, log_dir=log_dir
+            )
         except ArchivalError as exc:
-            failure = record_config_failure(exc, sponsor, environment, log_dir, None)
+            failure = record_config_failure(exc, sponsor, environment, log_dir, started_at)
             fail(str(failure), failure.log_path, EXIT_BAD_INPUT)
-
-    if not debug:
-        attach_console()
-    try:
-        result = archive_sponsor(
-            sponsor=sponsor,
-            environment=environment,
-            enabled=enabled,
-            sponsor_block=sponsor_block,
-            log_dir=log_dir,
-        )
-    except ArchivalFailed as exc:
-        if exc.record:
-            _print_log(exc.record)
-            _emit_outputs(exc.record)
-        fail(str(exc), exc.log_path, EXIT_FAILED)
-    except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        whose = f"sponsor {sponsor or os.environ.get('SPONSOR') or DEFAULT_SPONSOR}"
-        _leave_if_prefect_api_lost(exc, whose, log_dir)
-        fail(one_sentence(exc), None, EXIT_FAILED)
-
+        decision = _decided_without_a_server(config)
+        if decision is not None and not decision.enabled:
+            _skip_without_engine(config, decision, started_at)
+            return
+    whose = f"sponsor {config.sponsor if config else sponsor or os.environ.get('SPONSOR') or DEFAULT_SPONSOR}"
+    result = _archive_with_engine(
+        whose,
+        config,
+        decision,
+        started_at,
+        debug,
+        log_dir,
+        dict(sponsor=sponsor, environment=environment, enabled=enabled, sponsor_block=sponsor_block),
+    )
     _print_log(result)
     if not result["s3_archival_enabled"]:
         from hht_archival.banner import LOG_LOCAL_ONLY
@@ -97,6 +93,92 @@ def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, m
         click.echo(LOG_LOCAL_ONLY)
     _emit_outputs(result)
     click.echo(f"Local log: {result['local_log']}")
+
+
+def _decided_without_a_server(config):
+    """The flag decided before any engine starts, when no Prefect server is configured; else None.
+
+    Without a server there is no operator's Prefect variable to read, so the
+    parameter, the environment and the default decide, as ``doctor`` says.
+    """
+    from blocks.flag import decide_flag
+    from hht_archival.engine import configured_api_url
+
+    if configured_api_url() is not None:
+        return None
+    return decide_flag(config.flag, config.sponsor, config.environment)
+
+
+def _skip_without_engine(config, decision, started_at) -> None:
+    """The disabled run with no Prefect server: the seed's banner, the local log and outputs, no engine."""
+    from blocks.flag import describe_decision
+    from hht_archival.banner import LOG_LOCAL_ONLY, disabled_banner
+    from hht_archival.unorchestrated import write_log_without_engine
+
+    click.echo(describe_decision(decision, config.sponsor, config.environment))
+    click.echo(
+        disabled_banner(
+            config.sponsor,
+            config.environment,
+            config.region,
+            config.backups_bucket,
+            config.audit_logs_bucket,
+            decision.source,
+        )
+    )
+    try:
+        record, path = write_log_without_engine(config, decision, started_at)
+    except OSError as exc:
+        fail(
+            f"The local deployment log could not be written to {config.log_dir} for sponsor {config.sponsor} "
+            f"({exc.strerror or exc}); free space there or set ARCHIVAL_LOG_DIR to a writable directory.",
+            None,
+            EXIT_FAILED,
+        )
+    click.echo(f"write_log: {path} (S3: {record.log_location})")
+    _print_log(record.model_dump(mode="json"))
+    click.echo(LOG_LOCAL_ONLY)
+    _emit_outputs(record.model_dump(mode="json"))
+    click.echo(f"Local log: {path}")
+
+
+def _archive_with_engine(whose, config, decision, started_at, debug, log_dir, parameters) -> dict:
+    """Run the archive-sponsor flow on the configured Prefect API, or on one started for this run."""
+    from hht_archival.engine import EngineUnavailable, prefect_api
+    from hht_archival.errors import one_sentence
+
+    with prefect_api(whose, debug) as api_ready:
+        from flows.archive_sponsor import ArchivalFailed, archive_sponsor
+        from hht_archival.unorchestrated import record_config_failure, write_log_without_engine
+
+        if not debug:
+            attach_console()
+        try:
+            api_ready()
+        except EngineUnavailable as exc:
+            if config is not None:
+                record, path = write_log_without_engine(config, decision, started_at, str(exc))
+                record = record.model_dump(mode="json")
+            else:
+                failure = record_config_failure(
+                    exc, parameters["sponsor"], parameters["environment"], log_dir, started_at
+                )
+                record, path = failure.record, failure.log_path
+            _print_log(record)
+            _emit_outputs(record)
+            fail(str(exc), path, EXIT_FAILED)
+        try:
+            return archive_sponsor(**parameters, log_dir=log_dir)
+        except ArchivalFailed as exc:
+            if exc.record:
+                _print_log(exc.record)
+                _emit_outputs(exc.record)
+            fail(str(exc), exc.log_path, EXIT_FAILED)
+        except Exception as exc:
+            if debug:
+                traceback.print_exc()
+            _leave_if_prefect_api_lost(exc, whose, log_dir)
+            fail(one_sentence(exc), None, EXIT_FAILED)
 
 
 @main.command()
@@ -123,15 +205,19 @@ def demo(database_url, sponsor, out_dir, debug) -> None:
     prepare_environment(debug)
     if database_url:
         refuse_password_in_argv("--database-url", database_url, "DATABASE_URL")
-    from hht_archival.demo import run_demo
+    from hht_archival.engine import prefect_api
     from hht_archival.errors import ArchivalError
 
-    if not debug:
-        attach_console()
-    try:
-        code = run_demo(database_url=database_url, sponsor=sponsor, out_dir=Path(out_dir))
-    except ArchivalError as exc:
-        fail(str(exc), getattr(exc, "log_path", None), EXIT_FAILED)
+    with prefect_api(f"sponsor {sponsor}", debug) as api_ready:
+        from hht_archival.demo import run_demo
+
+        if not debug:
+            attach_console()
+        try:
+            api_ready()
+            code = run_demo(database_url=database_url, sponsor=sponsor, out_dir=Path(out_dir))
+        except ArchivalError as exc:
+            fail(str(exc), getattr(exc, "log_path", None), EXIT_FAILED)
     sys.exit(code)
 
 
@@ -171,10 +257,13 @@ def pre_deploy(sponsor, environment, app_version, timeout) -> None:
 
 
 def _run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> None:
+    from blocks.config import local_log_dir
     from blocks.manifest import expand, load_manifest
-    from flows.archive_all_sponsors import SponsorsFailed, archive_all_sponsors
+    from hht_archival.engine import EngineUnavailable, prefect_api
     from hht_archival.errors import ArchivalError, one_sentence
+    from hht_archival.record import utc_now_iso
 
+    started_at = utc_now_iso()
     sponsors = [name.strip() for name in only.split(",") if name.strip()] if only else None
     environments = [environment] if environment else None
     try:
@@ -187,25 +276,37 @@ def _run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> 
             None,
             EXIT_BAD_INPUT,
         )
-    if not debug:
-        attach_console(prefix_runs=True)
-    try:
-        summary = archive_all_sponsors(
-            manifest=manifest,
-            sponsors=sponsors,
-            environments=environments,
-            max_parallel=max_parallel,
-            log_dir=log_dir,
-        )
-    except SponsorsFailed as exc:
-        _print_summary(exc.summary)
-        fail(str(exc), None, EXIT_FAILED)
-    except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        names = ", ".join(sorted({run.sponsor for run in runs}))
-        _leave_if_prefect_api_lost(exc, f"sponsors {names}", log_dir)
-        fail(one_sentence(exc), None, EXIT_FAILED)
+    whose = "sponsors " + ", ".join(sorted({run.sponsor for run in runs}))
+    with prefect_api(whose, debug) as api_ready:
+        from flows.archive_all_sponsors import SponsorsFailed, archive_all_sponsors
+        from hht_archival.unorchestrated import record_config_failure
+
+        if not debug:
+            attach_console(prefix_runs=True)
+        try:
+            api_ready()
+        except EngineUnavailable as exc:
+            for run in runs:  # every sponsor's run still leaves its log, in its own directory
+                record_config_failure(
+                    exc, run.sponsor, run.environment, local_log_dir(log_dir) / run.sponsor, started_at
+                )
+            fail(str(exc), None, EXIT_FAILED)
+        try:
+            summary = archive_all_sponsors(
+                manifest=manifest,
+                sponsors=sponsors,
+                environments=environments,
+                max_parallel=max_parallel,
+                log_dir=log_dir,
+            )
+        except SponsorsFailed as exc:
+            _print_summary(exc.summary)
+            fail(str(exc), None, EXIT_FAILED)
+        except Exception as exc:
+            if debug:
+                traceback.print_exc()
+            _leave_if_prefect_api_lost(exc, whose, log_dir)
+            fail(one_sentence(exc), None, EXIT_FAILED)
     _print_summary(summary)
 
 

@@ -1,0 +1,195 @@
+"""The Prefect API a command-line run talks to: the server Prefect is configured with, or one of ours.
+
+Why not Prefect's own ephemeral server when none is configured: Prefect starts
+it only when the first client asks, after this process has imported Prefect's
+whole server application just to launch it, and it gives up after the limit it
+read when Prefect was imported. Started here, the same server (Prefect's
+``create_app``, ephemeral, no UI, on the same PREFECT_HOME database Prefect
+would use) imports and migrates while this process is still importing the
+flows, and a server that cannot start becomes one sentence with the fix.
+A configured server (PREFECT_API_URL, a profile, prefect.toml) is used as is.
+
+What an embedded API cannot do: it lives as long as the command. The archive
+lock it holds (flows/sponsor_lock.py) is shared by the runs of one machine
+that share a PREFECT_HOME (one SQLite database), never across machines; there,
+every object is written only if its key is free (S3 conditional writes), so no
+run overwrites another, and the logs' hash chain shows two runs that overlapped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hht_archival.console import DEFAULT_STARTUP_TIMEOUT_SECONDS, STARTUP_TIMEOUT_VARIABLE
+from hht_archival.errors import ArchivalError
+
+_START_ATTEMPTS = 3  # a second command migrating the same new database at once can make the first exit
+_PASSED_TO_SERVER = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "PYTHONPATH")
+_SERVER_MAIN = """
+import ctypes, runpy, signal, sys
+try:  # Linux: the kernel sends SIGTERM to this server when the command that started it dies
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+sys.argv[0] = "uvicorn"
+runpy.run_module("uvicorn", run_name="__main__")
+"""
+
+_embedded_url: str | None = None
+
+
+class EngineUnavailable(ArchivalError):
+    """The embedded Prefect API could not be started; the message says what to do instead."""
+
+
+def configured_api_url() -> str | None:
+    """The API URL Prefect's settings name, from wherever Prefect reads them; None if none."""
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url
+
+
+def embedded_api_in_use() -> bool:
+    """Whether this process's flows talk to an API started here, which holds nobody's settings."""
+    return _embedded_url is not None and configured_api_url() == _embedded_url
+
+
+@contextmanager
+def prefect_api(whose: str, debug: bool = False) -> Iterator[Callable[[], None]]:
+    """Make sure the flows run inside will have a Prefect API; yield a function that waits for it.
+
+    With a configured server nothing is started and the function returns at
+    once. Otherwise an embedded API starts now, so that its start-up overlaps
+    with importing the flows; call the function just before the first flow.
+    """
+    if configured_api_url() is not None:
+        yield lambda: None
+        return
+    api = EmbeddedApi(startup_timeout(), debug)
+    api.start()
+    yield lambda: api.wait_until_ready(whose)
+
+
+def startup_timeout() -> float:
+    """Prefect's own setting for its ephemeral server, so one variable governs both (console.py checks it)."""
+    raw = os.environ.get(STARTUP_TIMEOUT_VARIABLE, "")
+    return float(raw) if raw.strip().isdigit() else DEFAULT_STARTUP_TIMEOUT_SECONDS
+
+
+class EmbeddedApi:
+    """Prefect's server in a child process on a loopback port, stopped when this process ends.
+
+    It gets only Prefect's own settings and a few basics from the environment,
+    never the database URL or cloud keys of the run. If this process is killed,
+    the kernel stops the child too (PR_SET_PDEATHSIG), so no server is left behind.
+    """
+
+    def __init__(self, timeout: float, debug: bool = False) -> None:
+        self.timeout = timeout
+        self.debug = debug
+        self.url = ""
+        self.process: subprocess.Popen | None = None
+        self._output = Path(tempfile.mkstemp(prefix="hht-archival-prefect-api-", suffix=".log")[1])
+        self._started = 0.0
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._spawn()
+        # Prefect's own exit work (sending the run's last events and logs) runs first, at thread
+        # shutdown; atexit hooks run after it, so the server outlives what is sent to it.
+        atexit.register(self.stop)
+
+    def _spawn(self) -> None:
+        """Start the server on a free port and point this process's Prefect settings at it."""
+        global _embedded_url
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}/api"
+        environment = {
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k.startswith(("PREFECT_", "LC_")) or k in _PASSED_TO_SERVER
+            },
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+            "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",  # no UI to list block types in
+        }
+        environment.pop("PREFECT_API_URL", None)
+        output = None if self.debug else self._output.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _SERVER_MAIN, "--factory", "prefect.server.api.server:create_app"]
+            + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+        )
+        if output is not None:
+            output.close()
+        # Prefect read its settings when it was imported: refresh them from the environment.
+        os.environ["PREFECT_API_URL"] = _embedded_url = self.url
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
+
+    def wait_until_ready(self, whose: str) -> None:
+        """Wait for the API's health check; retry a server that exited early; else one sentence."""
+        attempts = 1
+        while time.monotonic() - self._started < self.timeout:
+            assert self.process is not None
+            code = self.process.poll()
+            if code is not None:
+                if attempts >= _START_ATTEMPTS:
+                    raise EngineUnavailable(
+                        f"The embedded Prefect API exited with code {code} while starting for {whose} (its "
+                        f"output is in {self._output}); start a Prefect server (prefect server start) and "
+                        "set PREFECT_API_URL to it, then run again."
+                    )
+                attempts += 1
+                self._spawn()
+                continue
+            if _healthy(self.url):
+                self._output.unlink(missing_ok=True)
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise EngineUnavailable(
+            f"The embedded Prefect API did not start within {self.timeout:g} s for {whose}; start a "
+            "Prefect server (prefect server start) and set PREFECT_API_URL to it, or allow more time with "
+            f"{STARTUP_TIMEOUT_VARIABLE}."
+        )
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as reply:  # noqa: S310 (loopback)
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

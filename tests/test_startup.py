@@ -1,0 +1,122 @@
+"""The main command as a CI runner starts it: a fresh HOME, no Prefect server, a machine busy with other work.
+
+What a user checks: every run exits 0 and did its job; with the flag off no
+engine starts at all (no Prefect database appears); with it on the run goes
+through Prefect (its flow runs are in the embedded API's database); and an
+embedded API that cannot start is one sentence, with the local log written.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AUDIT, BACKUPS, log_files, run_cli
+from tests.support.s3server import list_keys
+
+
+@pytest.fixture
+def fresh_home(tmp_path):
+    """A HOME (and so a PREFECT_HOME) that no Prefect has used, as on a new CI runner."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return {"HOME": str(home), "PREFECT_HOME": str(home / ".prefect")}
+
+
+@pytest.fixture
+def busy_core():
+    """Another process keeping one core busy for as long as the test runs."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    yield
+    spinner.kill()
+    spinner.wait()
+
+
+def _one_log(directory: Path) -> dict:
+    files = log_files(directory)
+    assert len(files) == 1, files
+    return json.loads(files[0].read_text())
+
+
+def test_the_disabled_run_without_a_server_starts_no_engine(s3, s3_proxy, tmp_path, fresh_home):
+    outputs = tmp_path / "github_output"
+    done = run_cli("run", "--sponsor", "titan", env={**fresh_home, "GITHUB_OUTPUT": str(outputs)})
+
+    assert done.returncode == 0, done.stderr
+    assert "ℹ️  S3 BACKUP ARCHIVAL NOT YET ENABLED" in done.stdout
+    assert f"     - {BACKUPS}\n     - {AUDIT}\n" in done.stdout
+    assert "ℹ️  S3 audit log archival not yet enabled - log saved locally only" in done.stdout
+    assert outputs.read_text() == "backup_location=not-configured\nbackup_size=0\n"
+    log = _one_log(tmp_path / "logs")
+    assert (log["status"], log["flag_source"], log["s3_archival_enabled"]) == ("skipped", "default", False)
+    assert f"Local log: {log_files(tmp_path / 'logs')[0]}" in done.stdout
+    assert not (Path(fresh_home["PREFECT_HOME"]) / "prefect.db").exists(), "a Prefect engine was started"
+    assert s3_proxy.requests == []
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_the_enabled_run_without_a_server_starts_every_time_on_a_busy_machine(
+    s3, seeded_db, tmp_path, fresh_home, busy_core
+):
+    """Three runs in a row from a fresh HOME while another process keeps a core busy: all archive."""
+    env = {**fresh_home, "DATABASE_URL": seeded_db, "ENABLE_S3_BACKUP_ARCHIVAL": "true"}
+    for attempt in range(3):
+        log_dir = tmp_path / f"logs-{attempt}"
+        done = run_cli("run", "--sponsor", "titan", "--log-dir", str(log_dir), env=env, timeout=300)
+
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Traceback" not in done.stdout + done.stderr
+        log = _one_log(log_dir)
+        assert log["status"] == "archived", log["error"]
+        assert log["flow_run_id"]
+
+    assert len(list_keys(s3, BACKUPS)) == 3
+    database = Path(fresh_home["PREFECT_HOME"]) / "prefect.db"
+    with sqlite3.connect(database) as conn:
+        runs = conn.execute("SELECT name, state_type FROM flow_run").fetchall()
+    assert runs == [("archive-titan-production", "COMPLETED")] * 3, "the runs did not go through Prefect"
+
+
+def test_an_embedded_api_that_cannot_start_in_time_is_one_sentence_with_the_fix(
+    s3, seeded_db, tmp_path, fresh_home
+):
+    done = run_cli(
+        "run",
+        "--sponsor",
+        "titan",
+        "--enable",
+        env={
+            **fresh_home,
+            "DATABASE_URL": seeded_db,
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1",
+        },
+    )
+
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("❌")]
+    assert errors == [
+        "❌ The embedded Prefect API did not start within 1 s for sponsor titan; start a Prefect server "
+        "(prefect server start) and set PREFECT_API_URL to it, or allow more time with "
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS."
+    ]
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "backup_location=not-configured\nbackup_size=0\n" in done.stdout
+    log = _one_log(tmp_path / "logs")
+    assert (log["status"], log["s3_archival_enabled"], log["flag_source"]) == ("failed", True, "parameter")
+    assert log["error"] == errors[0][2:]
+    assert list_keys(s3, BACKUPS) == [] and list_keys(s3, AUDIT) == []
+
+
+def test_a_start_up_limit_that_is_not_whole_seconds_is_one_sentence(tmp_path):
+    done = run_cli("run", env={"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0.5"})
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "❌ PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS='0.5' is not a whole number of seconds; "
+        "set it to one, such as 120, or unset it.\n"
+    )
