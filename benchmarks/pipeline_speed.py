@@ -1,16 +1,21 @@
-"""Time one sponsor's archive against bare pg_dump and against the seed's shell pipeline.
+"""Time one sponsor's archive against bare pg_dump and the seed's step: through the command, and stages alone.
 
 Why: pg_dump is the floor; the question is how close the archive sits to it
-and how far it is ahead of the seed's `pg_dump > file; gzip; aws s3 cp`. The
-three are run alternately, ROUNDS times each, on the same database, against an
-S3 server (moto_server, its own process) on loopback; medians are printed with
-their ratio to bare pg_dump, the bytes our stream held and the temporary
-disk. Ours runs the flow's dump | compress | upload stages on plain threads
-(the flow runs the same functions as Prefect tasks). Prefect is not involved
-here: its start-up and bookkeeping are measured by orchestration_overhead.py,
-and the flow's memory per dump size by memory_flat.py.
+and how far it is ahead of the seed's `pg_dump > file; gzip; aws s3 cp`. What
+a user pays is the command: `hht-archival run --enable` minus the same command
+with `--disable` (both against a running `prefect server start`, so Prefect's
+start-up is in both and cancels out). Beside it, labelled, the stages alone:
+the flow's dump | compress | upload functions on plain threads, no Prefect.
+All are run alternately, ROUNDS times each, on the same database, against an
+S3 server (moto_server, its own process) on loopback; medians are printed
+with their ratio to bare pg_dump, the bytes the stream held and the temporary
+disk. A second table times the command's start-up with no Prefect server
+configured (a fresh HOME, as on a CI runner, and a used one) against
+`python -c "import prefect"`, on a 1,000-row database. The flow's memory per
+dump size is measured by memory_flat.py, the all-sponsors flow's per-sponsor
+cost by orchestration_overhead.py.
 
-Usage: .venv/bin/python benchmarks/pipeline_speed.py [--rows 2000000] [--rounds 3]
+Usage: .venv/bin/python benchmarks/pipeline_speed.py [--rows 2000000] [--rounds 3] [--formats sql.gz]
        (DATABASE_URL: an admin URL of the PostgreSQL server to use)
 """
 
@@ -34,6 +39,7 @@ from boto3.s3.transfer import TransferConfig
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diary_database import build_database, drop_database, plain_dump_size  # noqa: E402
+from hht_archival_command import StartupTimer, run_command  # noqa: E402
 
 from hht_archival.adapters import s3  # noqa: E402
 from hht_archival.adapters.codecs import FORMATS, compress_stream  # noqa: E402
@@ -42,7 +48,9 @@ from hht_archival.adapters.postgres import stream_dump  # noqa: E402
 from tasks.stream import PIPE_CAPACITY  # noqa: E402
 
 DB = "hht_bench_speed"
+SMALL_DB = "hht_bench_startup"
 BUCKET = "hht-bench-backups"
+AUDIT_BUCKET = "hht-bench-audit-logs"
 
 
 def _free_port() -> int:
@@ -100,6 +108,8 @@ def main() -> None:
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=list(FORMATS))
     args = parser.parse_args()
 
+    from tests.support.prefectserver import PrefectServer
+
     port = _free_port()
     moto = subprocess.Popen(
         [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
@@ -110,6 +120,7 @@ def main() -> None:
     try:
         print(f"building {args.rows:,d} diary rows...", flush=True)
         url = build_database(args.rows, DB)
+        small_url = build_database(1000, SMALL_DB)
         plain_size = plain_dump_size(url)
         print(f"plain dump: {plain_size / 1e6:.0f} MB", flush=True)
         os.environ.update(
@@ -121,33 +132,60 @@ def main() -> None:
         )
         time.sleep(2)
         client = boto3.client("s3", region_name="eu-west-1")
-        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        for bucket in (BUCKET, AUDIT_BUCKET):
+            client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         ours_client = s3.make_client("eu-west-1")
+        command_env = {
+            "SPONSOR": "bench",
+            "SPONSOR_BACKUPS_BUCKET": BUCKET,
+            "SPONSOR_AUDIT_LOGS_BUCKET": AUDIT_BUCKET,
+            "ARCHIVAL_LOG_DIR": str(work / "logs"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
         times: dict[str, list[float]] = {"bare pg_dump > /dev/null": [], "seed pipeline": []}
-        times.update({f"hht-archival {fmt}": [] for fmt in args.formats})
+        times.update({f"stages only {fmt}": [] for fmt in args.formats})
+        times.update({"command --enable": [], "command --disable": []})
+        streams: list[float] = []
         sizes: dict[str, int] = {}
         peak_disk: list[int] = []
         peaks: list[int] = []
-        for round_ in range(args.rounds):
-            times["bare pg_dump > /dev/null"].append(bare_pg_dump(url))
-            times["seed pipeline"].append(seed_pipeline(url, work, client, peak_disk))
-            for fmt in args.formats:
-                times[f"hht-archival {fmt}"].append(ours(url, ours_client, fmt, sizes, peaks))
-            print(
-                f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()),
-                flush=True,
-            )
+        with PrefectServer() as server:
+            env = {**command_env, **server.env(), "DATABASE_URL": url}
+            run_command(["--disable"], env)  # the server's first run registers the flow: not measured
+            for round_ in range(args.rounds):
+                times["bare pg_dump > /dev/null"].append(bare_pg_dump(url))
+                times["seed pipeline"].append(seed_pipeline(url, work, client, peak_disk))
+                for fmt in args.formats:
+                    times[f"stages only {fmt}"].append(ours(url, ours_client, fmt, sizes, peaks))
+                seconds, record = run_command(["--enable"], env)
+                times["command --enable"].append(seconds)
+                streams.append(next(step["seconds"] for step in record["steps"] if step["step"] == "stream"))
+                times["command --disable"].append(run_command(["--disable"], env)[0])
+                print(
+                    f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()),
+                    flush=True,
+                )
+        startup = StartupTimer({**command_env, "DATABASE_URL": small_url}, work)
+        for _ in range(args.rounds):
+            startup.round()
+
         floor = statistics.median(times["bare pg_dump > /dev/null"])
         print(
             "compression ratio (plain dump size / archived object size): "
             + ", ".join(f"{fmt} {plain_size / size:.2f}" for fmt, size in sizes.items())
         )
-        print(f"\n{'':28s} {'median s':>9s} {'x pg_dump':>10s}")
+        archive = statistics.median(times["command --enable"]) - statistics.median(times["command --disable"])
+        print(f"\n{'':52s} {'median s':>9s} {'x pg_dump':>10s}")
         for name, values in times.items():
-            print(f"{name:28s} {statistics.median(values):9.2f} {statistics.median(values) / floor:10.2f}")
+            print(f"{name:52s} {statistics.median(values):9.2f} {statistics.median(values) / floor:10.2f}")
+        label = "the archive through the command (enable - disable)"
+        print(f"{label:52s} {archive:9.2f} {archive / floor:10.2f}")
+        print(f"{'  of which the JSON log step stream':52s} {statistics.median(streams):9.2f}")
         seed = statistics.median(times["seed pipeline"])
-        best = min(statistics.median(times[f"hht-archival {fmt}"]) for fmt in args.formats)
-        print(f"seed pipeline / fastest hht-archival format: {seed / best:.1f}x")
+        best = min(statistics.median(times[f"stages only {fmt}"]) for fmt in args.formats)
+        print(f"seed pipeline / the archive through the command: {seed / archive:.1f}x")
+        print(f"seed pipeline / fastest stages-only format: {seed / best:.1f}x")
+        startup.report()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
             f"\npeak RSS of this process (seed's s3transfer included): {rss:.0f} MiB; most bytes held by "
@@ -159,6 +197,7 @@ def main() -> None:
         moto.terminate()
         shutil.rmtree(work, ignore_errors=True)
         drop_database(DB)
+        drop_database(SMALL_DB)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from hht_archival.naming import RunNames
 from hht_archival.record import StepRecord
 from tasks import archival_task
 from tasks.compress import compress
-from tasks.dump import dump
+from tasks.dump import dump, dump_tags
 from tasks.upload import upload
 
 PIPE_CAPACITY = 8 * 1024 * 1024  # per pipe: enough to keep every stage busy, small enough to stay flat
@@ -63,7 +63,10 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
     started = time.monotonic()
     futures = {}
     for name, (stage, args) in stages.items():
-        futures[name] = stage.with_options(task_run_name=f"{name}-{suffix}", retries=0).submit(*args)
+        options = {"task_run_name": f"{name}-{suffix}", "retries": 0}
+        if name == "dump":
+            options["tags"] = dump_tags()
+        futures[name] = stage.with_options(**options).submit(*args)
         futures[name].wrapped_future.add_done_callback(_abort_stream_on_failure(name, raw, packed))
         if name == "dump":
             _wait_until_running(dump_running, futures[name])

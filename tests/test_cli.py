@@ -221,3 +221,37 @@ def test_the_demo_archives_the_database_and_shows_where_everything_landed(
     [copy] = (tmp_path / "demo-output").glob("backup-dev-*.sql.gz")
     sql = subprocess.run(["gunzip", "-c", str(copy)], capture_output=True, check=True).stdout
     assert b"CREATE TABLE public.diary_entries" in sql
+
+
+def test_a_dump_limit_set_by_an_operator_caps_pg_dumps_across_runs(s3, seeded_db, tmp_path, prefect_server):
+    """`prefect concurrency-limit create hht-archival-dump 1`: two runs at once, one pg_dump at a time."""
+    limits = f"{prefect_server.api_url}/v2/concurrency_limits/"
+    api_request("POST", limits, json={"name": "tag:hht-archival-dump", "limit": 1})
+    try:
+        env = {**os.environ, **prefect_server.env(), "DATABASE_URL": seeded_db}
+        script = str(Path(sys.executable).with_name("hht-archival"))
+        procs = [
+            subprocess.Popen(
+                [script, "run", "--sponsor", "titan", "--environment", environment, "--enable"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for environment in ("dev", "staging")  # two archive locks: only the dump limit holds them apart
+        ]
+        outputs = [proc.communicate(timeout=180) for proc in procs]
+    finally:
+        api_request("DELETE", f"{limits}tag:hht-archival-dump")
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+
+    run_ids = [json.loads(path.read_text())["flow_run_id"] for path in log_files(tmp_path / "logs")]
+    dumps = api_request(
+        "POST",
+        f"{prefect_server.api_url}/task_runs/filter",
+        json={"flow_runs": {"id": {"any_": run_ids}}, "task_runs": {"name": {"like_": "dump-"}}},
+    ).json()
+    assert sorted(d["name"] for d in dumps) == ["dump-titan-dev", "dump-titan-staging"]
+    assert all(d["tags"] == ["hht-archival-dump"] for d in dumps)
+    first, second = sorted((d["start_time"], d["end_time"]) for d in dumps)
+    assert first[1] <= second[0], f"two pg_dumps ran at once under a limit of 1: {first} and {second}"

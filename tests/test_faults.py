@@ -34,6 +34,7 @@ from tests.support.faultproxy import (
     is_create_multipart,
     is_upload_part,
 )
+from tests.support.prefectserver import api_request
 from tests.support.s3server import list_keys, open_multipart_uploads
 from tests.support.tcprelay import TcpRelay
 
@@ -264,11 +265,17 @@ def test_the_prefect_api_going_away_before_the_dump_starts_stops_the_run_with_on
 ):
     """The server vanishes as the dump task asks it for its concurrency slot: that task never runs.
 
-    Before, compress and upload then waited for bytes that never came, for ever.
+    Before, compress and upload then waited for bytes that never came, for ever. The dump
+    asks for a slot where an operator capped pg_dumps (README: the hht-archival-dump limit).
     """
-    sponsor, backups, relay = _run_cut_off_from_prefect(
-        prefect_server, moto_server, seeded_db, lambda relay: relay.cut_on(b"tag:hht-archival-dump")
-    )
+    limits = f"{prefect_server.api_url}/v2/concurrency_limits/"
+    api_request("POST", limits, json={"name": "tag:hht-archival-dump", "limit": 50})
+    try:
+        sponsor, backups, relay = _run_cut_off_from_prefect(
+            prefect_server, moto_server, seeded_db, lambda relay: relay.cut_on(b"tag:hht-archival-dump")
+        )
+    finally:
+        api_request("DELETE", f"{limits}tag:hht-archival-dump")
 
     assert relay.tripped.is_set()  # the cut came where meant: at the dump's slot request
     [log] = [json.loads(p.read_text()) for p in log_files(tmp_path / "logs")]
