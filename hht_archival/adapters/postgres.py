@@ -25,8 +25,10 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from hht_archival.adapters.pg_failures import classify_failure, scrub
+from hht_archival.adapters.pg_roles import read_roles
 from hht_archival.adapters.pipe import BoundedPipe, failing
 from hht_archival.errors import ConfigError, TransientError
+from hht_archival.roles import DatabaseRoles
 
 DUMP_TRAILER = b"-- PostgreSQL database dump complete"
 _TRAILER_WINDOW = 4096
@@ -37,6 +39,7 @@ CHUNK = 1024 * 1024
 class DumpResult:
     size: int  # bytes pg_dump wrote
     table_counts: dict[str, int] | None = None  # rows per table, in the dump's own snapshot
+    roles: DatabaseRoles | None = None  # the roles the dumped objects refer to, in the same snapshot
 
 
 _COUNT_TABLES = """
@@ -142,24 +145,34 @@ def passfile_environment(database_url: str) -> Iterator[tuple[str, dict[str, str
 
 
 def stream_dump(
-    database_url: str, out: BoundedPipe, sponsor: str, count_rows: bool = True, custom_format: bool = False
+    database_url: str,
+    out: BoundedPipe,
+    sponsor: str,
+    count_rows: bool = True,
+    custom_format: bool = False,
+    role_passwords: bool = False,
 ) -> DumpResult:
     """Run pg_dump into ``out``; close it only once the dump is known complete, else fail it.
 
     Complete means pg_dump exited 0 and its output ends with the plain format's
     closing trailer (or, for the custom format, starts with its magic header).
-    With ``count_rows``, a REPEATABLE READ transaction exports its snapshot,
-    pg_dump dumps exactly that snapshot (``--snapshot``), and every table's rows
-    are counted in it while pg_dump runs: the counts describe the dump, not the
-    database a moment later, so a restore drill can hold the restore to them.
+    A REPEATABLE READ transaction exports its snapshot and pg_dump dumps exactly
+    that snapshot (``--snapshot``). In it, before pg_dump starts, the roles the
+    database's objects refer to are read (pg_roles.py: pg_dump leaves them out,
+    and a backup without them restores only where they exist); with
+    ``count_rows``, every table's rows are counted in it while pg_dump runs. Both
+    describe the dump, not the database a moment later, so a restore drill can
+    hold the restore to them.
     """
     with failing(out):
-        result = _stream_dump(database_url, out, sponsor, count_rows, custom_format)
+        result = _stream_dump(database_url, out, sponsor, count_rows, custom_format, role_passwords)
     out.close()
     return result
 
 
-def _stream_dump(database_url, out: BoundedPipe, sponsor, count_rows, custom_format) -> DumpResult:
+def _stream_dump(
+    database_url, out: BoundedPipe, sponsor, count_rows, custom_format, role_passwords
+) -> DumpResult:
     import psycopg
 
     pg_dump = find_pg_dump()
@@ -170,16 +183,15 @@ def _stream_dump(database_url, out: BoundedPipe, sponsor, count_rows, custom_for
             "--no-password",
             f"--dbname={conninfo}",
         ]
-        counter = None
-        if count_rows:
-            try:
-                conn = held.enter_context(psycopg.connect(database_url, connect_timeout=10))
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
-            except psycopg.Error as exc:
-                raise classify_failure(scrub(str(exc), database_url), 1, sponsor) from None
-            argv.append(f"--snapshot={snapshot}")
-            counter = _Background(count_table_rows, conn)  # the snapshot must outlive pg_dump
+        try:  # the snapshot's connection stays open until pg_dump is done with it
+            conn = held.enter_context(psycopg.connect(database_url, connect_timeout=10))
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            roles = read_roles(conn, sponsor, role_passwords)
+        except psycopg.Error as exc:
+            raise classify_failure(scrub(str(exc), database_url), 1, sponsor) from None
+        argv.append(f"--snapshot={snapshot}")
+        counter = _Background(count_table_rows, conn) if count_rows else None
         proc = subprocess.Popen(
             argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
@@ -207,7 +219,7 @@ def _stream_dump(database_url, out: BoundedPipe, sponsor, count_rows, custom_for
         )
     if counter and counter.error is not None:
         raise classify_failure(scrub(str(counter.error), database_url), 1, sponsor) from None
-    return DumpResult(size=size, table_counts=counter.value if counter else None)
+    return DumpResult(size=size, table_counts=counter.value if counter else None, roles=roles)
 
 
 def _copy_output(stdout, out: BoundedPipe) -> tuple[int, bytes, bytes]:
