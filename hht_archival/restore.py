@@ -202,8 +202,14 @@ def restore_backup(
     entry = choose_backup(entries, spec, sponsor)
     production = config.database_url.get_secret_value() if config.database_url else None
     check_target(target_url, production, force, production_ok, sponsor)
+    cold = []  # both are asked for before either is refused, so one Glacier wait covers the two
     for wanted in (entry, entry.roles) if entry.roles else (entry,):
-        ensure_readable(client, config.backups_bucket, wanted, sponsor, request_glacier_restore)
+        try:
+            ensure_readable(client, config.backups_bucket, wanted, sponsor, request_glacier_restore)
+        except ArchivalError as exc:
+            cold.append(exc)
+    if cold:
+        raise cold[0]
     expected, log = recorded_sha256(client, config.audit_logs_bucket, config.backups_bucket, entry, sponsor)
     roles = None if no_owner else fetch_roles(client, config.backups_bucket, entry, log, sponsor)
     plan = plan_roles(target_url, roles, sponsor, no_owner=no_owner, login=login_roles)
