@@ -60,7 +60,8 @@ class RolePlan:
         kind = "LOGIN as archived" if self.login else "NOLOGIN"
         created = f"created {len(self.created)} ({kind}): {', '.join(self.created)}" if self.created else ""
         kept = f"left as they were: {', '.join(self.existing)}" if self.existing else ""
-        return "Roles the backup's objects refer to: " + "; ".join(x for x in (created, kept) if x) + "."
+        either = "; ".join(x for x in (created, kept) if x) or "none"
+        return f"Roles the backup's objects refer to: {either}."
 
 
 def fetch_roles(client, bucket: str, entry: Entry, log: dict | None, sponsor: str) -> DatabaseRoles | None:
