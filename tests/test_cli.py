@@ -102,7 +102,7 @@ def test_enabled_run_against_a_prefect_server_archives_and_writes_github_outputs
     ).json()
     assert {t["name"] for t in tasks} == {
         f"{step}-titan-staging"
-        for step in ("check_flag", "stream", "dump", "compress", "upload", "tag", "write_log")
+        for step in ("check_flag", "stream", "dump", "compress", "upload", "tag", "roles", "write_log")
     }
 
 

@@ -223,7 +223,7 @@ def test_settings_from_prefect_blocks(s3, s3_proxy, seeded_db, tmp_path, monkeyp
     result, _ = run_flow(sponsor_block="titan-test")
 
     assert result["status"] == "archived" and result["flag_source"] == "block"
-    assert list_keys(s3, BACKUPS) == [result["backup_location"].split("/", 3)[3]]
+    assert list_keys(s3, BACKUPS) == [result[f"{k}_location"].split("/", 3)[3] for k in ("roles", "backup")]
 
 
 def test_a_client_from_an_aws_credentials_block_gets_the_same_retries_and_signing(monkeypatch):
