@@ -240,3 +240,20 @@ def test_a_forced_restore_that_fails_is_rolled_back_whole(archived, s3, make_see
     assert "failed for sponsor titan and was rolled back: " in str(info.value)
     assert "already exists" in str(info.value)
     assert table_snapshot(busy) == before
+
+
+def test_a_custom_backup_pg_restore_cannot_read_leaves_nothing_not_even_the_roles_before_it(
+    empty_db, tmp_path
+):
+    """psql commits when its input ends: the input must not end while pg_restore has failed."""
+    from hht_archival.load import load_into
+
+    archive = tmp_path / "backup-prod-20260101-020000.dump"
+    archive.write_bytes(b"PGDMP" + bytes(range(256)) * 64)  # the magic, then nothing pg_restore can read
+    with pytest.raises(ArchivalError) as info:
+        load_into(archive, empty_db, "titan", prelude="CREATE TABLE made_before_the_dump (x int);\n")
+
+    assert str(info.value).startswith("Restoring into ") and "and was rolled back: pg_restore: error:" in str(
+        info.value
+    )
+    assert _tables(empty_db) == 0
