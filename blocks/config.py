@@ -58,6 +58,7 @@ class SponsorConfig:
     part_size_mib: int = 16
     backup_format: str = "sql.gz"
     record_row_counts: bool = True
+    role_passwords: bool = False  # archive the roles' password hashes (the roles object becomes a secret)
     lock_timeout_seconds: float = 1800
     task_retries: int = 3
     retry_delay_seconds: float = 10.0
@@ -162,6 +163,7 @@ def resolve_config(
         part_size_mib=env.archival_part_size_mib,
         backup_format=env.archival_format,
         record_row_counts=env.archival_record_row_counts,
+        role_passwords=env.archival_role_passwords,
         lock_timeout_seconds=env.archival_lock_timeout_seconds,
         task_retries=env.archival_task_retries,
         retry_delay_seconds=env.archival_retry_delay_seconds,

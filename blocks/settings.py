@@ -56,6 +56,11 @@ class ArchivalSettings(BaseSettings):
         default=True,
         description="Count every table's rows in the dump's snapshot, for restore drills (one more scan).",
     )
+    archival_role_passwords: bool = Field(
+        default=False,
+        description="Archive the roles' password hashes too (needs a superuser; the roles object is then a "
+        "secret).",
+    )
     archival_drill_database_url: SecretStr | None = Field(
         default=None,
         description="Admin URL of a scratch PostgreSQL server for restore drills' throwaway databases.",

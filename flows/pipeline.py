@@ -1,4 +1,4 @@
-"""One sponsor's pipeline: check_flag, then dump | compress | upload (streamed) -> tag, then write_log.
+"""One sponsor's pipeline: check_flag, then dump | compress | upload (streamed) -> tag -> roles -> write_log.
 
 Kept apart from the flow's signature so the flow module reads as its
 parameters, and this one as what happens; whatever happens, write_log runs.
@@ -25,6 +25,7 @@ from hht_archival.record import DeploymentLog, StepRecord, new_log
 from hht_archival.retry import retry_options
 from hht_archival.unorchestrated import ArchivalFailed
 from tasks.check_flag import check_flag
+from tasks.roles import store_roles
 from tasks.stream import archive_stream
 from tasks.tag import tag
 from tasks.write_log import write_log
@@ -91,6 +92,7 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
         steps += streamed.steps
         sha256 = streamed.packed.sha256
         _timed(steps, "tag", lambda: step(tag)(config, names, sha256))
+        roles = _timed(steps, "roles", lambda: step(store_roles)(config, names, streamed.dumped.roles))
     except Exception as exc:
         record = record.model_copy(update={"steps": steps})
         return _finish_failed(step, config, names, record, exc, upload=True)
@@ -103,6 +105,8 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
             "backup_size": streamed.packed.size,
             "backup_sha256": sha256,
             "backup_uncompressed_size": streamed.packed.raw_size,
+            "roles_location": roles.location,
+            "roles_sha256": roles.sha256,
             "upload_parts": streamed.sent.parts,
             "s3_retries": streamed.sent.retries,
             "stream_attempts": streamed.attempts,

@@ -2,7 +2,9 @@
 
 Listing pages through every key (S3 returns at most 1,000 a page); details
 that cost a request per object (tags: SHA-256, retain-until) are fetched only
-for the entries shown.
+for the entries shown. A backup's roles object (``.roles.json`` beside it) is
+not an entry of its own but part of the backup's (``Entry.roles``): the two
+are restored together, and a backup archived before roles were has none.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from hht_archival.naming import ENVIRONMENT_KEYS
 
 _KEY_RE = re.compile(
     r"^(?P<kind>backups|deployments)/\d{4}/\d{2}/\d{2}/"
-    r"(?:backup|deployment)-(?P<env>[a-z]+)-(?P<stamp>\d{8}-\d{6})\.(?:sql\.gz|sql\.zst|dump|json)$"
+    r"(?:backup|deployment)-(?P<env>[a-z]+)-(?P<stamp>\d{8}-\d{6})\.(?P<ext>roles\.json|sql\.gz|sql\.zst|dump|json)$"
 )
+_BACKUP_EXTENSION = re.compile(r"\.(sql\.gz|sql\.zst|dump)$")
 COLD_CLASSES = {
     "DEEP_ARCHIVE": "a Glacier Deep Archive restore takes up to 12 hours (Standard) or 48 hours (Bulk)",
     "GLACIER": "a Glacier Flexible Retrieval restore takes 3-5 hours (Standard) or 5-12 hours (Bulk)",
@@ -33,6 +36,7 @@ class Entry:
     storage_class: str
     sha256: str | None = None
     retain_until: str | None = None
+    roles: Entry | None = None  # a backup's roles object, when it was archived with one
 
     @property
     def day(self) -> date:
@@ -44,7 +48,7 @@ class Entry:
         return COLD_CLASSES.get(self.storage_class)
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "cold": self.cold}
+        return {**asdict(self), "cold": self.cold, "roles": self.roles.as_dict() if self.roles else None}
 
 
 def list_entries(
@@ -52,7 +56,7 @@ def list_entries(
 ) -> list[Entry]:
     """Every archived object under ``prefix`` (backups/ or deployments/), newest first."""
     short = ENVIRONMENT_KEYS.get(environment) if environment else None
-    entries = []
+    entries, roles = [], {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             match = _KEY_RE.match(obj["Key"])
@@ -60,21 +64,31 @@ def list_entries(
                 continue
             entry = Entry(
                 key=obj["Key"],
-                kind="backup" if match["kind"] == "backups" else "log",
+                kind=_kind(match),
                 environment=match["env"],
                 stamp=match["stamp"],
                 size=obj["Size"],
                 storage_class=obj.get("StorageClass", "STANDARD"),
             )
-            if since is None or entry.day >= since:
+            if entry.kind == "roles":
+                roles[entry.key] = entry
+            elif since is None or entry.day >= since:
                 entries.append(entry)
+    for entry in entries:
+        entry.roles = roles.get(roles_key_for(entry.key)) if entry.kind == "backup" else None
     entries.sort(key=lambda e: e.stamp, reverse=True)
     return entries
 
 
+def _kind(match: re.Match) -> str:
+    if match["kind"] == "deployments":
+        return "log"
+    return "roles" if match["ext"] == "roles.json" else "backup"
+
+
 def add_details(client, bucket: str, entries: list[Entry]) -> None:
-    """Fill in SHA-256 and retain-until from each object's tags."""
-    for entry in entries:
+    """Fill in SHA-256 and retain-until from each object's tags (a backup's roles object's too)."""
+    for entry in entries + [e.roles for e in entries if e.roles is not None]:
         tags = {
             t["Key"]: t["Value"] for t in client.get_object_tagging(Bucket=bucket, Key=entry.key)["TagSet"]
         }
@@ -85,4 +99,9 @@ def add_details(client, bucket: str, entries: list[Entry]) -> None:
 def log_key_for(backup_key: str) -> str:
     """The deployment log written by the same run as ``backup_key`` (same day and timestamp)."""
     stem = backup_key.replace("backups/", "deployments/", 1).replace("/backup-", "/deployment-")
-    return re.sub(r"\.(sql\.gz|sql\.zst|dump)$", ".json", stem)
+    return _BACKUP_EXTENSION.sub(".json", stem)
+
+
+def roles_key_for(backup_key: str) -> str:
+    """The roles object archived beside ``backup_key`` (same run, same timestamp)."""
+    return _BACKUP_EXTENSION.sub(".roles.json", backup_key)

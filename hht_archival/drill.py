@@ -4,6 +4,11 @@ An auditor asks to see a restore, not a checksum. The drill restores (with the
 same SHA-256 check as ``restore``), counts every table's rows and compares them
 with the counts recorded in the dump's own snapshot, drops the throwaway
 database, and writes a report an auditor can read. A mismatch names the table.
+
+The scratch server need not know the application's roles, as a recovery
+server would not: the restore creates the missing ones from the roles object
+archived beside the backup, the report says which, and the drill drops them
+again with the throwaway database, leaving the scratch server as it found it.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ def run_drill(
     started = datetime.now(UTC).replace(microsecond=0)
     name = f"hht_drill_{config.sponsor.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
     report: dict[str, Any] = {
-        "schema_version": 1,
+        "schema_version": 2,  # 2: roles_archived, roles_created, roles_existing, roles_dropped, roles
         "kind": "restore-drill",
         "sponsor": config.sponsor,
         "environment": config.environment,
@@ -80,6 +85,11 @@ def run_drill(
         "sha256_verified": False,
         "tables": {},
         "differences": [],
+        "roles_archived": None,
+        "roles_created": [],
+        "roles_existing": [],
+        "roles_dropped": [],
+        "roles": None,
         "error": None,
     }
     try:
@@ -97,6 +107,10 @@ def run_drill(
             backup_location=f"s3://{config.backups_bucket}/{restored.key}",
             backup_sha256=restored.sha256,
             sha256_verified=True,
+            roles_archived=restored.roles.archived,
+            roles_created=restored.roles.created,
+            roles_existing=restored.roles.existing,
+            roles=restored.roles.summary(),
         )
         with psycopg.connect(target) as conn:
             actual = count_table_rows(conn)
@@ -111,10 +125,23 @@ def run_drill(
     finally:
         with psycopg.connect(drill_admin_url, autocommit=True, connect_timeout=10) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            report["roles_dropped"] = _drop_roles(conn, report["roles_created"])
         report["throwaway_dropped"] = True
         report["finished_at"] = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     report["report_location"] = _store_report(client, config, report, started)
     return report
+
+
+def _drop_roles(conn, created: list[str]) -> list[str]:
+    """Drop the roles this drill created; one still in use (another drill's restore) is left, not forced."""
+    dropped = []
+    for role in created:
+        try:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+            dropped.append(role)
+        except psycopg.Error:
+            pass  # objects of a concurrent drill depend on it; the report shows it was not dropped
+    return dropped
 
 
 def _store_report(client, config, report: dict[str, Any], started: datetime) -> str:
@@ -143,6 +170,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- SHA-256 `{report['backup_sha256']}` verified before restore: {report['sha256_verified']}",
         f"- Restored into throwaway database `{report['throwaway_database']}` on {report['drill_server']}, "
         f"dropped afterwards: {report.get('throwaway_dropped', False)}",
+        f"- {report.get('roles') or 'Roles: the restore did not get that far.'} Dropped with the throwaway "
+        f"database: {', '.join(report.get('roles_dropped', [])) or 'none'}",
         f"- Started {report['started_at']}, finished {report.get('finished_at')}",
         f"- Report: `{report.get('report_location')}`",
         "",

@@ -14,10 +14,12 @@ What each action is for (see ``hht_archival/adapters/s3.py``):
 
 - ``s3:PutObject``: the single-PUT upload, and every step of a multipart upload
   (CreateMultipartUpload, UploadPart and CompleteMultipartUpload are all
-  authorised as ``s3:PutObject``); also the deployment log.
+  authorised as ``s3:PutObject``); also the deployment log, and the backup's
+  roles object (``backups/.../backup-{env}-{stamp}.roles.json``, beside the
+  backup, so under the same prefix and the same grants: no new action).
 - ``s3:PutObjectTagging``: the retention tags put on the backup after upload,
-  and the deployment log's tags, sent with its PutObject (a PutObject carrying
-  ``x-amz-tagging`` needs ``s3:PutObjectTagging`` as well).
+  and the tags the deployment log and the roles object carry in their PutObject
+  (a PutObject carrying ``x-amz-tagging`` needs ``s3:PutObjectTagging`` as well).
 - ``s3:GetObject`` on ``deployments/*`` and ``s3:ListBucket`` of the audit bucket
   (prefix ``deployments/`` only): each new log records the key and SHA-256 of
   the previous one (the hash chain, hht_archival/audit_chain.py). The logs hold

@@ -127,6 +127,11 @@ class RunNames:
         return f"backups/{self.day_prefix}/backup-{self.env_key}-{self.stamp}.{self.extension}"
 
     @property
+    def roles_key(self) -> str:
+        """The roles the backup's objects refer to, beside the backup (pg_dump leaves them out)."""
+        return f"backups/{self.day_prefix}/backup-{self.env_key}-{self.stamp}.roles.json"
+
+    @property
     def log_key(self) -> str:
         return f"deployments/{self.day_prefix}/deployment-{self.env_key}-{self.stamp}.json"
 

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from hht_archival.naming import RunNames
 
 # 2: the hash chain (previous_log, previous_log_sha256); upload_parts, s3_retries, stream_attempts
-SCHEMA_VERSION = 2
+# 3: roles_location, roles_sha256 (the roles object beside the backup); older logs lack them
+SCHEMA_VERSION = 3
 NOT_CONFIGURED = "not-configured"
 LOCAL_ONLY = "local-only"
 
@@ -45,6 +46,11 @@ class DeploymentLog(BaseModel):
     backup_size: int = 0
     backup_sha256: str | None = None
     backup_uncompressed_size: int | None = None
+    roles_location: str | None = Field(
+        default=None,
+        description="The roles the backup's objects refer to, stored beside it (pg_dump leaves them out).",
+    )
+    roles_sha256: str | None = Field(default=None, description="SHA-256 of the roles object; also its tag.")
     upload_parts: int | None = Field(default=None, description="Multipart parts sent; 0 for a single PUT.")
     s3_retries: int | None = Field(
         default=None,

@@ -3,17 +3,17 @@
 The SHA-256 recorded at upload (in the run's deployment log in the audit bucket,
 and on the object's tags) is checked against the downloaded bytes before a
 single statement reaches the target. The target is refused when it already
-holds tables (unless forced) and when it is the sponsor's own production
-database (unless the operator says they know).
+holds tables (unless forced), when it is the sponsor's own production
+database (unless the operator says they know), and when it cannot take the
+backup's owners (restore_roles.py). The roles the backup needs are created in
+the same transaction as its tables (load.py), so it restores on a fresh
+cluster, where disaster recovery happens, and not only beside the original.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,10 +22,11 @@ import psycopg
 from botocore.exceptions import ClientError
 from psycopg.conninfo import conninfo_to_dict
 
-from hht_archival.adapters.codecs import format_for_key, plain_sql_reader
-from hht_archival.adapters.postgres import mask_url, passfile_environment
+from hht_archival.adapters.postgres import mask_url
 from hht_archival.catalogue import Entry, add_details, list_entries, log_key_for
 from hht_archival.errors import ArchivalError, ConfigError
+from hht_archival.load import load_into
+from hht_archival.restore_roles import RolePlan, fetch_roles, plan_roles
 
 CHUNK = 1024 * 1024
 _USER_TABLES = """
@@ -41,6 +42,7 @@ class Restored:
     sha256: str
     size: int
     log: dict | None
+    roles: RolePlan
 
 
 def choose_backup(entries: list[Entry], spec: str, sponsor: str) -> Entry:
@@ -165,60 +167,6 @@ def check_target(
         )
 
 
-def load_into(archive: Path, target_url: str, sponsor: str) -> None:
-    """Load the backup in one transaction (psql for plain SQL, pg_restore for the custom format).
-
-    Any error stops the load and rolls it all back: the target is never left half restored.
-    """
-    fmt = format_for_key(archive.name)
-    tool = shutil.which("pg_restore" if fmt.pg_dump_format == "custom" else "psql")
-    if tool is None:
-        raise ConfigError("psql or pg_restore was not found on PATH; install the PostgreSQL client tools.")
-    # stderr goes to a file, not a pipe: a pipe nobody reads while stdin is fed could fill and stall psql
-    with passfile_environment(target_url) as (conninfo, env), tempfile.TemporaryFile() as errors:
-        if fmt.pg_dump_format == "custom":
-            argv = [
-                tool,
-                "--single-transaction",
-                "--exit-on-error",
-                "--no-password",
-                f"--dbname={conninfo}",
-                str(archive),
-            ]
-            proc = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors
-            )
-        else:
-            argv = [
-                tool,
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "--single-transaction",
-                "--no-password",
-                f"--dbname={conninfo}",
-            ]
-            proc = subprocess.Popen(
-                argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors
-            )
-            try:
-                with plain_sql_reader(archive, fmt) as source:
-                    while chunk := source.read(CHUNK):
-                        proc.stdin.write(chunk)
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass  # psql stopped early: its stderr says why
-        proc.wait()
-        errors.seek(0)
-        stderr = errors.read().decode("utf-8", "replace")
-    if proc.returncode != 0:
-        line = next((x for x in reversed(stderr.splitlines()) if x.strip()), f"exit status {proc.returncode}")
-        raise ArchivalError(
-            f"Restoring into {mask_url(target_url)} failed for sponsor {sponsor} and was rolled back: {line}"
-        )
-
-
 def _same_database(a: str, b: str) -> bool:
     def key(url: str):
         p = conninfo_to_dict(url)
@@ -240,20 +188,43 @@ def restore_backup(
     force: bool = False,
     production_ok: bool = False,
     request_glacier_restore: bool = False,
+    no_owner: bool = False,
+    login_roles: bool = False,
 ) -> Restored:
-    """The whole restore, in the order that keeps the target safe: choose, check, download, verify, load."""
+    """The whole restore, in the order that keeps the target safe: choose, check, download, verify, load.
+
+    ``no_owner`` gives every object to the restoring user and creates no role;
+    ``login_roles`` creates missing roles with their archived LOGIN (and password
+    hash, if one was archived) instead of NOLOGIN.
+    """
+    sponsor = config.sponsor
     entries = list_entries(client, config.backups_bucket, "backups/", config.environment)
-    entry = choose_backup(entries, spec, config.sponsor)
+    entry = choose_backup(entries, spec, sponsor)
     production = config.database_url.get_secret_value() if config.database_url else None
-    check_target(target_url, production, force, production_ok, config.sponsor)
-    ensure_readable(client, config.backups_bucket, entry, config.sponsor, request_glacier_restore)
-    expected, log = recorded_sha256(
-        client, config.audit_logs_bucket, config.backups_bucket, entry, config.sponsor
-    )
+    check_target(target_url, production, force, production_ok, sponsor)
+    cold = []  # both are asked for before either is refused, so one Glacier wait covers the two
+    for wanted in (entry, entry.roles) if entry.roles else (entry,):
+        try:
+            ensure_readable(client, config.backups_bucket, wanted, sponsor, request_glacier_restore)
+        except ArchivalError as exc:
+            cold.append(exc)
+    if cold:
+        raise cold[0]
+    expected, log = recorded_sha256(client, config.audit_logs_bucket, config.backups_bucket, entry, sponsor)
+    roles = None if no_owner else fetch_roles(client, config.backups_bucket, entry, log, sponsor)
+    plan = plan_roles(target_url, roles, sponsor, no_owner=no_owner, login=login_roles)
     archive = work_dir / Path(entry.key).name
-    size = download_verified(client, config.backups_bucket, entry.key, expected, archive, config.sponsor)
+    size = download_verified(client, config.backups_bucket, entry.key, expected, archive, sponsor)
     try:
-        load_into(archive, target_url, config.sponsor)
+        load_into(
+            archive,
+            target_url,
+            sponsor,
+            prelude=plan.prelude,
+            no_owner=no_owner,
+            secrets=plan.secrets,
+            roles_archived=plan.archived,
+        )
     finally:
         archive.unlink(missing_ok=True)
-    return Restored(key=entry.key, sha256=expected, size=size, log=log)
+    return Restored(key=entry.key, sha256=expected, size=size, log=log, roles=plan)

@@ -63,7 +63,9 @@ def test_one_enabled_one_disabled_one_broken_each_ends_its_own_way(
         "failed",
     )
     assert rows["titan"]["flag_source"] == rows["europa"]["flag_source"] == "environment"
-    assert list_keys(s3, _buckets("titan")[0]) == [rows["titan"]["location"].split("/", 3)[3]]
+    titan_backup = rows["titan"]["location"].split("/", 3)[3]  # and its roles object beside it
+    titan_roles = titan_backup.replace(".sql.gz", ".roles.json")
+    assert list_keys(s3, _buckets("titan")[0]) == [titan_roles, titan_backup]
     assert list_keys(s3, _buckets("callisto")[0]) == list_keys(s3, _buckets("callisto")[1]) == []
     assert list_keys(s3, _buckets("europa")[0]) == []
     for sponsor in ("titan", "callisto", "europa"):

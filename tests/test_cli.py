@@ -86,7 +86,9 @@ def test_enabled_run_against_a_prefect_server_archives_and_writes_github_outputs
     expected = f"backup_location={log['backup_location']}\nbackup_size={log['backup_size']}\n"
     assert expected in done.stdout
     assert outputs.read_text() == expected
-    assert list_keys(s3, BACKUPS) == [log["backup_location"].split("/", 3)[3]]
+    assert list_keys(s3, BACKUPS) == sorted(
+        loc.split("/", 3)[3] for loc in (log["backup_location"], log["roles_location"])
+    )
     assert "/backup-staging-" in log["backup_location"]
     assert "Traceback" not in done.stdout + done.stderr
 
@@ -100,7 +102,7 @@ def test_enabled_run_against_a_prefect_server_archives_and_writes_github_outputs
     ).json()
     assert {t["name"] for t in tasks} == {
         f"{step}-titan-staging"
-        for step in ("check_flag", "stream", "dump", "compress", "upload", "tag", "write_log")
+        for step in ("check_flag", "stream", "dump", "compress", "upload", "tag", "roles", "write_log")
     }
 
 
@@ -158,7 +160,7 @@ def test_two_runs_for_one_sponsor_never_overlap(s3, seeded_db, tmp_path, prefect
     outputs = [proc.communicate(timeout=180) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outputs
 
-    assert len(list_keys(s3, BACKUPS)) == 2
+    assert len(list_keys(s3, BACKUPS)) == 2 * 2  # each run's backup and its roles object
     api = prefect_server.api_url
     run_ids = [json.loads(path.read_text())["flow_run_id"] for path in log_files(tmp_path / "logs")]
     runs = api_request(
@@ -195,7 +197,7 @@ def test_a_manifest_run_from_the_command_line(s3, seeded_db, tmp_path, prefect_s
     assert "[archive-titan-production] dump:" in done.stdout
     assert "  archived  titan (production): s3://hht-diary-backups-titan-eu-west-1/backups/" in done.stdout
     assert "  skipped   callisto (production): not-configured" in done.stdout
-    assert len(list_keys(s3, BACKUPS)) == 1
+    assert len(list_keys(s3, BACKUPS)) == 2  # titan's backup and its roles object
 
 
 def test_a_bad_manifest_stops_before_any_work(tmp_path):

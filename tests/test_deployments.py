@@ -92,8 +92,9 @@ def test_pre_deploy_run_triggered_and_watched_from_ci(deployed, s3, seeded_db, t
     assert ours.returncode == 0, ours.stdout + ours.stderr
     assert "archive-titan-staging" in ours.stdout and "Completed" in ours.stdout
 
-    keys = list_keys(s3, BACKUPS)
+    keys = [k for k in list_keys(s3, BACKUPS) if k.endswith(".sql.gz")]
     assert len(keys) == 2, (keys, ours.stdout)
+    assert len(list_keys(s3, BACKUPS)) == 2 * 2  # each backup with its roles object
     backup_key, staging_key = keys
     log_key, staging_log_key = list_keys(s3, AUDIT)
     log = json.loads(s3.get_object(Bucket=AUDIT, Key=log_key)["Body"].read())

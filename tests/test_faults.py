@@ -133,7 +133,7 @@ def test_pg_dump_killed_mid_dump_is_never_completed_and_the_retry_archives_clean
     assert _count(s3_proxy, is_abort_multipart) == 1  # the killed stream's upload
     assert _count(s3_proxy, is_complete_multipart) == 1
     key = result["backup_location"].split("/", 3)[3]
-    assert list_keys(s3, BACKUPS) == [key]
+    assert list_keys(s3, BACKUPS) == [result["roles_location"].split("/", 3)[3], key]
     assert open_multipart_uploads(s3, BACKUPS) == []
     body = s3.get_object(Bucket=BACKUPS, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == result["backup_sha256"]
@@ -198,7 +198,7 @@ def test_a_burst_of_slowdowns_longer_than_botocores_retries_restarts_the_stream_
     assert result["status"] == "archived"
     assert result["stream_attempts"] == 2 and result["s3_retries"] == 1
     assert _count(s3_proxy, is_abort_multipart) == 1
-    assert list_keys(s3, BACKUPS) == [result["backup_location"].split("/", 3)[3]]
+    assert list_keys(s3, BACKUPS) == [result[f"{k}_location"].split("/", 3)[3] for k in ("roles", "backup")]
     assert open_multipart_uploads(s3, BACKUPS) == []
 
 
@@ -305,9 +305,10 @@ def test_the_prefect_api_going_away_mid_upload_leaves_a_whole_backup_or_none_and
     logs = [json.loads(p.read_text()) for p in log_files(tmp_path / "logs")]
     assert len(logs) == 1, logs  # one run, one record: never a second, contradicting log
     assert open_multipart_uploads(s3, backups) == []
+    backup_keys = [k for k in list_keys(s3, backups) if not k.endswith(".roles.json")]
     if logs[0]["status"] == "archived":
-        assert logs[0]["backup_location"] == f"s3://{backups}/{list_keys(s3, backups)[0]}"
-    for key in list_keys(s3, backups):  # whatever reached a final key is a whole, recorded backup
+        assert logs[0]["backup_location"] == f"s3://{backups}/{backup_keys[0]}"
+    for key in backup_keys:  # whatever reached a final key is a whole, recorded backup
         body = s3.get_object(Bucket=backups, Key=key)["Body"].read()
         assert TRAILER in igzip.decompress(body)[-4096:]
         assert any(log.get("backup_sha256") == hashlib.sha256(body).hexdigest() for log in logs)
@@ -339,7 +340,7 @@ def test_a_run_killed_during_upload_leaves_nothing_at_a_final_key_and_the_next_r
 
     assert result["status"] == "archived"
     key = result["backup_location"].split("/", 3)[3]
-    assert list_keys(s3, BACKUPS) == [key]
+    assert list_keys(s3, BACKUPS) == [result["roles_location"].split("/", 3)[3], key]
     # Even at the killed run's key (same second, here where the two runs used different Prefect
     # APIs and so different locks), the abandoned upload's parts never become part of the object.
     body = s3.get_object(Bucket=BACKUPS, Key=key)["Body"].read()
@@ -376,7 +377,7 @@ def test_a_full_log_directory_fails_with_one_sentence_after_the_backup_and_log_r
         "(No space left on device); free space there or set ARCHIVAL_LOG_DIR to a writable directory "
         "(the log reached s3://hht-diary-audit-logs-titan-eu-west-1/deployments/"
     )
-    assert len(list_keys(s3, BACKUPS)) == 1
+    assert len(list_keys(s3, BACKUPS)) == 2  # the backup and its roles object
     [log_key] = [k for k in list_keys(s3, AUDIT) if k.startswith("deployments/")]
     assert json.loads(s3.get_object(Bucket=AUDIT, Key=log_key)["Body"].read())["status"] == "archived"
     assert sorted(p.name for p in full_log_dir.iterdir()) == ["filler"]  # no half-written file left

@@ -8,6 +8,7 @@ import subprocess
 from datetime import date
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from flows.archive_sponsor import ArchivalFailed
@@ -71,7 +72,8 @@ def test_enabled_archives_a_restorable_encrypted_tagged_backup_and_the_log(
     assert log["backup_location"] == f"s3://{BACKUPS}/{backup_key}"
     assert log["log_location"] == f"s3://{AUDIT}/{log_key}"
     assert log["deployment"] == {"version": "2.4.0", "git_sha": "abc123", "actor": "octo"}
-    assert list_keys(s3, BACKUPS) == [backup_key]
+    roles_key = backup_key.replace(".sql.gz", ".roles.json")  # beside the backup: pg_dump leaves roles out
+    assert list_keys(s3, BACKUPS) == [roles_key, backup_key]
     assert log["table_counts"] == {f"public.{table}": rows for table, rows in SEED_ROW_COUNTS.items()}
 
     body = s3.get_object(Bucket=BACKUPS, Key=backup_key)["Body"].read()
@@ -102,6 +104,24 @@ def test_enabled_archives_a_restorable_encrypted_tagged_backup_and_the_log(
     head = s3.head_object(Bucket=BACKUPS, Key=backup_key)
     assert head["ServerSideEncryption"] == "AES256"
     assert head["Metadata"] == {"sponsor": "titan", "environment": "production"}
+
+    roles_body = s3.get_object(Bucket=BACKUPS, Key=roles_key)["Body"].read()
+    assert log["roles_location"] == f"s3://{BACKUPS}/{roles_key}"
+    assert log["roles_sha256"] == hashlib.sha256(roles_body).hexdigest()
+    assert get_tags(s3, BACKUPS, roles_key) == {
+        "retention-years": "7",
+        "retain-until": retain_until,
+        "sponsor": "titan",
+        "environment": "production",
+        "data-class": "database-roles",
+        "sha256": log["roles_sha256"],
+    }
+    assert s3.head_object(Bucket=BACKUPS, Key=roles_key)["ServerSideEncryption"] == "AES256"
+    roles = json.loads(roles_body)
+    assert roles["password_hashes"] is False and roles["backup"] == backup_key
+    with psycopg.connect(seeded_db) as conn:  # the seeded tables' owner: the only role they refer to
+        owner = conn.execute("SELECT current_user").fetchone()[0]
+    assert [r["name"] for r in roles["roles"]] == [owner]
 
     uploaded_log = read_json_object(s3, AUDIT, log_key)
     assert uploaded_log == log
@@ -203,7 +223,7 @@ def test_settings_from_prefect_blocks(s3, s3_proxy, seeded_db, tmp_path, monkeyp
     result, _ = run_flow(sponsor_block="titan-test")
 
     assert result["status"] == "archived" and result["flag_source"] == "block"
-    assert list_keys(s3, BACKUPS) == [result["backup_location"].split("/", 3)[3]]
+    assert list_keys(s3, BACKUPS) == [result[f"{k}_location"].split("/", 3)[3] for k in ("roles", "backup")]
 
 
 def test_a_client_from_an_aws_credentials_block_gets_the_same_retries_and_signing(monkeypatch):

@@ -367,6 +367,8 @@ def test_every_s3_request_of_a_real_run_is_allowed_by_the_policy(
         "abort": any(is_abort_multipart(*r) for r in recorded),
     }
     assert shapes["put"]  # the deployment log is always a single PUT
+    roles_put = any(is_put_object(*r) and r[1].endswith(".roles.json") for r in recorded)
+    assert roles_put == (status == "archived")  # the roles object, beside the backup, under backups/
     assert shapes["create"] == shapes["part"] == multipart
     assert shapes["complete"] == (multipart and not fail_part)
     assert shapes["abort"] == fail_part

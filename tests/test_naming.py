@@ -14,6 +14,7 @@ MIB = 1024 * 1024
 def test_keys_follow_the_seed_layout_with_one_timestamp():
     names = RunNames("titan", "production", datetime(2025, 1, 12, 14, 30, 0, tzinfo=UTC))
     assert names.backup_key == "backups/2025/01/12/backup-prod-20250112-143000.sql.gz"
+    assert names.roles_key == "backups/2025/01/12/backup-prod-20250112-143000.roles.json"
     assert names.log_key == "deployments/2025/01/12/deployment-prod-20250112-143000.json"
     assert names.log_filename == "deployment-prod-20250112-143000.json"
     assert names.timestamp == "2025-01-12T14:30:00Z"

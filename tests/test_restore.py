@@ -138,7 +138,9 @@ def test_list_pages_past_a_thousand_keys(moto_server, s3):
 
 def test_a_backup_in_deep_archive_says_how_to_get_it_back(s3, empty_db, tmp_path):
     key = "backups/2025/01/12/backup-prod-20250112-143000.sql.gz"
-    s3.put_object(Bucket=BACKUPS, Key=key, Body=b"cold", StorageClass="DEEP_ARCHIVE", Tagging="sha256=00")
+    roles = key.replace(".sql.gz", ".roles.json")
+    for cold in (key, roles):
+        s3.put_object(Bucket=BACKUPS, Key=cold, Body=b"x", StorageClass="DEEP_ARCHIVE", Tagging="sha256=00")
     config = resolve_config(sponsor="titan")
     with pytest.raises(ArchivalError) as info:
         restore_backup(s3, config, "latest", empty_db, tmp_path)
@@ -147,6 +149,8 @@ def test_a_backup_in_deep_archive_says_how_to_get_it_back(s3, empty_db, tmp_path
     with pytest.raises(ArchivalError, match="Started the Glacier restore"):
         restore_backup(s3, config, "latest", empty_db, tmp_path, request_glacier_restore=True)
     assert "ongoing-request" in s3.head_object(Bucket=BACKUPS, Key=key).get("Restore", "")
+    # the roles object beside it is asked for at the same time: one Glacier wait covers both
+    assert "ongoing-request" in s3.head_object(Bucket=BACKUPS, Key=roles).get("Restore", "")
 
 
 def test_a_drill_passes_and_leaves_a_report_an_auditor_can_read(archived, s3, pg_admin_url, monkeypatch):
@@ -236,3 +240,20 @@ def test_a_forced_restore_that_fails_is_rolled_back_whole(archived, s3, make_see
     assert "failed for sponsor titan and was rolled back: " in str(info.value)
     assert "already exists" in str(info.value)
     assert table_snapshot(busy) == before
+
+
+def test_a_custom_backup_pg_restore_cannot_read_leaves_nothing_not_even_the_roles_before_it(
+    empty_db, tmp_path
+):
+    """psql commits when its input ends: the input must not end while pg_restore has failed."""
+    from hht_archival.load import load_into
+
+    archive = tmp_path / "backup-prod-20260101-020000.dump"
+    archive.write_bytes(b"PGDMP" + bytes(range(256)) * 64)  # the magic, then nothing pg_restore can read
+    with pytest.raises(ArchivalError) as info:
+        load_into(archive, empty_db, "titan", prelude="CREATE TABLE made_before_the_dump (x int);\n")
+
+    assert str(info.value).startswith("Restoring into ") and "and was rolled back: pg_restore: error:" in str(
+        info.value
+    )
+    assert _tables(empty_db) == 0

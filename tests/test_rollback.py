@@ -96,9 +96,10 @@ def test_turning_the_flag_off_makes_the_next_run_skip_s3_and_keeps_the_archive(
     assert archived["status"] == "archived" and archived["flag_source"] == "environment"
     assert _banner_of(first_run_id) is None
     backup_key = archived["backup_location"].split("/", 3)[3]
+    roles_key = archived["roles_location"].split("/", 3)[3]  # beside the backup
     log_key = archived["log_location"].split("/", 3)[3]
     backups_before, audit_before = _versions(s3, BACKUPS), _versions(s3, AUDIT)
-    assert backups_before == ([(backup_key, backups_before[0][0][1])], [])
+    assert [key for key, _ in backups_before[0]] == [roles_key, backup_key] and backups_before[1] == []
     tags_before = get_tags(s3, BACKUPS, backup_key)
     first_local_log = Path(archived["local_log"]).read_text()
 

@@ -24,53 +24,22 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from hht_archival.adapters.pg_failures import classify_failure, scrub
+from hht_archival.adapters.pg_roles import read_roles
 from hht_archival.adapters.pipe import BoundedPipe, failing
-from hht_archival.errors import ArchivalError, ConfigError, TransientError
+from hht_archival.errors import ConfigError, TransientError
+from hht_archival.roles import DatabaseRoles
 
 DUMP_TRAILER = b"-- PostgreSQL database dump complete"
 _TRAILER_WINDOW = 4096
 CHUNK = 1024 * 1024
-
-_PERMANENT_PATTERNS = (
-    (
-        re.compile(r"password authentication failed|no password supplied|authentication failed", re.I),
-        "the database rejected the credentials in DATABASE_URL; check the user and password",
-    ),
-    (
-        re.compile(r"database \".*\" does not exist", re.I),
-        "the database named in DATABASE_URL does not exist; check its name",
-    ),
-    (
-        re.compile(r"role \".*\" does not exist", re.I),
-        "the user named in DATABASE_URL does not exist; check the user name",
-    ),
-    (
-        re.compile(r"server version mismatch|aborting because of server version mismatch", re.I),
-        "pg_dump is older than the server; install the postgresql-client package of the "
-        "server's major version",
-    ),
-    (
-        re.compile(r"No space left on device|could not write to output file", re.I),
-        "the work directory ran out of space; free space or point ARCHIVAL_WORK_DIR at a larger disk",
-    ),
-    (
-        re.compile(r"permission denied", re.I),
-        "the database user lacks permission to read every table; grant it read access or use a "
-        "role that has it",
-    ),
-)
-_TRANSIENT_PATTERNS = re.compile(
-    r"could not connect|connection refused|connection to server .* failed|timeout expired|"
-    r"could not translate host name|server closed the connection|terminating connection|"
-    r"the database system is (starting up|shutting down|in recovery mode)|connection timed out",
-    re.I,
-)
 
 
 @dataclass(frozen=True)
 class DumpResult:
     size: int  # bytes pg_dump wrote
     table_counts: dict[str, int] | None = None  # rows per table, in the dump's own snapshot
+    roles: DatabaseRoles | None = None  # the roles the dumped objects refer to, in the same snapshot
 
 
 _COUNT_TABLES = """
@@ -176,24 +145,34 @@ def passfile_environment(database_url: str) -> Iterator[tuple[str, dict[str, str
 
 
 def stream_dump(
-    database_url: str, out: BoundedPipe, sponsor: str, count_rows: bool = True, custom_format: bool = False
+    database_url: str,
+    out: BoundedPipe,
+    sponsor: str,
+    count_rows: bool = True,
+    custom_format: bool = False,
+    role_passwords: bool = False,
 ) -> DumpResult:
     """Run pg_dump into ``out``; close it only once the dump is known complete, else fail it.
 
     Complete means pg_dump exited 0 and its output ends with the plain format's
     closing trailer (or, for the custom format, starts with its magic header).
-    With ``count_rows``, a REPEATABLE READ transaction exports its snapshot,
-    pg_dump dumps exactly that snapshot (``--snapshot``), and every table's rows
-    are counted in it while pg_dump runs: the counts describe the dump, not the
-    database a moment later, so a restore drill can hold the restore to them.
+    A REPEATABLE READ transaction exports its snapshot and pg_dump dumps exactly
+    that snapshot (``--snapshot``). In it, before pg_dump starts, the roles the
+    database's objects refer to are read (pg_roles.py: pg_dump leaves them out,
+    and a backup without them restores only where they exist); with
+    ``count_rows``, every table's rows are counted in it while pg_dump runs. Both
+    describe the dump, not the database a moment later, so a restore drill can
+    hold the restore to them.
     """
     with failing(out):
-        result = _stream_dump(database_url, out, sponsor, count_rows, custom_format)
+        result = _stream_dump(database_url, out, sponsor, count_rows, custom_format, role_passwords)
     out.close()
     return result
 
 
-def _stream_dump(database_url, out: BoundedPipe, sponsor, count_rows, custom_format) -> DumpResult:
+def _stream_dump(
+    database_url, out: BoundedPipe, sponsor, count_rows, custom_format, role_passwords
+) -> DumpResult:
     import psycopg
 
     pg_dump = find_pg_dump()
@@ -204,16 +183,15 @@ def _stream_dump(database_url, out: BoundedPipe, sponsor, count_rows, custom_for
             "--no-password",
             f"--dbname={conninfo}",
         ]
-        counter = None
-        if count_rows:
-            try:
-                conn = held.enter_context(psycopg.connect(database_url, connect_timeout=10))
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
-            except psycopg.Error as exc:
-                raise _classify_failure(_scrub(str(exc), database_url), 1, sponsor) from None
-            argv.append(f"--snapshot={snapshot}")
-            counter = _Background(count_table_rows, conn)  # the snapshot must outlive pg_dump
+        try:  # the snapshot's connection stays open until pg_dump is done with it
+            conn = held.enter_context(psycopg.connect(database_url, connect_timeout=10))
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            roles = read_roles(conn, sponsor, role_passwords)
+        except psycopg.Error as exc:
+            raise classify_failure(scrub(str(exc), database_url), 1, sponsor) from None
+        argv.append(f"--snapshot={snapshot}")
+        counter = _Background(count_table_rows, conn) if count_rows else None
         proc = subprocess.Popen(
             argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
@@ -230,9 +208,9 @@ def _stream_dump(database_url, out: BoundedPipe, sponsor, count_rows, custom_for
         if counter:
             counter.join()  # before the connection, and with it the snapshot, is closed
         stderr.join()
-    stderr_text = _scrub((stderr.value or b"").decode("utf-8", "replace").strip(), database_url)
+    stderr_text = scrub((stderr.value or b"").decode("utf-8", "replace").strip(), database_url)
     if proc.returncode != 0:  # pg_dump's own words first: they say why the count may have failed too
-        raise _classify_failure(stderr_text, proc.returncode, sponsor)
+        raise classify_failure(stderr_text, proc.returncode, sponsor)
     complete = head.startswith(b"PGDMP") if custom_format else DUMP_TRAILER in tail
     if not complete:
         raise TransientError(
@@ -240,8 +218,8 @@ def _stream_dump(database_url, out: BoundedPipe, sponsor, count_rows, custom_for
             "'dump complete' trailer, so the dump is treated as truncated and not uploaded."
         )
     if counter and counter.error is not None:
-        raise _classify_failure(_scrub(str(counter.error), database_url), 1, sponsor) from None
-    return DumpResult(size=size, table_counts=counter.value if counter else None)
+        raise classify_failure(scrub(str(counter.error), database_url), 1, sponsor) from None
+    return DumpResult(size=size, table_counts=counter.value if counter else None, roles=roles)
 
 
 def _copy_output(stdout, out: BoundedPipe) -> tuple[int, bytes, bytes]:
@@ -288,44 +266,3 @@ class _Background:
 
     def join(self) -> None:
         self._thread.join()
-
-
-def _scrub(text: str, database_url: str) -> str:
-    """Remove the password from pg_dump's words, should a server ever echo it."""
-    try:
-        password = conninfo_to_dict(database_url).get("password")
-    except Exception:
-        return text
-    return text.replace(password, "***") if password else text
-
-
-def _classify_failure(stderr: str, code: int, sponsor: str) -> ArchivalError:
-    detail = _last_line(stderr) or f"exit status {code}"
-    for pattern, remedy in _PERMANENT_PATTERNS:
-        if pattern.search(stderr):
-            detail = _matching_line(stderr, pattern) or detail
-            return ArchivalError(f"pg_dump failed for sponsor {sponsor}: {remedy} ({detail}).")
-    if _TRANSIENT_PATTERNS.search(stderr):
-        detail = _matching_line(stderr, _TRANSIENT_PATTERNS) or detail
-        return TransientError(
-            f"pg_dump could not reach the database for sponsor {sponsor}: check that the server "
-            f"in DATABASE_URL is running and reachable ({detail})."
-        )
-    if code < 0:
-        return TransientError(
-            f"pg_dump for sponsor {sponsor} was killed by signal {-code}; no dump was kept."
-        )
-    return ArchivalError(f"pg_dump failed for sponsor {sponsor} with exit status {code}: {detail}.")
-
-
-def _matching_line(text: str, pattern: re.Pattern) -> str:
-    """The line pg_dump said the problem on, without its connection preamble."""
-    for line in text.splitlines():
-        if pattern.search(line):
-            return line.split("FATAL:", 1)[-1].strip().removeprefix("pg_dump: error: ")
-    return ""
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1].removeprefix("pg_dump: error: ").removeprefix("pg_dump: ") if lines else ""

@@ -30,7 +30,9 @@ from hht_archival.console import prepare_environment
 def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
     """The catalogue of a sponsor's archived backups (or logs), newest first.
 
-    Objects already in DEEP_ARCHIVE say so, and how long a Glacier restore takes.
+    Each backup is shown with its roles object (the roles its objects refer to,
+    stored beside it). Objects already in DEEP_ARCHIVE say so, and how long a
+    Glacier restore takes.
 
     Example: hht-archival list --sponsor titan --since 2026-01-01
     """
@@ -72,6 +74,12 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
                 f"      in {e.storage_class}: {e.cold}; "
                 "hht-archival restore --request-glacier-restore starts it"
             )
+        if e.kind == "backup":
+            click.echo(
+                f"      roles: {e.roles.size:,d} B  sha256 {e.roles.sha256}  {e.roles.key}"
+                if e.roles
+                else "      roles: none archived with this backup (made before roles were archived)"
+            )
 
 
 @main.command()
@@ -92,8 +100,33 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
     help="Allow the sponsor's own DATABASE_URL as the target.",
 )
 @click.option("--request-glacier-restore", is_flag=True, help="Start the Glacier restore of a cold backup.")
-def restore(sponsor, environment, backup, target_url, force, production_ok, request_glacier_restore) -> None:
+@click.option(
+    "--no-owner",
+    is_flag=True,
+    help="Do not restore owners and grants: every object belongs to the restoring user (a quick look).",
+)
+@click.option(
+    "--login-roles",
+    is_flag=True,
+    help="Create missing roles with the LOGIN they were archived with (default: NOLOGIN).",
+)
+def restore(
+    sponsor,
+    environment,
+    backup,
+    target_url,
+    force,
+    production_ok,
+    request_glacier_restore,
+    no_owner,
+    login_roles,
+) -> None:
     """Download a backup, verify its SHA-256, and only then restore it into a database.
+
+    The roles the backup's objects refer to are archived beside it: missing ones
+    are created (NOLOGIN) in the same transaction as the tables, so the backup
+    restores on a fresh cluster with its owners and grants; existing roles are
+    left as they are. Both are reported.
 
     Example: RESTORE_TARGET_URL=postgresql://postgres@localhost/scratch hht-archival restore --sponsor titan
     """
@@ -117,6 +150,8 @@ def restore(sponsor, environment, backup, target_url, force, production_ok, requ
                 force=force,
                 production_ok=production_ok,
                 request_glacier_restore=request_glacier_restore,
+                no_owner=no_owner,
+                login_roles=login_roles,
             )
     except ArchivalError as exc:
         fail(str(exc), None, EXIT_FAILED)
@@ -126,6 +161,7 @@ def restore(sponsor, environment, backup, target_url, force, production_ok, requ
         f"Restored s3://{config.backups_bucket}/{done.key} ({done.size:,d} bytes, sha256 {done.sha256} "
         "verified before restore)."
     )
+    click.echo(done.roles.summary())
 
 
 @main.command()
