@@ -1,7 +1,10 @@
-"""One sponsor's resolved configuration: flow parameters over the sponsor block over the environment.
+"""One sponsor's resolved configuration: each setting from the first source bound to that sponsor.
 
 Resolution happens once, at the start of a run and before any work, so every
-bad input is reported in one sentence before pg_dump or S3 is touched.
+bad input is reported in one sentence before pg_dump or S3 is touched. This is
+the one place the order of sources is written down (``resolve_config``), and
+each resolved setting records where it came from (``SponsorConfig.sources``),
+which the run's log and ``doctor`` show.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, ValidationError
 
+from blocks.binding import DEFAULT_SPONSOR, bound_aws_identity, bound_environment, home_sponsor, own_prefix
 from blocks.flag import FlagInputs, parse_flag
-from blocks.settings import SPONSOR_SPECIFIC, ArchivalSettings, deployment_metadata_from_environment
+from blocks.settings import ArchivalSettings, deployment_metadata_from_environment
 from hht_archival.errors import ConfigError
 
 if TYPE_CHECKING:  # blocks.sponsor imports Prefect; configuration errors are reported without it
+    from blocks.manifest import ManifestSettings
     from blocks.sponsor import SponsorBlockValues
 from hht_archival.naming import (
     default_audit_logs_bucket,
@@ -28,16 +33,19 @@ from hht_archival.naming import (
     validate_sponsor,
 )
 
-DEFAULT_SPONSOR = "callisto"
+__all__ = ["DEFAULT_SPONSOR", "SponsorConfig", "load_settings", "local_log_dir", "resolve_config"]
+
 DEFAULT_ENVIRONMENT = "production"
 DEFAULT_REGION = "eu-west-1"
 DEFAULT_LOG_DIR = Path("deployment-logs")
 
 
-def local_log_dir(log_dir: str | Path | None = None) -> Path:
-    """Where local logs go when no sponsor config could be built: the given directory, else
-    ARCHIVAL_LOG_DIR, else ``deployment-logs`` (what ``resolve_config`` would pick too)."""
-    return Path(log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or DEFAULT_LOG_DIR)
+def local_log_dir(log_dir: str | Path | None = None, sponsor: str | None = None) -> Path:
+    """Where a sponsor's local logs go: ``{the given directory, else ARCHIVAL_LOG_DIR, else
+    deployment-logs}/{sponsor}``, so a worker serving many sponsors keeps each one's logs apart.
+    Without a valid sponsor name (a run refused before it had one) the base directory itself."""
+    base = Path(log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or DEFAULT_LOG_DIR)
+    return base / sponsor if sponsor else base
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ class SponsorConfig:
     flag: FlagInputs
     database_url: SecretStr | None = None
     sse_kms_key_id: str | None = None
-    aws_credentials: Any = None  # a prefect-aws AwsCredentials block, or None for boto3's chain
+    aws_credentials: Any = None  # an AwsCredentials block, the sponsor's AwsKeys, or None for boto3's chain
     part_size_mib: int = 16
     backup_format: str = "sql.gz"
     record_row_counts: bool = True
@@ -63,27 +71,25 @@ class SponsorConfig:
     task_retries: int = 3
     retry_delay_seconds: float = 10.0
     deployment: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
+    refusals: dict[str, str] = field(default_factory=dict)  # setting -> why this sponsor cannot archive
+
+    def require_archivable(self) -> None:
+        """Stop an enabled run before any work when something it needs is not bound to this sponsor."""
+        for sentence in self.refusals.values():
+            raise ConfigError(sentence)
 
 
-def load_settings(env_prefix: str | None = None) -> ArchivalSettings:
-    """Read the environment, turning pydantic's report into one sentence.
-
-    With ``env_prefix`` (from the sponsor manifest), the sponsor's own settings
-    (flag, buckets, region, DATABASE_URL, KMS key) are read only from prefixed
-    names; operational ones (log and work directories, retries) stay shared.
-    """
+def load_settings() -> ArchivalSettings:
+    """Read the shared, operational settings, turning pydantic's report into one sentence."""
     try:
-        shared = ArchivalSettings()
-        if not env_prefix:
-            return shared
-        own = ArchivalSettings(_env_prefix=env_prefix)
+        return ArchivalSettings()
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]).upper() if first.get("loc") else "a setting"
         raise ConfigError(
-            f"Environment variable {(env_prefix or '') + name} is invalid ({first['msg']}); fix or unset it."
+            f"Environment variable {name} is invalid ({first['msg']}); fix or unset it."
         ) from None
-    return shared.model_copy(update={field: getattr(own, field) for field in SPONSOR_SPECIFIC})
 
 
 def resolve_config(
@@ -91,54 +97,101 @@ def resolve_config(
     sponsor: str | None = None,
     environment: str | None = None,
     enabled: bool | None = None,
-    region: str | None = None,
-    backups_bucket: str | None = None,
-    audit_logs_bucket: str | None = None,
     log_dir: str | Path | None = None,
     sponsor_block: SponsorBlockValues | None = None,
+    manifest: ManifestSettings | None = None,
     deployment: dict[str, str] | None = None,
     env_prefix: str | None = None,
     settings: ArchivalSettings | None = None,
 ) -> SponsorConfig:
-    """Merge parameters, an optional loaded sponsor block, the environment and defaults.
+    """Resolve one sponsor's settings, each from the first source bound to that sponsor.
 
-    Precedence, highest first: flow parameters, the sponsor block (when one is
-    named: naming it is an explicit choice), the environment, the seed's defaults.
+    Precedence, highest first: parameters (sponsor, environment, the flag), the
+    sponsor block (bound by its ``sponsor`` field), the sponsor's environment
+    (its prefixed variables, or the prefix its manifest entry declares; the
+    unprefixed seed names only for the sponsor SPONSOR names), the manifest
+    entry, the manifest's defaults, the seed's defaults. ``env_prefix`` given
+    as a parameter must be the sponsor's own: other mappings are declared in
+    the manifest, which only the worker's owner can edit.
     """
-    env = settings if settings is not None else load_settings(env_prefix)
+    env = settings if settings is not None else load_settings()
     blk = sponsor_block
-
-    name = validate_sponsor(_first(sponsor, blk and blk.sponsor, env.sponsor, DEFAULT_SPONSOR))
+    name = validate_sponsor(_first(sponsor, blk and blk.sponsor, home_sponsor()))
+    if blk is not None and blk.sponsor != name:
+        raise ConfigError(
+            f"The sponsor block {blk.name} belongs to sponsor {blk.sponsor}, not {name}; name {name}'s own "
+            "block, or leave the sponsor empty to use the block's."
+        )
+    if env_prefix and env_prefix != own_prefix(name):
+        raise ConfigError(
+            f"env_prefix {env_prefix} is not sponsor {name}'s own ({own_prefix(name)}); a run's parameters "
+            "can only name the sponsor's own settings: declare other mappings in the sponsor manifest."
+        )
     environment = validate_environment(
         _first(environment, env.deployment_environment, DEFAULT_ENVIRONMENT), name
     )
-    region = _first(region, blk and blk.region, env.sponsor_aws_region, DEFAULT_REGION)
-    backups = _first(
-        backups_bucket,
-        blk and blk.backups_bucket,
-        env.sponsor_backups_bucket,
-        default_backups_bucket(name, region),
-    )
-    audit = _first(
-        audit_logs_bucket,
-        blk and blk.audit_logs_bucket,
-        env.sponsor_audit_logs_bucket,
-        default_audit_logs_bucket(name, region),
-    )
-    validate_bucket(backups, "SPONSOR_BACKUPS_BUCKET", name)
-    validate_bucket(audit, "SPONSOR_AUDIT_LOGS_BUCKET", name)
+    bound = bound_environment(name, manifest.env_prefix if manifest else None)
+    sources: dict[str, str] = {}
 
-    database_url = env.database_url
-    if blk is not None and blk.database_url is not None:
-        database_url = blk.database_url
-    credentials = blk.credentials if blk is not None else None
+    def pick(setting: str, *candidates: tuple[Any, str]) -> Any:
+        for value, source in candidates:
+            if value is not None and value != "":
+                sources[setting] = source
+                return value
+        return None
 
-    env_flag = env.enable_s3_backup_archival
-    if env_flag is not None and not env_flag.strip():
-        env_flag = None  # an empty secret is treated as a deleted one: unset means false
-    flag_variable = f"{env_prefix or ''}ENABLE_S3_BACKUP_ARCHIVAL"
+    block_source = f"block {blk.name}" if blk is not None else ""
+    manifest_source = f"manifest {manifest.path}" if manifest else ""
+    region = pick(
+        "region",
+        (blk and blk.region, block_source),
+        (bound.get("region"), bound.source("region")),
+        (manifest and manifest.region, manifest_source),
+        (manifest and manifest.default_region, f"{manifest_source} defaults"),
+        (DEFAULT_REGION, "default"),
+    )
+    backups = pick(
+        "backups_bucket",
+        (blk and blk.backups_bucket, block_source),
+        (bound.get("backups_bucket"), bound.source("backups_bucket")),
+        (manifest and manifest.backups_bucket, manifest_source),
+        (default_backups_bucket(name, region), "default"),
+    )
+    audit = pick(
+        "audit_logs_bucket",
+        (blk and blk.audit_logs_bucket, block_source),
+        (bound.get("audit_logs_bucket"), bound.source("audit_logs_bucket")),
+        (manifest and manifest.audit_logs_bucket, manifest_source),
+        (default_audit_logs_bucket(name, region), "default"),
+    )
+    validate_bucket(backups, bound.variable("backups_bucket"), name)
+    validate_bucket(audit, bound.variable("audit_logs_bucket"), name)
+    raw_url = pick(
+        "database",
+        (blk and blk.database_url, block_source),
+        (bound.get("database_url"), bound.source("database_url")),
+    )
+    database_url = raw_url if isinstance(raw_url, SecretStr | None) else SecretStr(raw_url)
+    kms = pick(
+        "sse_kms_key_id",
+        (blk and blk.sse_kms_key_id, block_source),
+        (bound.get("sse_kms_key_id"), bound.source("sse_kms_key_id")),
+    )
+    if blk is not None and _names_an_identity(blk.credentials):
+        credentials, sources["aws_identity"], identity_refusal = blk.credentials, blk.credentials_source, None
+    else:
+        credentials, sources["aws_identity"], identity_refusal = bound_aws_identity(bound)
+
+    env_flag = bound.get("flag")
+    flag_variable = bound.variable("flag")
     if env_flag is not None:
         parse_flag(env_flag, flag_variable, name)  # fail before any work
+
+    refusals = {}
+    if database_url is None:
+        refusals["database"] = _no_database(name, bound.variable("database_url"))
+    if identity_refusal:
+        refusals["aws_identity"] = identity_refusal
 
     meta = deployment_metadata_from_environment()
     meta.update({k: str(v) for k, v in (deployment or {}).items() if v not in (None, "")})
@@ -149,7 +202,7 @@ def resolve_config(
         region=region,
         backups_bucket=backups,
         audit_logs_bucket=audit,
-        log_dir=Path(_first(log_dir, env.archival_log_dir, DEFAULT_LOG_DIR)),
+        log_dir=local_log_dir(log_dir or env.archival_log_dir, name),
         work_dir=Path(_first(env.archival_work_dir, tempfile.gettempdir())),
         flag=FlagInputs(
             parameter=enabled,
@@ -158,7 +211,7 @@ def resolve_config(
             environment_variable=flag_variable,
         ),
         database_url=database_url,
-        sse_kms_key_id=_first(blk and blk.sse_kms_key_id, env.archival_sse_kms_key_id),
+        sse_kms_key_id=kms,
         aws_credentials=credentials,
         part_size_mib=env.archival_part_size_mib,
         backup_format=env.archival_format,
@@ -168,6 +221,33 @@ def resolve_config(
         task_retries=env.archival_task_retries,
         retry_delay_seconds=env.archival_retry_delay_seconds,
         deployment=meta,
+        sources=sources,
+        refusals=refusals,
+    )
+
+
+def _names_an_identity(credentials: Any) -> bool:
+    """A credentials block with keys or a profile; an empty one would fall back to the environment's keys."""
+    return credentials is not None and bool(
+        getattr(credentials, "aws_access_key_id", None) or getattr(credentials, "profile_name", None)
+    )
+
+
+def _no_database(sponsor: str, variable: str) -> str:
+    if variable == "DATABASE_URL":
+        return (
+            f"DATABASE_URL is not set for sponsor {sponsor}; archival is enabled, so set it "
+            "(doppler secrets set DATABASE_URL=...) or name a Secret block in the sponsor block."
+        )
+    home = home_sponsor()
+    theirs = (
+        f" (DATABASE_URL belongs to sponsor {home}, which SPONSOR names)"
+        if os.environ.get("DATABASE_URL", "").strip()
+        else ""
+    )
+    return (
+        f"No database URL is bound to sponsor {sponsor}{theirs}; archival is enabled, so set {variable}, "
+        f"or name a Secret block in {sponsor}'s sponsor block."
     )
 
 

@@ -71,28 +71,33 @@ class Manifest(BaseModel):
 
 
 @dataclass(frozen=True)
-class SponsorRun:
-    """One (sponsor, environment) parameter set of the all-sponsors flow."""
+class ManifestSettings:
+    """What one manifest entry binds to its sponsor; configuration resolution reads it (blocks/config.py)."""
 
-    sponsor: str
-    environment: str
-    region: str
+    path: str
+    default_region: str
+    region: str | None = None
     env_prefix: str | None = None
     block: str | None = None
     backups_bucket: str | None = None
     audit_logs_bucket: str | None = None
 
+
+@dataclass(frozen=True)
+class SponsorRun:
+    """One (sponsor, environment) parameter set of the all-sponsors flow."""
+
+    sponsor: str
+    environment: str
+    settings: ManifestSettings
+
     def flow_parameters(self) -> dict[str, str]:
-        params = {
-            "sponsor": self.sponsor,
-            "environment": self.environment,
-            "region": self.region,
-            "env_prefix": self.env_prefix,
-            "sponsor_block": self.block,
-            "backups_bucket": self.backups_bucket,
-            "audit_logs_bucket": self.audit_logs_bucket,
-        }
-        return {k: v for k, v in params.items() if v is not None}
+        """The child run's parameters: the sponsor and the manifest that binds its settings, nothing else.
+
+        A run reads the entry itself, so no parameter carries a prefix, a block
+        or a bucket that could point one sponsor at another's settings.
+        """
+        return {"sponsor": self.sponsor, "environment": self.environment, "manifest": self.settings.path}
 
 
 def load_manifest(path: Path | str) -> Manifest:
@@ -135,9 +140,15 @@ def load_manifest(path: Path | str) -> Manifest:
 
 
 def expand(
-    manifest: Manifest, only: list[str] | None = None, environments: list[str] | None = None
+    manifest: Manifest,
+    only: list[str] | None = None,
+    environments: list[str] | None = None,
+    path: Path | str | None = None,
 ) -> list[SponsorRun]:
-    """The parameter sets to map over: each sponsor x each of its environments, optionally filtered."""
+    """The parameter sets to map over: each sponsor x each of its environments, optionally filtered.
+
+    ``path`` is the manifest's own, which each child run reads its sponsor's entry from.
+    """
     known = {entry.name for entry in manifest.sponsors}
     unknown = [name for name in (only or []) if name not in known]
     if unknown:
@@ -154,18 +165,31 @@ def expand(
         for env in entry.environments or manifest.defaults.environments:
             if environments and env not in environments:
                 continue
-            runs.append(
-                SponsorRun(
-                    sponsor=entry.name,
-                    environment=env,
-                    region=entry.region or manifest.defaults.region,
-                    env_prefix=entry.env_prefix,
-                    block=entry.block,
-                    backups_bucket=entry.backups_bucket,
-                    audit_logs_bucket=entry.audit_logs_bucket,
-                )
-            )
+            runs.append(SponsorRun(entry.name, env, _settings(manifest, entry, path)))
     return runs
+
+
+def manifest_settings(path: Path | str, sponsor: str) -> ManifestSettings:
+    """The entry of ``sponsor`` in the manifest at ``path``; one sentence if it is not there."""
+    manifest = load_manifest(path)
+    for entry in manifest.sponsors:
+        if entry.name == sponsor:
+            return _settings(manifest, entry, str(path))
+    raise ConfigError(
+        f"Sponsor {sponsor} is not in the sponsor manifest {path}; add it there, or run without the manifest."
+    )
+
+
+def _settings(manifest: Manifest, entry: SponsorEntry, path: Path | str | None) -> ManifestSettings:
+    return ManifestSettings(
+        path=str(path or ""),
+        default_region=manifest.defaults.region,
+        region=entry.region,
+        env_prefix=entry.env_prefix,
+        block=entry.block,
+        backups_bucket=entry.backups_bucket,
+        audit_logs_bucket=entry.audit_logs_bucket,
+    )
 
 
 def resolve_manifest(path: Path | str, environment: str | None = None) -> list:
@@ -174,17 +198,11 @@ def resolve_manifest(path: Path | str, environment: str | None = None) -> list:
     from blocks.sponsor import load_sponsor_block
 
     configs = []
-    for run in expand(load_manifest(path), None, [environment] if environment else None):
-        block = load_sponsor_block(run.block) if run.block else None
+    for run in expand(load_manifest(path), None, [environment] if environment else None, path=path):
+        block = load_sponsor_block(run.settings.block) if run.settings.block else None
         configs.append(
             resolve_config(
-                sponsor=run.sponsor,
-                environment=run.environment,
-                region=run.region,
-                env_prefix=run.env_prefix,
-                backups_bucket=run.backups_bucket,
-                audit_logs_bucket=run.audit_logs_bucket,
-                sponsor_block=block,
+                sponsor=run.sponsor, environment=run.environment, sponsor_block=block, manifest=run.settings
             )
         )
     return configs

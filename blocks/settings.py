@@ -1,7 +1,7 @@
-"""The environment, read under the seed's Doppler names so `doppler run -- hht-archival run` works.
+"""The shared environment settings (directories, retries, format...), read with pydantic-settings.
 
-Values are kept raw here (the flag as a string) so that a bad value can be
-reported in one sentence naming the variable, rather than as a pydantic dump.
+A sponsor's own settings are bound to that sponsor and read by
+blocks/binding.py; these apply to every sponsor a process serves.
 """
 
 from __future__ import annotations
@@ -15,27 +15,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ArchivalSettings(BaseSettings):
-    """Environment variables; every field is optional so that defaults apply per sponsor."""
+    """The shared, operational settings; every field is optional so that defaults apply.
+
+    A sponsor's own settings (flag, database, buckets, region, KMS key, AWS
+    keys) are not read here: they are bound to one sponsor (blocks/binding.py).
+    """
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
-    enable_s3_backup_archival: str | None = Field(
-        default=None, description="Feature flag: true/false, 1/0, yes/no, on/off. Unset means false."
-    )
-    sponsor: str | None = Field(default=None, description="Sponsor (tenant) name; default callisto.")
     deployment_environment: str | None = Field(
         default=None, description="production, staging or dev; default production."
     )
-    sponsor_aws_region: str | None = Field(default=None, description="AWS region; default eu-west-1.")
-    sponsor_backups_bucket: str | None = Field(default=None, description="Bucket for database backups.")
-    sponsor_audit_logs_bucket: str | None = Field(default=None, description="Bucket for deployment logs.")
-    database_url: SecretStr | None = Field(default=None, description="PostgreSQL URL to dump.")
     archival_log_dir: Path | None = Field(default=None, description="Local log directory.")
     archival_work_dir: Path | None = Field(
         default=None, description="Directory for the dump spool; default the system temp directory."
-    )
-    archival_sse_kms_key_id: str | None = Field(
-        default=None, description="KMS key for SSE-KMS; unset means SSE-S3 (AES256)."
     )
     archival_part_size_mib: int = Field(
         default=16,
@@ -73,18 +66,6 @@ class ArchivalSettings(BaseSettings):
     archival_retry_delay_seconds: float = Field(
         default=10.0, ge=0, description="First retry delay; later ones grow exponentially, with jitter."
     )
-
-
-SPONSOR_SPECIFIC = (
-    "enable_s3_backup_archival",
-    "sponsor_aws_region",
-    "sponsor_backups_bucket",
-    "sponsor_audit_logs_bucket",
-    "database_url",
-    "archival_sse_kms_key_id",
-)
-"""Fields that, under an env prefix, come only from the prefixed names: falling back to the
-unprefixed DATABASE_URL could archive one sponsor's database under another sponsor's name."""
 
 
 def deployment_metadata_from_environment(environ: dict[str, str] | None = None) -> dict[str, str]:

@@ -58,10 +58,12 @@ class SponsorBlockValues:
     """A sponsor block with the blocks it names already loaded: what configuration resolution reads."""
 
     sponsor: str
+    name: str = ""  # the block's own name, for the sources a run records
     region: str | None = None
     backups_bucket: str | None = None
     audit_logs_bucket: str | None = None
     credentials: Any = None
+    credentials_source: str = ""  # which block the credentials came from
     database_url: SecretStr | None = None
     enable_s3_backup_archival: bool | None = None
     sse_kms_key_id: str | None = None
@@ -74,18 +76,21 @@ def load_sponsor_block(name: str) -> SponsorBlockValues:
     audit = (
         _load(S3Bucket, block.audit_logs_bucket_block, "s3-bucket") if block.audit_logs_bucket_block else None
     )
-    credentials = (
-        _load(AwsCredentials, block.aws_credentials_block, "aws-credentials")
-        if block.aws_credentials_block
-        else getattr(backups, "credentials", None)
-    )
+    if block.aws_credentials_block:
+        credentials = _load(AwsCredentials, block.aws_credentials_block, "aws-credentials")
+        credentials_source = f"block aws-credentials/{block.aws_credentials_block}"
+    else:
+        credentials = getattr(backups, "credentials", None)
+        credentials_source = f"block s3-bucket/{block.backups_bucket_block}"
     secret = _load(Secret, block.database_url_secret, "secret") if block.database_url_secret else None
     return SponsorBlockValues(
         sponsor=block.sponsor,
+        name=name,
         region=block.region,
         backups_bucket=backups.bucket_name if backups else None,
         audit_logs_bucket=audit.bucket_name if audit else None,
         credentials=credentials,
+        credentials_source=credentials_source,
         database_url=SecretStr(secret.get()) if secret else None,
         enable_s3_backup_archival=block.enable_s3_backup_archival,
         sse_kms_key_id=block.sse_kms_key_id,

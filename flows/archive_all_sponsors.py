@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import deque
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
@@ -19,7 +18,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
-from blocks.config import DEFAULT_LOG_DIR, load_settings
+from blocks.config import load_settings
 from blocks.manifest import SponsorRun, expand, load_manifest
 from flows.archive_sponsor import ApplicationDeployment, archive_sponsor
 from hht_archival.errors import ArchivalError, one_sentence
@@ -38,7 +37,9 @@ class SponsorsFailed(ArchivalError):
 
 
 @task(name="archive-sponsor-run", cache_policy=NO_CACHE, persist_result=False, retries=0)
-def archive_one(run: SponsorRun, deployment: ApplicationDeployment | None, log_dir: str) -> dict[str, Any]:
+def archive_one(
+    run: SponsorRun, deployment: ApplicationDeployment | None, log_dir: str | None
+) -> dict[str, Any]:
     """Run the one-sponsor flow as a child run; its own tasks carry the retries."""
     return archive_sponsor(**run.flow_parameters(), deployment=deployment, log_dir=log_dir)
 
@@ -81,12 +82,12 @@ def archive_all_sponsors(
         environments: Only these environments. Empty: each sponsor's own list.
         max_parallel: Sponsors archived at once. Default ARCHIVAL_MAX_PARALLEL, else 4.
         deployment: The application deployment, recorded in every sponsor's log.
-        log_dir: Local log directory; each sponsor's logs go to a subdirectory named after it.
+        log_dir: Local log directory; each sponsor's logs go to a subdirectory named after it (as always).
     """
     settings = load_settings()
-    runs = expand(load_manifest(manifest or settings.archival_manifest), sponsors, environments)
+    path = manifest or str(settings.archival_manifest)
+    runs = expand(load_manifest(path), sponsors, environments, path=path)
     limit = max_parallel or settings.archival_max_parallel
-    base = Path(log_dir or settings.archival_log_dir or DEFAULT_LOG_DIR)
     announce("Archiving %d sponsor run(s), at most %d at a time.", len(runs), limit)
 
     waiting, running, finished = deque(runs), {}, []
@@ -95,7 +96,7 @@ def archive_all_sponsors(
             run = waiting.popleft()
             future = archive_one.with_options(
                 task_run_name=f"archive-{run.sponsor}-{run.environment}"
-            ).submit(run, deployment, str(base / run.sponsor))
+            ).submit(run, deployment, log_dir)
             running[future] = run
         done = next(as_completed(list(running)))
         run = running.pop(done)

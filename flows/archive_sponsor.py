@@ -14,9 +14,12 @@ from prefect import flow
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
+from blocks.binding import home_sponsor
 from blocks.config import resolve_config
+from blocks.manifest import manifest_settings
 from blocks.sponsor import load_sponsor_block
 from flows.pipeline import run_pipeline
+from hht_archival.errors import ConfigError
 from hht_archival.record import utc_now_iso
 from hht_archival.unorchestrated import ArchivalFailed, record_config_failure
 
@@ -39,7 +42,7 @@ class ApplicationDeployment(BaseModel):
 
 def _run_name() -> str:
     params = flow_run.parameters or {}
-    sponsor = params.get("sponsor") or os.environ.get("SPONSOR") or "callisto"
+    sponsor = params.get("sponsor") or home_sponsor()
     environment = params.get("environment") or os.environ.get("DEPLOYMENT_ENVIRONMENT") or "production"
     return f"archive-{sponsor}-{environment}"
 
@@ -51,47 +54,57 @@ def archive_sponsor(
     enabled: bool | None = None,
     sponsor_block: str | None = None,
     deployment: ApplicationDeployment | None = None,
-    region: str | None = None,
-    backups_bucket: str | None = None,
-    audit_logs_bucket: str | None = None,
     env_prefix: str | None = None,
+    manifest: str | None = None,
     log_dir: str | None = None,
 ) -> dict[str, Any]:
     """Archive one sponsor's database and deployment log to S3, or record why not.
 
     Returns the JSON log as a dict plus ``local_log``, the path of its local copy.
     Raises ArchivalFailed (after writing the local log) when anything failed.
+    Every setting comes from a source bound to the sponsor (blocks/config.py):
+    no parameter can point one sponsor at another sponsor's database or buckets.
 
     Args:
         sponsor: Sponsor (tenant) name: lowercase letters, digits, hyphens. Default SPONSOR, else callisto.
         environment: production, staging or dev. Default DEPLOYMENT_ENVIRONMENT, else production.
         enabled: Override the feature flag for this run. Empty follows the sponsor block,
-            ENABLE_S3_BACKUP_ARCHIVAL, the Prefect variable, then off.
-        sponsor_block: Name of an hht-sponsor-archival block holding this sponsor's buckets,
-            database secret and flag.
+            the sponsor's ENABLE_S3_BACKUP_ARCHIVAL, the Prefect variable, then off.
+        sponsor_block: Name of this sponsor's hht-sponsor-archival block (its buckets, database
+            secret, credentials and flag); a block of another sponsor is refused.
         deployment: The application deployment this backup precedes (version, git SHA, actor, run URL).
-        region: AWS region of the buckets. Default SPONSOR_AWS_REGION, else eu-west-1.
-        backups_bucket: Bucket for the backup. Default SPONSOR_BACKUPS_BUCKET, else the seed's name.
-        audit_logs_bucket: Bucket for the deployment log. Default SPONSOR_AUDIT_LOGS_BUCKET, else
-            the seed's name.
-        env_prefix: Read this sponsor's settings from prefixed variables (TITAN_DATABASE_URL, ...).
-        log_dir: Local directory of the JSON log. Default ARCHIVAL_LOG_DIR, else ./deployment-logs.
+        env_prefix: The sponsor's own variable prefix (TITAN_ for titan); any other is refused.
+        manifest: Read this sponsor's entry of this sponsor manifest (region, buckets, prefix, block).
+        log_dir: Local log directory; the log goes to a subdirectory named after the sponsor.
+            Default ARCHIVAL_LOG_DIR, else ./deployment-logs.
     """
     started_at = utc_now_iso()
     try:
-        block = load_sponsor_block(sponsor_block) if sponsor_block else None
-        config = resolve_config(
-            sponsor=sponsor,
-            environment=environment,
-            enabled=enabled,
-            region=region,
-            backups_bucket=backups_bucket,
-            audit_logs_bucket=audit_logs_bucket,
-            sponsor_block=block,
-            deployment=deployment.model_dump(exclude_none=True) if deployment else None,
-            log_dir=log_dir,
-            env_prefix=env_prefix,
+        config = _resolve(
+            sponsor, environment, enabled, sponsor_block, deployment, env_prefix, manifest, log_dir
         )
     except Exception as exc:
         raise record_config_failure(exc, sponsor, environment, log_dir, started_at) from exc
     return run_pipeline(config, started_at)
+
+
+def _resolve(sponsor, environment, enabled, sponsor_block, deployment, env_prefix, manifest, log_dir):
+    """The sponsor's configuration from its bound sources: the manifest entry, the block, the environment."""
+    entry = manifest_settings(manifest, sponsor or home_sponsor()) if manifest else None
+    if entry and entry.block and sponsor_block and sponsor_block != entry.block:
+        raise ConfigError(
+            f"The sponsor manifest {manifest} names block {entry.block} for sponsor "
+            f"{sponsor or home_sponsor()}, not {sponsor_block}; leave sponsor_block empty or run without "
+            "the manifest."
+        )
+    block_name = sponsor_block or (entry.block if entry else None)
+    return resolve_config(
+        sponsor=sponsor,
+        environment=environment,
+        enabled=enabled,
+        sponsor_block=load_sponsor_block(block_name) if block_name else None,
+        manifest=entry,
+        deployment=deployment.model_dump(exclude_none=True) if deployment else None,
+        log_dir=log_dir,
+        env_prefix=env_prefix,
+    )

@@ -67,6 +67,10 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
         return {**final.model_dump(mode="json"), "local_log": str(path)}
 
     announce("%s for sponsor %s (%s)", ENABLED_LINE, config.sponsor, config.environment)
+    try:
+        config.require_archivable()  # a database and an identity of the sponsor's own, before any work
+    except Exception as exc:
+        return _finish_failed(step, config, names, record, exc, upload=False)
     if config.database_url is not None:
         record = record.model_copy(update={"database": mask_url(config.database_url.get_secret_value())})
     try:

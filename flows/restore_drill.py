@@ -13,7 +13,9 @@ from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
 
+from blocks.binding import home_sponsor
 from blocks.config import load_settings, resolve_config
 from blocks.sponsor import load_sponsor_block
 from hht_archival.adapters import s3
@@ -23,12 +25,14 @@ from hht_archival.errors import ArchivalError
 
 @flow(
     name="restore-drill",
-    flow_run_name="drill-{sponsor}-{environment}",
+    flow_run_name=lambda: "drill-{}-{}".format(
+        flow_run.parameters.get("sponsor") or home_sponsor(), flow_run.parameters.get("environment")
+    ),
     log_prints=False,
     persist_result=False,
 )
 def restore_drill(
-    sponsor: str = "callisto",
+    sponsor: str | None = None,
     environment: str = "production",
     backup: str = "latest",
     sponsor_block: str | None = None,
@@ -37,11 +41,11 @@ def restore_drill(
     """Restore a backup into a throwaway database, compare row counts with the record, report.
 
     Args:
-        sponsor: Sponsor whose backup to drill.
+        sponsor: Sponsor whose backup to drill. Default SPONSOR, else callisto.
         environment: production, staging or dev.
         backup: latest, a date (YYYY-MM-DD) or an archived key.
         sponsor_block: Name of an hht-sponsor-archival block with this sponsor's settings.
-        env_prefix: Read this sponsor's settings from prefixed variables (TITAN_...).
+        env_prefix: The sponsor's own variable prefix (TITAN_ for titan); any other is refused.
     """
     block = load_sponsor_block(sponsor_block) if sponsor_block else None
     config = resolve_config(

@@ -75,6 +75,7 @@ def run_demo(database_url: str | None, sponsor: str, out_dir: Path) -> int:
                 "AWS_ACCESS_KEY_ID": "demo",
                 "AWS_SECRET_ACCESS_KEY": "demo",
                 "AWS_EC2_METADATA_DISABLED": "true",
+                "SPONSOR": sponsor,  # the demo's unprefixed settings below are bound to its sponsor
                 "DATABASE_URL": url,
                 "SPONSOR_AWS_REGION": REGION,
                 "SPONSOR_BACKUPS_BUCKET": backups,

@@ -15,6 +15,7 @@ from typing import Literal
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from blocks.binding import own_prefix
 from blocks.config import SponsorConfig
 from hht_archival.adapters import s3
 from hht_archival.adapters.bucket_settings import (
@@ -70,16 +71,26 @@ def run_checks(config: SponsorConfig, flag: tuple[bool, str] | None) -> list[Che
             "ok" if enabled else "warn",
             f"{'enabled' if enabled else 'disabled'} (from {source})",
         )
+    sources = config.sources
     if config.database_url is None:
         add(
             "DATABASE_URL",
             "fail",
-            "not set",
+            config.refusals["database"],
             doppler.format("DATABASE_URL=postgresql://USER:PASSWORD@HOST/DB"),
         )
     else:
-        add("DATABASE_URL", "ok", mask_url(config.database_url.get_secret_value()))
-    add("buckets", "ok", f"{config.backups_bucket}, {config.audit_logs_bucket} in {config.region}")
+        add(
+            "DATABASE_URL",
+            "ok",
+            f"{mask_url(config.database_url.get_secret_value())} (from {sources.get('database')})",
+        )
+    add(
+        "buckets",
+        "ok",
+        f"{config.backups_bucket} (from {sources.get('backups_bucket')}), {config.audit_logs_bucket} "
+        f"(from {sources.get('audit_logs_bucket')}) in {config.region} (from {sources.get('region')})",
+    )
 
     client = s3.make_client(config.region, config.aws_credentials)
     identity_ok = _check_identity(config, add)
@@ -96,19 +107,33 @@ def run_checks(config: SponsorConfig, flag: tuple[bool, str] | None) -> list[Che
 
 
 def _check_identity(config: SponsorConfig, add) -> bool:
+    """Whose AWS identity this sponsor's runs use, where it comes from, and whether AWS accepts it."""
     fix = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or fix the AwsCredentials block"
+    source = config.sources.get("aws_identity")
+    if "aws_identity" in config.refusals:
+        add(
+            "AWS credentials",
+            "fail",
+            config.refusals["aws_identity"],
+            fix.replace("AWS_", f"{own_prefix(config.sponsor)}AWS_"),
+        )
+        return False
     try:
         session = (
             config.aws_credentials.get_boto3_session() if config.aws_credentials else boto3.session.Session()
         )
         identity = session.client("sts", region_name=config.region).get_caller_identity()
-        add("AWS credentials", "ok", f"valid: {identity['Arn']}")
+        add("AWS credentials", "ok", f"valid: {identity['Arn']} (from {source})")
         return True
     except (ClientError, BotoCoreError) as exc:
         sts_error = exc
     try:  # no STS at this endpoint (some S3-compatible servers): a harmless S3 call instead
         s3.make_client(config.region, config.aws_credentials).list_buckets()
-        add("AWS credentials", "ok", f"valid for S3 (STS unavailable: {type(sts_error).__name__})")
+        add(
+            "AWS credentials",
+            "ok",
+            f"valid for S3 (STS unavailable: {type(sts_error).__name__}) (from {source})",
+        )
         return True
     except (ClientError, BotoCoreError) as exc:
         add("AWS credentials", "fail", s3.translate(exc, config.sponsor, "checking credentials").args[0], fix)

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 # 2: the hash chain (previous_log, previous_log_sha256); upload_parts, s3_retries, stream_attempts
 # 3: roles_location, roles_sha256 (the roles object beside the backup); older logs lack them
-SCHEMA_VERSION = 3
+# 4: settings_sources (where the sponsor's database, buckets, region and identity came from)
+SCHEMA_VERSION = 4
 NOT_CONFIGURED = "not-configured"
 LOCAL_ONLY = "local-only"
 
@@ -69,6 +70,11 @@ class DeploymentLog(BaseModel):
         default=None, description="Rows per table in the dump's snapshot; restore drills compare against it."
     )
     deployment: dict[str, str] = Field(default_factory=dict)
+    settings_sources: dict[str, str] = Field(
+        default_factory=dict,
+        description="Where each of the sponsor's settings came from (block, environment VARIABLE, manifest, "
+        "default): database, buckets, region, KMS key, AWS identity.",
+    )
     steps: list[StepRecord] = Field(default_factory=list)
     flow_run_id: str | None = Field(default=None, description="The Prefect flow run, to find it in the UI.")
     started_at: str
@@ -102,6 +108,7 @@ def new_log(
         backups_bucket=config.backups_bucket,
         audit_logs_bucket=config.audit_logs_bucket,
         deployment=config.deployment,
+        settings_sources=config.sources,
         flow_run_id=flow_run_id,
         started_at=started_at,
     )

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from blocks.binding import home_sponsor
 from blocks.config import SponsorConfig, local_log_dir
 from blocks.flag import FlagDecision
 from hht_archival.errors import ArchivalError, one_sentence
-from hht_archival.naming import ENVIRONMENT_KEYS, RunNames
+from hht_archival.naming import ENVIRONMENT_KEYS, RunNames, validate_sponsor
 from hht_archival.record import DeploymentLog, new_log, utc_now_iso, write_local_log
 
 
@@ -54,7 +55,7 @@ def record_config_failure(exc, sponsor, environment, log_dir, started_at) -> Arc
     env_name = environment if environment in ENVIRONMENT_KEYS else "production"
     names = RunNames.now("invalid", env_name)
     record = DeploymentLog(
-        sponsor=str(sponsor or os.environ.get("SPONSOR") or ""),
+        sponsor=str(sponsor or home_sponsor()),
         environment=str(environment or os.environ.get("DEPLOYMENT_ENVIRONMENT") or ""),
         timestamp=names.timestamp,
         s3_archival_enabled=False,
@@ -68,7 +69,17 @@ def record_config_failure(exc, sponsor, environment, log_dir, started_at) -> Arc
         error=reason,
     )
     try:
-        path = write_local_log(local_log_dir(log_dir), names.log_filename, record.to_json())
+        path = write_local_log(
+            local_log_dir(log_dir, _valid_name(sponsor)), names.log_filename, record.to_json()
+        )
     except OSError:
         path = None
     return ArchivalFailed(reason, path, record.model_dump(mode="json"))
+
+
+def _valid_name(sponsor: str | None) -> str | None:
+    """The sponsor's log directory name, or None (the base directory) for a name that is not valid."""
+    try:
+        return validate_sponsor(sponsor or home_sponsor())
+    except ArchivalError:
+        return None

@@ -60,6 +60,7 @@ ARCHIVAL_VARIABLES = (
     "PGPASSWORD",
     "PGPASSFILE",
     "PREFECT_API_URL",
+    "ARCHIVAL_ROLE_PASSWORDS",
 )
 
 
@@ -169,6 +170,9 @@ def clean_environment(monkeypatch, tmp_path, s3_proxy):
     for name, value in aws_env(s3_proxy.endpoint).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("ARCHIVAL_LOG_DIR", str(tmp_path / "logs"))
+    # The unprefixed settings the tests set (DATABASE_URL, AWS keys...) are titan's, as titan's own
+    # Doppler project would inject them; tests of other sponsors give them their own (TITAN_...).
+    monkeypatch.setenv("SPONSOR", SPONSOR)
     monkeypatch.setenv("ARCHIVAL_WORK_DIR", str(tmp_path))
     monkeypatch.setenv("ARCHIVAL_TASK_RETRIES", "1")
     monkeypatch.setenv("ARCHIVAL_RETRY_DELAY_SECONDS", "0")

@@ -46,6 +46,8 @@ def test_one_enabled_one_disabled_one_broken_each_ends_its_own_way(
     monkeypatch.setenv("CALLISTO_DATABASE_URL", make_seeded_db())  # flag unset: stays off
     monkeypatch.setenv("EUROPA_ENABLE_S3_BACKUP_ARCHIVAL", "yes")
     monkeypatch.setenv("EUROPA_DATABASE_URL", scram_cluster.url("diary", password="wrong-password"))
+    monkeypatch.setenv("EUROPA_AWS_ACCESS_KEY_ID", "europa-key")  # its own: titan's keys are titan's
+    monkeypatch.setenv("EUROPA_AWS_SECRET_ACCESS_KEY", "europa-secret")
 
     state, failure = _run(manifest=_manifest(tmp_path, "titan", "callisto", "europa"))
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AUDIT, BACKUPS, log_files, run_cli
+from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files, run_cli
 from tests.support.prefectserver import api_request
 from tests.support.s3server import list_keys
 
 
 def _log(tmp_path):
-    files = log_files(tmp_path / "logs")
+    files = log_files(tmp_path / "logs" / SPONSOR)
     assert len(files) == 1, files
     return json.loads(files[0].read_text())
 
@@ -162,7 +162,7 @@ def test_two_runs_for_one_sponsor_never_overlap(s3, seeded_db, tmp_path, prefect
 
     assert len(list_keys(s3, BACKUPS)) == 2 * 2  # each run's backup and its roles object
     api = prefect_server.api_url
-    run_ids = [json.loads(path.read_text())["flow_run_id"] for path in log_files(tmp_path / "logs")]
+    run_ids = [json.loads(path.read_text())["flow_run_id"] for path in log_files(tmp_path / "logs" / SPONSOR)]
     runs = api_request(
         "POST", f"{api}/flow_runs/filter", json={"flow_runs": {"id": {"any_": run_ids}}}
     ).json()
@@ -247,7 +247,7 @@ def test_a_dump_limit_set_by_an_operator_caps_pg_dumps_across_runs(s3, seeded_db
         api_request("DELETE", f"{limits}tag:hht-archival-dump")
     assert [proc.returncode for proc in procs] == [0, 0], outputs
 
-    run_ids = [json.loads(path.read_text())["flow_run_id"] for path in log_files(tmp_path / "logs")]
+    run_ids = [json.loads(path.read_text())["flow_run_id"] for path in log_files(tmp_path / "logs" / SPONSOR)]
     dumps = api_request(
         "POST",
         f"{prefect_server.api_url}/task_runs/filter",

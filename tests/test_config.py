@@ -34,6 +34,7 @@ def test_a_bad_flag_value_names_the_variable_the_value_and_the_accepted_ones(mon
 
 
 def test_defaults_are_the_seeds(monkeypatch):
+    monkeypatch.delenv("SPONSOR")
     config = resolve_config()
     assert config.sponsor == "callisto"
     assert config.environment == "production"
@@ -43,8 +44,7 @@ def test_defaults_are_the_seeds(monkeypatch):
     assert config.database_url is None
 
 
-def test_environment_overrides_defaults_and_parameters_override_environment(monkeypatch):
-    monkeypatch.setenv("SPONSOR", "titan")
+def test_the_unprefixed_settings_are_the_home_sponsors_and_parameters_override_them(monkeypatch):
     monkeypatch.setenv("SPONSOR_AWS_REGION", "eu-central-1")
     monkeypatch.setenv("SPONSOR_BACKUPS_BUCKET", "titan-backups-env")
     monkeypatch.setenv("ENABLE_S3_BACKUP_ARCHIVAL", "true")
@@ -55,9 +55,10 @@ def test_environment_overrides_defaults_and_parameters_override_environment(monk
         "titan-backups-env",
     )
     assert from_env.audit_logs_bucket == "hht-diary-audit-logs-titan-eu-central-1"
+    assert from_env.sources["backups_bucket"] == "environment SPONSOR_BACKUPS_BUCKET"
+    assert from_env.sources["audit_logs_bucket"] == "default"
 
-    from_params = resolve_config(sponsor="europa", backups_bucket="europa-backups", enabled=False)
-    assert (from_params.sponsor, from_params.backups_bucket) == ("europa", "europa-backups")
+    from_params = resolve_config(enabled=False)
     assert decide(from_params).source == "parameter" and not decide(from_params).enabled
 
 
@@ -68,6 +69,7 @@ def test_a_named_sponsor_block_overrides_the_environment_but_not_parameters(monk
 
     block = SponsorBlockValues(
         sponsor="titan",
+        name="titan-block",
         backups_bucket="block-backups",
         database_url=SecretStr("postgresql://block:pw@db/block"),
         enable_s3_backup_archival=True,
@@ -75,10 +77,10 @@ def test_a_named_sponsor_block_overrides_the_environment_but_not_parameters(monk
     config = resolve_config(sponsor_block=block)
     assert config.backups_bucket == "block-backups"
     assert config.database_url.get_secret_value() == "postgresql://block:pw@db/block"
+    assert config.sources["database"] == "block titan-block"
     assert (decide(config).enabled, decide(config).source) == (True, "block")
 
-    overridden = resolve_config(sponsor_block=block, backups_bucket="param-backups", enabled=False)
-    assert overridden.backups_bucket == "param-backups"
+    overridden = resolve_config(sponsor_block=block, enabled=False)
     assert decide(overridden).source == "parameter"
 
 
@@ -106,13 +108,13 @@ def test_a_prefect_variable_switches_one_sponsor_and_environment(prefect_harness
         (
             "DEPLOYMENT_ENVIRONMENT",
             "prod",
-            "DEPLOYMENT_ENVIRONMENT='prod' for sponsor callisto is not one of",
+            "DEPLOYMENT_ENVIRONMENT='prod' for sponsor titan is not one of",
         ),
         ("SPONSOR", "../etc", "Sponsor name '../etc' is invalid"),
         (
             "SPONSOR_AUDIT_LOGS_BUCKET",
             "Audit_Logs",
-            "SPONSOR_AUDIT_LOGS_BUCKET='Audit_Logs' for sponsor callisto",
+            "SPONSOR_AUDIT_LOGS_BUCKET='Audit_Logs' for sponsor titan",
         ),
         ("ARCHIVAL_TASK_RETRIES", "many", "Environment variable ARCHIVAL_TASK_RETRIES is invalid"),
     ],

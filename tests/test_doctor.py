@@ -278,3 +278,26 @@ def test_the_doctor_flow_reports_to_the_ui_and_fails_on_a_red_row(provisioned, p
     red = doctor_flow(sponsor="titan", return_state=True)
     assert red.is_failed()
     assert "audit bucket public access" in red.message and PROVISION_FIX in red.message
+
+
+def test_doctor_shows_whose_identity_and_settings_each_sponsor_uses(provisioned, monkeypatch, seeded_db):
+    """A worker whose environment is callisto's: titan with keys of its own is green, europa is red."""
+    monkeypatch.delenv("SPONSOR")
+    monkeypatch.setenv("TITAN_DATABASE_URL", seeded_db)
+    monkeypatch.setenv("TITAN_AWS_ACCESS_KEY_ID", "titan-key")
+    monkeypatch.setenv("TITAN_AWS_SECRET_ACCESS_KEY", "titan-secret")
+    titan = {row.check: row for row in run_checks(resolve_config(sponsor="titan"), (True, "environment"))}
+    assert titan["AWS credentials"].status == "ok"
+    assert titan["AWS credentials"].detail.endswith("(from environment TITAN_AWS_ACCESS_KEY_ID)")
+    assert titan["DATABASE_URL"].detail.endswith("(from environment TITAN_DATABASE_URL)")
+
+    europa = {row.check: row for row in run_checks(resolve_config(sponsor="europa"), (True, "environment"))}
+    assert europa["AWS credentials"].status == "fail"
+    assert europa["AWS credentials"].detail.startswith(
+        "No AWS credentials are bound to sponsor europa: AWS_ACCESS_KEY_ID belongs to sponsor callisto"
+    )
+    assert europa["AWS credentials"].fix.startswith(
+        "set EUROPA_AWS_ACCESS_KEY_ID and EUROPA_AWS_SECRET_ACCESS_KEY"
+    )
+    assert europa["DATABASE_URL"].status == "fail"
+    assert europa["DATABASE_URL"].detail.startswith("No database URL is bound to sponsor europa")

@@ -26,7 +26,7 @@ import psycopg
 import pytest
 from isal import igzip
 
-from tests.conftest import AUDIT, BACKUPS, log_files
+from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files
 from tests.flowhelpers import run_flow, task_run_counts
 from tests.support.faultproxy import (
     is_abort_multipart,
@@ -110,7 +110,7 @@ def _count(s3_proxy, predicate) -> int:
 
 
 def _only_log(tmp_path: Path) -> dict:
-    [path] = log_files(tmp_path / "logs")
+    [path] = log_files(tmp_path / "logs" / SPONSOR)
     return json.loads(path.read_text())
 
 
@@ -235,6 +235,7 @@ def _run_cut_off_from_prefect(prefect_server, moto_server, database_url: str, cu
     env = {
         **prefect_server.env(),
         "PREFECT_API_URL": f"http://127.0.0.1:{relay.port}/api",
+        "SPONSOR": sponsor,  # the unprefixed settings are this sponsor's
         "DATABASE_URL": database_url,
         "ARCHIVAL_PART_SIZE_MIB": "5",
         # One retry (after ~2 s): rides out a busy server's 503, and each call to the dead API
@@ -278,7 +279,7 @@ def test_the_prefect_api_going_away_before_the_dump_starts_stops_the_run_with_on
         api_request("DELETE", f"{limits}tag:hht-archival-dump")
 
     assert relay.tripped.is_set()  # the cut came where meant: at the dump's slot request
-    [log] = [json.loads(p.read_text()) for p in log_files(tmp_path / "logs")]
+    [log] = [json.loads(p.read_text()) for p in log_files(tmp_path / "logs" / sponsor)]
     assert log["status"] == "failed" and log["sponsor"] == sponsor
     assert "The Prefect API stopped answering" in log["error"]
     assert list_keys(s3, backups) == []
@@ -302,7 +303,7 @@ def test_the_prefect_api_going_away_mid_upload_leaves_a_whole_backup_or_none_and
 
     sponsor, backups, _ = _run_cut_off_from_prefect(prefect_server, moto_server, bulky_db, cut_when_uploading)
 
-    logs = [json.loads(p.read_text()) for p in log_files(tmp_path / "logs")]
+    logs = [json.loads(p.read_text()) for p in log_files(tmp_path / "logs" / sponsor)]
     assert len(logs) == 1, logs  # one run, one record: never a second, contradicting log
     assert open_multipart_uploads(s3, backups) == []
     backup_keys = [k for k in list_keys(s3, backups) if not k.endswith(".roles.json")]
@@ -373,11 +374,12 @@ def test_a_full_log_directory_fails_with_one_sentence_after_the_backup_and_log_r
     failure, _ = run_flow(sponsor="titan", enabled=True, log_dir=str(full_log_dir))
 
     assert str(failure).startswith(
-        f"The local deployment log could not be written to {full_log_dir} for sponsor titan "
+        f"The local deployment log could not be written to {full_log_dir / 'titan'} for sponsor titan "
         "(No space left on device); free space there or set ARCHIVAL_LOG_DIR to a writable directory "
         "(the log reached s3://hht-diary-audit-logs-titan-eu-west-1/deployments/"
     )
     assert len(list_keys(s3, BACKUPS)) == 2  # the backup and its roles object
     [log_key] = [k for k in list_keys(s3, AUDIT) if k.startswith("deployments/")]
     assert json.loads(s3.get_object(Bucket=AUDIT, Key=log_key)["Body"].read())["status"] == "archived"
-    assert sorted(p.name for p in full_log_dir.iterdir()) == ["filler"]  # no half-written file left
+    files = [p.relative_to(full_log_dir) for p in full_log_dir.rglob("*") if p.is_file()]
+    assert files == [Path("filler")]  # no half-written file left

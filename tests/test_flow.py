@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from flows.archive_sponsor import ArchivalFailed
-from tests.conftest import AUDIT, BACKUPS, log_files
+from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files
 from tests.flowhelpers import (
     expected_keys,
     get_tags,
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def _only_log(tmp_path: Path) -> dict:
-    files = log_files(tmp_path / "logs")
+    files = log_files(tmp_path / "logs" / SPONSOR)
     assert len(files) == 1, files
     return json.loads(files[0].read_text())
 

@@ -28,19 +28,20 @@ def _write(tmp_path, text):
 
 
 def test_a_good_manifest_expands_to_one_parameter_set_per_sponsor_and_environment(tmp_path):
-    runs = expand(load_manifest(_write(tmp_path, GOOD)))
-    assert [(r.sponsor, r.environment, r.region) for r in runs] == [
+    path = _write(tmp_path, GOOD)
+    runs = expand(load_manifest(path), path=path)
+    assert [(r.sponsor, r.environment, r.settings.region or r.settings.default_region) for r in runs] == [
         ("callisto", "production", "eu-west-1"),
         ("callisto", "staging", "eu-west-1"),
         ("titan", "production", "eu-central-1"),
     ]
+    assert (runs[0].settings.env_prefix, runs[2].settings.block) == ("CALLISTO_", "titan")
+    # A child run gets only the sponsor and the manifest: it reads its own entry, no prefix or block.
     assert runs[0].flow_parameters() == {
         "sponsor": "callisto",
         "environment": "production",
-        "region": "eu-west-1",
-        "env_prefix": "CALLISTO_",
+        "manifest": str(path),
     }
-    assert runs[2].flow_parameters()["sponsor_block"] == "titan"
 
 
 def test_filters_pick_sponsors_and_environments(tmp_path):

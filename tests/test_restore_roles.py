@@ -61,6 +61,7 @@ def source(pg_admin_url, moto_server, s3_proxy, prefect_harness, tmp_path_factor
             for variable, value in aws_env(s3_proxy.endpoint).items():
                 env.setenv(variable, value)
             env.setenv("ARCHIVAL_LOG_DIR", str(tmp_path_factory.mktemp("logs")))
+            env.setenv("SPONSOR", "titan")  # the unprefixed DATABASE_URL is titan's
             env.setenv("DATABASE_URL", url)
             log, _ = run_flow(sponsor="titan", enabled=True)
         assert log["status"] == "archived", log

@@ -16,7 +16,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 from prefect.variables import Variable
 
-from tests.conftest import AUDIT, BACKUPS, log_files
+from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files
 from tests.flowhelpers import get_tags, run_flow, save_sponsor_block
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -117,7 +117,9 @@ def test_turning_the_flag_off_makes_the_next_run_skip_s3_and_keeps_the_archive(
     assert local["log_location"] == "local-only"
     assert local["backup_location"] == "not-configured" and local["backup_size"] == 0
     assert local["backup_sha256"] is None
-    assert log_files(tmp_path / "logs") == sorted([Path(archived["local_log"]), Path(skipped["local_log"])])
+    assert log_files(tmp_path / "logs" / SPONSOR) == sorted(
+        [Path(archived["local_log"]), Path(skipped["local_log"])]
+    )
     assert Path(archived["local_log"]).read_text() == first_local_log
 
     banner = _banner_of(flow_run_id)

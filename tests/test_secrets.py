@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.conftest import AUDIT, BACKUPS, SCRAM_PASSWORD, log_files, run_cli
+from tests.conftest import AUDIT, BACKUPS, SCRAM_PASSWORD, SPONSOR, log_files, run_cli
 from tests.support.prefectserver import api_request
 from tests.support.s3server import list_keys
 
@@ -88,7 +88,7 @@ def test_no_secret_reaches_argv_pg_dumps_environment_output_logs_artifacts_or_s3
             assert secret.encode() not in argv
             assert secret.encode() not in environ  # a 0600 passfile; no AWS variable at all
         assert b"PGPASSFILE=" in environ
-    log_text = log_files(tmp_path / "logs")[0].read_text()
+    log_text = log_files(tmp_path / "logs" / SPONSOR)[0].read_text()
     log = json.loads(log_text)
     assert log["status"] == "archived"
     assert "dbname=diary" in log["database"] and "password=***" in log["database"]
@@ -130,7 +130,7 @@ def test_a_wrong_password_fails_at_once_with_one_sentence(s3, scram_cluster, tmp
         "check the user and password"
     )
     assert "not-the-password" not in done.stdout + done.stderr
-    log = json.loads(log_files(tmp_path / "logs")[0].read_text())
+    log = json.loads(log_files(tmp_path / "logs" / SPONSOR)[0].read_text())
     assert log["status"] == "failed" and log["error"] == error[0].removeprefix("❌ ")
     assert list_keys(s3, BACKUPS) == []
     tasks = api_request(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AUDIT, BACKUPS, log_files, run_cli
+from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files, run_cli
 from tests.support.s3server import list_keys
 
 
@@ -52,9 +52,9 @@ def test_the_disabled_run_without_a_server_starts_no_engine(s3, s3_proxy, tmp_pa
     assert f"     - {BACKUPS}\n     - {AUDIT}\n" in done.stdout
     assert "ℹ️  S3 audit log archival not yet enabled - log saved locally only" in done.stdout
     assert outputs.read_text() == "backup_location=not-configured\nbackup_size=0\n"
-    log = _one_log(tmp_path / "logs")
+    log = _one_log(tmp_path / "logs" / SPONSOR)
     assert (log["status"], log["flag_source"], log["s3_archival_enabled"]) == ("skipped", "default", False)
-    assert f"Local log: {log_files(tmp_path / 'logs')[0]}" in done.stdout
+    assert f"Local log: {log_files(tmp_path / 'logs' / SPONSOR)[0]}" in done.stdout
     assert not (Path(fresh_home["PREFECT_HOME"]) / "prefect.db").exists(), "a Prefect engine was started"
     assert s3_proxy.requests == []
     assert "Traceback" not in done.stdout + done.stderr
@@ -71,7 +71,7 @@ def test_the_enabled_run_without_a_server_starts_every_time_on_a_busy_machine(
 
         assert done.returncode == 0, done.stdout + done.stderr
         assert "Traceback" not in done.stdout + done.stderr
-        log = _one_log(log_dir)
+        log = _one_log(log_dir / SPONSOR)
         assert log["status"] == "archived", log["error"]
         assert log["flow_run_id"]
 
@@ -106,7 +106,7 @@ def test_an_embedded_api_that_cannot_start_in_time_is_one_sentence_with_the_fix(
     ]
     assert "Traceback" not in done.stdout + done.stderr
     assert "backup_location=not-configured\nbackup_size=0\n" in done.stdout
-    log = _one_log(tmp_path / "logs")
+    log = _one_log(tmp_path / "logs" / SPONSOR)
     assert (log["status"], log["s3_archival_enabled"], log["flag_source"]) == ("failed", True, "parameter")
     assert log["error"] == errors[0][2:]
     assert list_keys(s3, BACKUPS) == [] and list_keys(s3, AUDIT) == []

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -79,15 +80,44 @@ def _client_config() -> Config:
 
 
 def make_client(region: str, credentials: Any = None):
-    """Build an S3 client: from a prefect-aws AwsCredentials block, else boto3's standard chain.
+    """An S3 client: from a prefect-aws AwsCredentials block, a sponsor's own keys, else boto3's chain.
 
     boto3's chain reads keys, profiles and roles, and ``AWS_ENDPOINT_URL`` /
     ``AWS_ENDPOINT_URL_S3`` for S3-compatible servers, so nothing here re-implements it.
     A block's client gets the same retry and signing settings as any other;
     what the block's own client parameters set (endpoint, a botocore config) wins.
+    A process reuses a client for the same region, the same credentials object
+    and the same AWS environment: building one loads botocore's service model
+    (about 60 ms here), and a run used to do it once per step.
     """
+    key = (region, id(credentials), tuple(os.environ.get(name) for name in _CLIENT_ENVIRONMENT))
+    with _clients_lock:
+        if key not in _clients:  # the credentials object is kept with its client, so its id stays its own
+            _clients[key] = (credentials, _build_client(region, credentials))
+        return _clients[key][1]
+
+
+_CLIENT_ENVIRONMENT = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_MAX_ATTEMPTS",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CA_BUNDLE",
+)
+_clients: dict[tuple, tuple[Any, Any]] = {}
+_clients_lock = threading.Lock()
+
+
+def _build_client(region: str, credentials: Any):
     if credentials is None:
         return boto3.session.Session(region_name=region).client("s3", config=_client_config())
+    if not hasattr(credentials, "aws_client_parameters"):  # a sponsor's own keys (blocks/binding.AwsKeys)
+        return credentials.get_boto3_session(region).client("s3", config=_client_config())
     params = credentials.aws_client_parameters.get_params_override()
     config = _client_config().merge(params.pop("config")) if "config" in params else _client_config()
     session = credentials.get_boto3_session()

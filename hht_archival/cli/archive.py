@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -188,11 +187,11 @@ def verify(sponsor, environment, backup, logs, debug) -> None:
         _verify_logs(sponsor, environment)
         return
     prepare_environment(debug)
-    from blocks.config import DEFAULT_SPONSOR
+    from blocks.binding import home_sponsor
     from hht_archival.engine import prefect_api
     from hht_archival.errors import one_sentence
 
-    sponsor = sponsor or os.environ.get("SPONSOR") or DEFAULT_SPONSOR
+    sponsor = sponsor or home_sponsor()
     with prefect_api(f"sponsor {sponsor}", debug) as api_ready:
         from flows.restore_drill import restore_drill
         from hht_archival.drill import render_markdown

@@ -57,7 +57,8 @@ def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, m
             )
         _run_manifest(manifest, only, environment, max_parallel, log_dir, debug)
         return
-    from blocks.config import DEFAULT_SPONSOR, resolve_config
+    from blocks.binding import home_sponsor
+    from blocks.config import resolve_config
     from hht_archival.errors import ArchivalError
     from hht_archival.record import utc_now_iso
     from hht_archival.unorchestrated import record_config_failure
@@ -76,7 +77,9 @@ def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, m
         if decision is not None and not decision.enabled:
             _skip_without_engine(config, decision, started_at)
             return
-    whose = f"sponsor {config.sponsor if config else sponsor or os.environ.get('SPONSOR') or DEFAULT_SPONSOR}"
+        if decision is not None and config.refusals:  # enabled, but not everything is bound to the sponsor
+            _refuse_without_engine(config, decision, started_at)
+    whose = f"sponsor {config.sponsor if config else sponsor or home_sponsor()}"
     result = _archive_with_engine(
         whose,
         config,
@@ -140,6 +143,16 @@ def _skip_without_engine(config, decision, started_at) -> None:
     click.echo(LOG_LOCAL_ONLY)
     _emit_outputs(record.model_dump(mode="json"))
     click.echo(f"Local log: {path}")
+
+
+def _refuse_without_engine(config, decision, started_at) -> None:
+    """An enabled run whose database or identity is not the sponsor's own: one sentence, no work."""
+    from hht_archival.unorchestrated import write_log_without_engine
+
+    sentence = next(iter(config.refusals.values()))
+    record, path = write_log_without_engine(config, decision, started_at, sentence)
+    _emit_outputs(record.model_dump(mode="json"))
+    fail(sentence, path, EXIT_BAD_INPUT)
 
 
 def _archive_with_engine(whose, config, decision, started_at, debug, log_dir, parameters) -> dict:
@@ -257,7 +270,6 @@ def pre_deploy(sponsor, environment, app_version, timeout) -> None:
 
 
 def _run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> None:
-    from blocks.config import local_log_dir
     from blocks.manifest import expand, load_manifest
     from hht_archival.engine import EngineUnavailable, prefect_api
     from hht_archival.errors import ArchivalError, one_sentence
@@ -267,7 +279,7 @@ def _run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> 
     sponsors = [name.strip() for name in only.split(",") if name.strip()] if only else None
     environments = [environment] if environment else None
     try:
-        runs = expand(load_manifest(manifest), sponsors, environments)
+        runs = expand(load_manifest(manifest), sponsors, environments, path=manifest)
     except ArchivalError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
     if not runs:
@@ -287,9 +299,7 @@ def _run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> 
             api_ready()
         except EngineUnavailable as exc:
             for run in runs:  # every sponsor's run still leaves its log, in its own directory
-                record_config_failure(
-                    exc, run.sponsor, run.environment, local_log_dir(log_dir) / run.sponsor, started_at
-                )
+                record_config_failure(exc, run.sponsor, run.environment, log_dir, started_at)
             fail(str(exc), None, EXIT_FAILED)
         try:
             summary = archive_all_sponsors(

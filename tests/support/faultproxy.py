@@ -135,6 +135,8 @@ class FaultyS3Proxy:
         self._rules: list[FaultRule] = []
         self._requests: list[RequestRecord] = []
         self._injected = 0
+        self._confined: dict[str, frozenset[str]] = {}  # access key id -> the buckets it may touch
+        self.signed: list[tuple[str, str]] = []  # (access key id, bucket) of every signed request
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -169,12 +171,36 @@ class FaultyS3Proxy:
             self._rules.append(rule)
         return rule
 
+    def confine(self, access_key_id: str, buckets: set[str]) -> None:
+        """Answer 403 AccessDenied to requests signed by ``access_key_id`` for any other bucket.
+
+        What an IAM policy per sponsor does in AWS: a run holding one sponsor's keys
+        cannot reach another sponsor's buckets.
+        """
+        with self._lock:
+            self._confined[access_key_id] = frozenset(buckets)
+
     def clear(self) -> None:
-        """Remove all fault rules and forget recorded requests."""
+        """Remove all fault rules and confinements, and forget recorded requests."""
         with self._lock:
             self._rules.clear()
             self._requests.clear()
+            self._confined.clear()
+            self.signed.clear()
             self._injected = 0
+
+    def _denied(self, authorization: str, path: str) -> bool:
+        """Record who signed the request for which bucket; True when that key may not touch it."""
+        key = (
+            authorization.split("Credential=", 1)[1].split("/", 1)[0]
+            if "Credential=" in authorization
+            else ""
+        )
+        bucket = path.strip("/").split("/", 1)[0]
+        with self._lock:
+            self.signed.append((key, bucket))
+            allowed = self._confined.get(key)
+        return allowed is not None and bucket not in allowed
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -252,6 +278,10 @@ class FaultyS3Proxy:
             body = b""
 
         rule = self._record_and_match(method, split.path, query)
+        if self._denied(h.headers.get("Authorization", ""), split.path):
+            payload = _error_body("AccessDenied", "Access Denied")
+            self._respond(h, 403, "Forbidden", [("Content-Type", "application/xml")], payload, method)
+            return
         if rule is not None and rule.action == "reset":
             h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             h.close_connection = True
