@@ -68,6 +68,21 @@ class AwsKeys:
         )
 
 
+@dataclass(frozen=True)
+class RefusedIdentity:
+    """Stands where a sponsor's credentials would be when none are bound to it: any S3 client fails closed.
+
+    Why not None: None means boto3's own chain, which would take the home
+    sponsor's keys from the environment; every command that reaches S3 for
+    this sponsor (run, list, restore, verify, provision) says the sentence instead.
+    """
+
+    sentence: str
+
+    def get_boto3_session(self, region: str | None = None) -> boto3.session.Session:
+        raise ConfigError(self.sentence)
+
+
 def _reveal(secret: SecretStr | None) -> str | None:
     return secret.get_secret_value() if secret else None
 
@@ -115,11 +130,13 @@ def bound_environment(sponsor: str, declared_prefix: str | None = None) -> Bound
     return BoundEnvironment(sponsor, prefixes, values)
 
 
-def bound_aws_identity(bound: BoundEnvironment) -> tuple[AwsKeys | None, str, str | None]:
-    """The sponsor's own cloud identity: (keys or None for boto3's chain, its source, a refusal or None).
+def bound_aws_identity(
+    bound: BoundEnvironment,
+) -> tuple[AwsKeys | RefusedIdentity | None, str, str | None]:
+    """The sponsor's own cloud identity: (keys, or None for boto3's chain; its source; a refusal or None).
 
     The refusal is a sentence for a sponsor with no identity of its own while the
-    environment holds another sponsor's keys; it matters only if the run archives.
+    environment holds another sponsor's keys; its RefusedIdentity makes any S3 client fail with it.
     """
     for prefix in bound.prefixes:
         keys = _prefixed_keys(bound.sponsor, prefix) if prefix else None
@@ -130,13 +147,12 @@ def bound_aws_identity(bound: BoundEnvironment) -> tuple[AwsKeys | None, str, st
         return None, f"environment {held[0]}" if held else MACHINE_IDENTITY, None
     if held:
         prefix = bound.prefixes[0]
-        return (
-            None,
-            "none",
+        sentence = (
             f"No AWS credentials are bound to sponsor {bound.sponsor}: {held[0]} belongs to sponsor "
             f"{home_sponsor()} (SPONSOR); set {prefix}AWS_ACCESS_KEY_ID and {prefix}AWS_SECRET_ACCESS_KEY "
-            f"(or {prefix}AWS_PROFILE), or name an AwsCredentials block in {bound.sponsor}'s sponsor block.",
+            f"(or {prefix}AWS_PROFILE), or name an AwsCredentials block in {bound.sponsor}'s sponsor block."
         )
+        return RefusedIdentity(sentence), "none", sentence
     return None, MACHINE_IDENTITY, None
 
 

@@ -13,6 +13,7 @@ from blocks.config import resolve_config
 from blocks.flag import decide_flag
 from blocks.manifest import ManifestSettings
 from blocks.sponsor import SponsorBlockValues
+from hht_archival.adapters.s3 import make_client
 from hht_archival.errors import ConfigError
 
 CALLISTO_URL = "postgresql://backup:callisto-pw@db/callisto"
@@ -57,6 +58,8 @@ def test_another_sponsor_reads_none_of_them_and_cannot_archive():
     )
     with pytest.raises(ConfigError, match="No database URL is bound to sponsor titan"):
         titan.require_archivable()
+    with pytest.raises(ConfigError, match="No AWS credentials are bound to sponsor titan"):
+        make_client(titan.region, titan.aws_credentials)  # list, restore, verify: never callisto's keys
 
 
 def test_a_sponsors_own_prefixed_variables_bind_it(monkeypatch):

@@ -161,3 +161,11 @@ def test_two_sponsors_with_their_own_keys_archive_in_one_nightly_each_in_its_own
     [callisto_log] = [json.loads(p.read_text()) for p in log_files(tmp_path / "logs" / "callisto")]
     assert b"callisto_only" not in _backup_sql(s3, titan_log)
     assert callisto_log["settings_sources"]["aws_identity"] == "environment AWS_ACCESS_KEY_ID"
+
+
+def test_listing_titans_archive_with_only_callistos_keys_is_refused(s3, s3_proxy, callistos_worker):
+    done = run_cli("list", "--sponsor", "titan")
+
+    assert done.returncode != 0
+    assert done.stderr.startswith("❌ No AWS credentials are bound to sponsor titan")
+    assert "Traceback" not in done.stderr and s3_proxy.requests == []
