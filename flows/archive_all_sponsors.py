@@ -1,10 +1,12 @@
 """archive-all-sponsors: the one-sponsor flow mapped over the sponsor manifest, a few at a time.
 
-Each (sponsor, environment) is one parameter set and one child flow run, so
-each sponsor decides its own flag (the seed's gradual rollout) and one
-sponsor's failure never stops another's: the others finish, then the run
-fails naming the failed ones. At most ``max_parallel`` run at once, so fifty
-sponsors never open fifty pg_dumps.
+Each (sponsor, environment) is one parameter set and one flow run, so each
+sponsor decides its own flag (the seed's gradual rollout) and one sponsor's
+failure never stops another's: the others finish, then the run fails naming
+the failed ones. From the command line the runs are child flows in this
+process, at most ``max_parallel`` at once; the nightly deployment fans them
+out as runs of a deployment that any worker of the pool takes (fan_out.py),
+capped across workers by that deployment's concurrency limit.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from prefect.futures import as_completed
 from blocks.config import load_settings
 from blocks.manifest import SponsorRun, expand, load_manifest
 from flows.archive_sponsor import ApplicationDeployment, archive_sponsor
+from flows.fan_out import archive_on_workers
 from hht_archival.errors import ArchivalError, one_sentence
 from hht_archival.progress import announce, human_size
 
@@ -58,6 +61,8 @@ def _summary_row(run: SponsorRun, outcome: Any) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "reason": None if isinstance(outcome, dict) else one_sentence(outcome),
         "local_log": record.get("local_log") or getattr(outcome, "log_path", None) and str(outcome.log_path),
+        "flow_run": record.get("flow_run_id"),
+        "log": record,  # the whole JSON log, for the command line; not in the summary artifact
     }
 
 
@@ -73,6 +78,8 @@ def archive_all_sponsors(
     max_parallel: int | None = None,
     deployment: ApplicationDeployment | None = None,
     log_dir: str | None = None,
+    fan_out: bool = False,
+    night_hours: float = 6.0,
 ) -> list[dict[str, Any]]:
     """Archive every sponsor of the manifest (or the chosen ones); fail if any sponsor failed.
 
@@ -80,27 +87,30 @@ def archive_all_sponsors(
         manifest: Path of the sponsor manifest. Default ARCHIVAL_MANIFEST, else sponsors.yaml.
         sponsors: Only these sponsors. Empty: every sponsor in the manifest.
         environments: Only these environments. Empty: each sponsor's own list.
-        max_parallel: Sponsors archived at once. Default ARCHIVAL_MAX_PARALLEL, else 4.
+        max_parallel: Sponsors archived at once in this process (not with fan_out). Default
+            ARCHIVAL_MAX_PARALLEL, else 4.
         deployment: The application deployment, recorded in every sponsor's log.
-        log_dir: Local log directory; each sponsor's logs go to a subdirectory named after it (as always).
+        log_dir: Local log directory; each sponsor's logs go to a subdirectory named after it.
+        fan_out: Run each sponsor as a run of archive-sponsor/sponsor-run on any worker of the pool
+            (the nightly deployment does), instead of in this process.
+        night_hours: With fan_out, how long to wait for the sponsors' runs before reporting the
+            ones without an outcome as lost.
     """
     settings = load_settings()
     path = manifest or str(settings.archival_manifest)
     runs = expand(load_manifest(path), sponsors, environments, path=path)
-    limit = max_parallel or settings.archival_max_parallel
-    announce("Archiving %d sponsor run(s), at most %d at a time.", len(runs), limit)
-
-    waiting, running, finished = deque(runs), {}, []
-    while waiting or running:
-        while waiting and len(running) < limit:
-            run = waiting.popleft()
-            future = archive_one.with_options(
-                task_run_name=f"archive-{run.sponsor}-{run.environment}"
-            ).submit(run, deployment, log_dir)
-            running[future] = run
-        done = next(as_completed(list(running)))
-        run = running.pop(done)
-        outcome = done.result(raise_on_failure=False)
+    if fan_out:
+        announce("Archiving %d sponsor run(s) on the pool's workers.", len(runs))
+        child = {"deployment": deployment.model_dump(exclude_none=True) if deployment else None}
+        if log_dir:
+            child["log_dir"] = log_dir
+        outcomes = archive_on_workers(runs, child, night_hours * 3600)
+    else:
+        limit = max_parallel or settings.archival_max_parallel
+        announce("Archiving %d sponsor run(s), at most %d at a time.", len(runs), limit)
+        outcomes = _archive_here(runs, deployment, log_dir, limit)
+    finished = []
+    for run, outcome in outcomes:
         finished.append(_summary_row(run, outcome))
         row = finished[-1]
         announce(
@@ -110,16 +120,35 @@ def archive_all_sponsors(
             row["status"],
             f" - {row['reason']}" if row["reason"] else "",
         )
-
-    order = {(r.sponsor, r.environment): i for i, r in enumerate(runs)}
-    finished.sort(key=lambda row: order[(row["sponsor"], row["environment"])])
     create_table_artifact(
         key="archive-summary",
-        table=[{**row, "size": human_size(row["size"]) if row["size"] else "0"} for row in finished],
-        description="Each sponsor's archival: status, size, SHA-256, location, duration and reason.",
+        table=[
+            {
+                **{k: v for k, v in row.items() if k != "log"},
+                "size": human_size(row["size"]) if row["size"] else "0",
+            }
+            for row in finished
+        ],
+        description="Each sponsor's archival: status, size, SHA-256, location, time, reason, flow run.",
     )
     failed = [row for row in finished if row["status"] == "failed"]
     if failed:
         reasons = "; ".join(f"{row['sponsor']} ({row['environment']}): {row['reason']}" for row in failed)
         raise SponsorsFailed(f"{len(failed)} of {len(finished)} sponsor runs failed: {reasons}", finished)
     return finished
+
+
+def _archive_here(runs: list[SponsorRun], deployment, log_dir, limit: int) -> list[tuple[SponsorRun, Any]]:
+    """Each sponsor as a child flow run in this process, at most ``limit`` at once."""
+    waiting, running, finished = deque(runs), {}, {}
+    while waiting or running:
+        while waiting and len(running) < limit:
+            run = waiting.popleft()
+            future = archive_one.with_options(
+                task_run_name=f"archive-{run.sponsor}-{run.environment}"
+            ).submit(run, deployment, log_dir)
+            running[future] = run
+        done = next(as_completed(list(running)))
+        run = running.pop(done)
+        finished[(run.sponsor, run.environment)] = done.result(raise_on_failure=False)
+    return [(run, finished[(run.sponsor, run.environment)]) for run in runs]

@@ -7,18 +7,31 @@ written before the flow ends, and a failed run ends the flow run Failed.
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.binding import home_sponsor
-from blocks.config import resolve_config
+from blocks.config import DEFAULT_LOG_DIR, resolve_config
 from blocks.manifest import manifest_settings
 from blocks.sponsor import load_sponsor_block
+from flows.form import (
+    FOLLOW_SPONSOR,
+    ArchivalChoice,
+    EnvironmentChoice,
+    Text,
+    archival_override,
+    field,
+    optional,
+)
 from flows.pipeline import run_pipeline
+from flows.run_artifacts import publish_record
 from hht_archival.errors import ConfigError
 from hht_archival.record import utc_now_iso
 from hht_archival.unorchestrated import ArchivalFailed, record_config_failure
@@ -44,19 +57,21 @@ def _run_name() -> str:
     params = flow_run.parameters or {}
     sponsor = params.get("sponsor") or home_sponsor()
     environment = params.get("environment") or os.environ.get("DEPLOYMENT_ENVIRONMENT") or "production"
+    if isinstance(environment, str) and environment not in ("production", "staging", "dev"):
+        environment = "invalid"
     return f"archive-{sponsor}-{environment}"
 
 
 @flow(name="archive-sponsor", flow_run_name=_run_name, log_prints=False, persist_result=False)
 def archive_sponsor(
-    sponsor: str | None = None,
-    environment: str | None = None,
-    enabled: bool | None = None,
-    sponsor_block: str | None = None,
-    deployment: ApplicationDeployment | None = None,
-    env_prefix: str | None = None,
-    manifest: str | None = None,
-    log_dir: str | None = None,
+    sponsor: Text = field("Sponsor"),
+    environment: EnvironmentChoice = field("Environment", "production"),
+    enabled: ArchivalChoice = field("Archival", FOLLOW_SPONSOR),
+    sponsor_block: Text = field("Sponsor block"),
+    deployment: ApplicationDeployment | None = field("Application deployment", None),
+    env_prefix: Text = field("Variable prefix"),
+    manifest: Text = field("Sponsor manifest"),
+    log_dir: Text = field("Local log directory"),
 ) -> dict[str, Any]:
     """Archive one sponsor's database and deployment log to S3, or record why not.
 
@@ -66,26 +81,66 @@ def archive_sponsor(
     no parameter can point one sponsor at another sponsor's database or buckets.
 
     Args:
-        sponsor: Sponsor (tenant) name: lowercase letters, digits, hyphens. Default SPONSOR, else callisto.
-        environment: production, staging or dev. Default DEPLOYMENT_ENVIRONMENT, else production.
-        enabled: Override the feature flag for this run. Empty follows the sponsor block,
-            the sponsor's ENABLE_S3_BACKUP_ARCHIVAL, the Prefect variable, then off.
+        sponsor: Sponsor (tenant) name: lowercase letters, digits, hyphens. Empty: SPONSOR, else callisto.
+        environment: production, staging or dev.
+        enabled: "on" or "off" for this run only; "sponsor's setting" follows the sponsor block, the
+            sponsor's ENABLE_S3_BACKUP_ARCHIVAL, the Prefect variable, then off.
         sponsor_block: Name of this sponsor's hht-sponsor-archival block (its buckets, database
-            secret, credentials and flag); a block of another sponsor is refused.
+            secret, credentials and flag); a block of another sponsor is refused. Empty: none.
         deployment: The application deployment this backup precedes (version, git SHA, actor, run URL).
-        env_prefix: The sponsor's own variable prefix (TITAN_ for titan); any other is refused.
+        env_prefix: The sponsor's own variable prefix (TITAN_ for titan); any other is refused. Empty:
+            the sponsor's own.
         manifest: Read this sponsor's entry of this sponsor manifest (region, buckets, prefix, block).
+            Empty: none.
         log_dir: Local log directory; the log goes to a subdirectory named after the sponsor.
-            Default ARCHIVAL_LOG_DIR, else ./deployment-logs.
+            Empty: ARCHIVAL_LOG_DIR, else ./deployment-logs.
     """
     started_at = utc_now_iso()
+    sponsor_name, log_base = optional(sponsor), _log_base(optional(log_dir))
     try:
         config = _resolve(
-            sponsor, environment, enabled, sponsor_block, deployment, env_prefix, manifest, log_dir
+            sponsor_name,
+            environment,
+            archival_override(enabled),
+            optional(sponsor_block),
+            deployment,
+            optional(env_prefix),
+            optional(manifest),
+            log_base,
         )
     except Exception as exc:
-        raise record_config_failure(exc, sponsor, environment, log_dir, started_at) from exc
-    return run_pipeline(config, started_at)
+        failure = record_config_failure(exc, sponsor_name, environment, log_base, started_at)
+        _publish(failure.record)
+        raise failure from exc
+    try:
+        record = run_pipeline(config, started_at)
+    except ArchivalFailed as failure:
+        _publish(failure.record)
+        raise
+    _publish(record)
+    return record
+
+
+def _log_base(log_dir: str | None) -> str | None:
+    """The log directory; in a worker's run a relative one is kept under the home directory.
+
+    A process worker starts each run in a temporary directory that is removed
+    afterwards: a relative directory there would take the local logs with it.
+    """
+    chosen = Path(log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or DEFAULT_LOG_DIR)
+    if prefect_deployment.id and not chosen.is_absolute():
+        return str(Path.home() / "hht-archival" / chosen)
+    return log_dir
+
+
+def _publish(record: dict | None) -> None:
+    """The run's record for the UI and for readers of the API (the nightly, pre-deploy); never fatal."""
+    if not record:
+        return
+    try:
+        publish_record(record)
+    except Exception as exc:  # the log is written and safe; the artifact is a convenience
+        logging.getLogger(__name__).warning("The run's record artifact could not be created (%s).", exc)
 
 
 def _resolve(sponsor, environment, enabled, sponsor_block, deployment, env_prefix, manifest, log_dir):

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.runtime import flow_run
 
 from blocks.config import SponsorConfig
+from flows.run_artifacts import publish_backup, publish_disabled
 from flows.sponsor_lock import sponsor_lock
 from hht_archival.adapters.codecs import FORMATS
 from hht_archival.adapters.postgres import mask_url
@@ -58,11 +58,7 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
             decision.source,
         )
         announce("%s", banner)
-        create_markdown_artifact(
-            key=f"s3-archival-disabled-{suffix}",
-            markdown=f"```\n{banner}\n```",
-            description=f"S3 backup archival is not enabled for {config.sponsor} ({config.environment}).",
-        )
+        _best_effort(publish_disabled, config.sponsor, config.environment, banner)
         final, path = _write_log(step, config, names, record, upload=False)
         return {**final.model_dump(mode="json"), "local_log": str(path)}
 
@@ -124,16 +120,16 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
         raise ArchivalFailed(
             final.error or "The deployment log could not be archived.", path, final.model_dump(mode="json")
         )
-    try:
-        create_link_artifact(
-            key=f"backup-{suffix}",
-            link=location,
-            link_text=location,
-            description=f"Backup of {config.sponsor} ({config.environment}), sha256 {sha256}.",
-        )
-    except Exception as exc:  # the backup and its log are safe: a missing link in the UI is not a failure
-        announce("The link artifact could not be created (%s); the backup is at %s.", exc, location)
+    _best_effort(publish_backup, final.model_dump(mode="json"), config.region)
     return {**final.model_dump(mode="json"), "local_log": str(path)}
+
+
+def _best_effort(publish, *args) -> None:
+    """An artifact for the UI; the backup and its log are safe already, so a failure here is only said."""
+    try:
+        publish(*args)
+    except Exception as exc:
+        announce("An artifact for the Prefect UI could not be created (%s); the run is not affected.", exc)
 
 
 def _write_log(step, config: SponsorConfig, names: RunNames, record: DeploymentLog, upload: bool):

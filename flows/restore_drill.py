@@ -37,6 +37,7 @@ def restore_drill(
     backup: str = "latest",
     sponsor_block: str | None = None,
     env_prefix: str | None = None,
+    skip_unconfigured: bool = False,
 ) -> dict[str, Any]:
     """Restore a backup into a throwaway database, compare row counts with the record, report.
 
@@ -46,12 +47,16 @@ def restore_drill(
         backup: latest, a date (YYYY-MM-DD) or an archived key.
         sponsor_block: Name of an hht-sponsor-archival block with this sponsor's settings.
         env_prefix: The sponsor's own variable prefix (TITAN_ for titan); any other is refused.
+        skip_unconfigured: Without ARCHIVAL_DRILL_DATABASE_URL on the worker, end Completed with a
+            "not configured" artifact instead of failing (the scheduled weekly drill does).
     """
     block = load_sponsor_block(sponsor_block) if sponsor_block else None
     config = resolve_config(
         sponsor=sponsor, environment=environment, sponsor_block=block, env_prefix=env_prefix
     )
     drill_url = load_settings().archival_drill_database_url
+    if drill_url is None and skip_unconfigured:
+        return _not_configured(config)
     client = s3.make_client(config.region, config.aws_credentials)
     with tempfile.TemporaryDirectory(prefix="hht-drill-", dir=config.work_dir) as work:
         report = run_drill(
@@ -65,3 +70,18 @@ def restore_drill(
     if report["status"] != "passed":
         raise ArchivalError(f"Restore drill failed for sponsor {config.sponsor}: {report['error']}")
     return report
+
+
+def _not_configured(config) -> dict[str, Any]:
+    """A scheduled drill on a worker that has no scratch server: say what to set, and do not fail nightly."""
+    what = (
+        f"The restore drill of {config.sponsor} ({config.environment}) is not configured: this worker has no "
+        "ARCHIVAL_DRILL_DATABASE_URL (the admin URL of a scratch PostgreSQL server, never production). "
+        "Set it in the worker's environment; `hht-archival doctor` shows it."
+    )
+    create_markdown_artifact(
+        key=f"restore-drill-{config.sponsor}-{config.environment}",
+        markdown=f"### Restore drill not configured\n\n{what}",
+        description=f"Restore drill of {config.sponsor} ({config.environment}): not configured.",
+    )
+    return {"status": "not-configured", "sponsor": config.sponsor, "environment": config.environment}

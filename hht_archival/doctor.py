@@ -28,6 +28,7 @@ from hht_archival.adapters.bucket_settings import (
 )
 from hht_archival.adapters.postgres import find_pg_dump, mask_url, pg_dump_version, server_version
 from hht_archival.audit_chain import previous_link
+from hht_archival.doctor_schedules import check_scheduled_runs
 from hht_archival.errors import ArchivalError
 from hht_archival.iam import DEPLOYMENT_LOGS_PREFIX
 
@@ -92,9 +93,9 @@ def run_checks(config: SponsorConfig, flag: tuple[bool, str] | None) -> list[Che
         f"(from {sources.get('audit_logs_bucket')}) in {config.region} (from {sources.get('region')})",
     )
 
-    client = s3.make_client(config.region, config.aws_credentials)
     identity_ok = _check_identity(config, add)
     if identity_ok:
+        client = s3.make_client(config.region, config.aws_credentials)
         for label, bucket in (
             ("backups bucket", config.backups_bucket),
             ("audit bucket", config.audit_logs_bucket),
@@ -103,6 +104,7 @@ def run_checks(config: SponsorConfig, flag: tuple[bool, str] | None) -> list[Che
             if exists and bucket == config.audit_logs_bucket:
                 _check_chain_read(client, config, add)
     _check_database(config, add)
+    check_scheduled_runs(config.sponsor, add)
     return rows
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,15 +18,18 @@ import pytest
 from tests.conftest import AUDIT, BACKUPS, run_cli
 from tests.support.prefectserver import api_request
 from tests.support.s3server import list_keys
+from tests.support.teamrepo import clone, make_team_remote
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
+NIGHTLY = ["night-a", "night-b", "night-c", "night-d", "night-down"]
+MANIFEST = "sponsors:\n" + "".join(f"  - name: {name}\n" for name in NIGHTLY)
 
 
-def _prefect(server, *args, timeout=180):
+def _prefect(server, *args, cwd=REPO, timeout=180):
     return subprocess.run(
         [PREFECT, "--no-prompt", *args],
-        cwd=REPO,
+        cwd=cwd,
         env={**os.environ, **server.env()},
         capture_output=True,
         text=True,
@@ -37,28 +40,44 @@ def _prefect(server, *args, timeout=180):
 
 
 @pytest.fixture(scope="module")
-def deployed(prefect_server):
+def team(prefect_server, tmp_path_factory):
+    """The team's remote; `prefect deploy --all` from a clone of it, which is then removed."""
+    where = tmp_path_factory.mktemp("team")
+    remote = make_team_remote(REPO, where, {"sponsors.yaml": MANIFEST})  # a committed manifest
+    deployer = clone(remote, where / "laptop")
     created = _prefect(prefect_server, "work-pool", "create", "hht-archival", "--type", "process")
     assert created.returncode == 0, created.stdout + created.stderr
-    done = _prefect(prefect_server, "deploy", "--all")
+    done = _prefect(prefect_server, "deploy", "--all", cwd=deployer)
     assert done.returncode == 0, done.stdout + done.stderr
-    return prefect_server
+    shutil.rmtree(deployer)  # the deploying machine is gone: workers must not need its paths
+    return {"server": prefect_server, "remote": remote, "where": where}
 
 
 class Worker:
-    """A `prefect worker start` process on the hht-archival pool, running one flow at a time."""
+    """`hht-archival worker` in a clone of the team's remote at a path of its own."""
 
-    def __init__(self, server, name: str, log: Path):
-        env = {**os.environ, **server.env(), "PREFECT_WORKER_QUERY_SECONDS": "1"}
-        self.log = log
+    def __init__(self, team, name: str, env: dict[str, str] | None = None):
+        self.clone = clone(team["remote"], team["where"] / name)
+        self.log = team["where"] / f"{name}.log"
+        script = str(Path(sys.executable).with_name("hht-archival"))
         self.proc = subprocess.Popen(
-            [PREFECT, "worker", "start", "--pool", "hht-archival", "--name", name, "--limit", "1"],
-            cwd=REPO,
-            env=env,
+            [script, "worker", "--limit", "3", "--name", name],
+            cwd=self.clone,
+            env={
+                **os.environ,
+                **team["server"].env(),
+                "PREFECT_WORKER_QUERY_SECONDS": "1",
+                "ARCHIVAL_LOG_DIR": "",  # a new worker machine: its runs log in its own clone
+                **(env or {}),
+            },
             stdin=subprocess.DEVNULL,
-            stdout=log.open("wb"),
+            stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
         )
+        self.name = name
+
+    def logs(self) -> list[Path]:
+        return sorted((self.clone / "deployment-logs").glob("*/deployment-*.json"))
 
     def stop(self):
         self.proc.terminate()
@@ -72,20 +91,95 @@ def _api(server, path, body):
     return api_request("POST", f"{server.api_url}{path}", json=body).json()
 
 
-def test_pre_deploy_run_triggered_and_watched_from_ci(deployed, s3, seeded_db, tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", seeded_db)  # the worker's environment, passed to its runs
+def test_the_deployments_pull_from_the_team_remote_and_read_like_a_form(team):
+    server = team["server"]
+    deployments = {d["name"]: d for d in _api(server, "/deployments/filter", {})}
+    assert set(deployments) >= {"nightly", "sponsor-run", "pre-deploy", "on-demand", "readiness", "weekly"}
+    for deployment in deployments.values():
+        [pull] = deployment["pull_steps"]
+        step = pull["deployments.pull.clone_deployed_code"]
+        assert step["repository"] == team["remote"] and len(step["commit_sha"]) == 40
+        assert str(team["where"] / "laptop") not in json.dumps(deployment)  # no path of the deploying clone
+    [schedule] = deployments["nightly"]["schedules"]
+    assert schedule["schedule"]["cron"] == "0 2 * * *" and schedule["active"] is True  # a committed manifest
+    assert (
+        deployments["sponsor-run"]["global_concurrency_limit"]["limit"] == 4
+    )  # the one setting, all workers
+
+    form = deployments["on-demand"]["parameter_openapi_schema"]["properties"]
+    assert [form[name]["title"] for name in ("sponsor", "environment", "enabled")] == [
+        "Sponsor",
+        "Environment",
+        "Archival",
+    ]
+    assert form["environment"]["enum"] == ["production", "staging", "dev"]
+    assert form["enabled"]["enum"] == ["sponsor's setting", "on", "off"]
+    assert form["enabled"]["default"] == "sponsor's setting"  # one click does not switch a sponsor off
+    assert all("anyOf" not in form[name] for name in ("sponsor", "environment", "enabled", "sponsor_block"))
+
+
+def test_the_nightly_fans_out_over_workers_in_other_clones(team, s3, moto_server, seeded_db, tmp_path):
+    server = team["server"]
+    env = {}
+    for sponsor in NIGHTLY:
+        moto_server.make_buckets(
+            f"hht-diary-backups-{sponsor}-eu-west-1", f"hht-diary-audit-logs-{sponsor}-eu-west-1"
+        )
+        prefix = sponsor.upper().replace("-", "_") + "_"
+        env[f"{prefix}ENABLE_S3_BACKUP_ARCHIVAL"] = "true"
+        env[f"{prefix}DATABASE_URL"] = (
+            seeded_db if sponsor != "night-down" else "postgresql://postgres@127.0.0.1:9/down"
+        )
+        env[f"{prefix}AWS_ACCESS_KEY_ID"] = env[f"{prefix}AWS_SECRET_ACCESS_KEY"] = "testing"
+    workers = [Worker(team, name, env) for name in ("worker-a", "worker-b")]
+    try:
+        done = _prefect(server, "deployment", "run", "archive-all-sponsors/nightly", "--watch", timeout=420)
+    finally:
+        for worker in workers:
+            worker.stop()
+    worker_logs = "\n".join(w.log.read_text()[-2000:] for w in workers)
+    assert done.returncode != 0, done.stdout  # one sponsor failed: the nightly says so
+    ended = {"state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}}  # not the scheduled ones
+    [nightly] = _api(
+        server, "/flow_runs/filter", {"flow_runs": ended, "deployments": {"name": {"any_": ["nightly"]}}}
+    )
+    assert nightly["state_type"] == "FAILED", worker_logs
+    assert (
+        nightly["state"]["message"].count("night-down (production): pg_dump could not reach the database")
+        == 1
+    )
+    assert "1 of 5 sponsor runs failed" in nightly["state"]["message"]
+
+    for sponsor in NIGHTLY[:-1]:  # every other sponsor archived, in its own bucket
+        keys = list_keys(s3, f"hht-diary-backups-{sponsor}-eu-west-1")
+        assert len([k for k in keys if k.endswith(".sql.gz")]) == 1, (sponsor, worker_logs)
+    runs = _api(server, "/flow_runs/filter", {"deployments": {"name": {"any_": ["sponsor-run"]}}})
+    assert sorted(r["name"] for r in runs) == sorted(f"archive-{s}-production" for s in NIGHTLY)
+    assert all(r["parent_task_run_id"] for r in runs)  # shown under the nightly in the UI
+    # Each worker's runs keep their logs in that worker's own clone: every sponsor logged once, by
+    # one worker or the other, and both workers took some.
+    per_worker = {w.name: sorted(p.parent.name for p in w.logs()) for w in workers}
+    print(f"\nsponsors per worker: {per_worker}")
+    assert sorted(sum(per_worker.values(), [])) == sorted(NIGHTLY)
+    assert all(per_worker.values()), per_worker
+
+
+def test_pre_deploy_from_ci_waits_and_writes_the_seeds_outputs(team, s3, seeded_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", seeded_db)  # the worker's environment: titan's (SPONSOR=titan)
     monkeypatch.setenv("ENABLE_S3_BACKUP_ARCHIVAL", "true")
-    worker = Worker(deployed, "ci-worker", tmp_path / "worker.log")
+    worker = Worker(team, "ci-worker")
+    outputs = tmp_path / "github_output"
     try:
         metadata = '{"version": "3.1.0", "git_sha": "cafe123"}'
         done = _prefect(
-            deployed, "deployment", "run", "archive-sponsor/pre-deploy", "-p", "sponsor=titan",
+            team["server"], "deployment", "run", "archive-sponsor/pre-deploy", "-p", "sponsor=titan",
             "-p", "environment=production", "-p", f"deployment={metadata}", "--watch",
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr + worker.log.read_text()[-3000:]
         ours = run_cli(
             "pre-deploy", "--sponsor", "titan", "--environment", "staging", "--version", "3.2.0",
-            env={**deployed.env(), "GITHUB_SHA": "beef456", "GITHUB_ACTOR": "octo"},
+            env={**team["server"].env(), "GITHUB_SHA": "beef456", "GITHUB_ACTOR": "octo",
+                 "GITHUB_OUTPUT": str(outputs)},
         )  # fmt: skip
     finally:
         worker.stop()
@@ -94,91 +188,14 @@ def test_pre_deploy_run_triggered_and_watched_from_ci(deployed, s3, seeded_db, t
 
     keys = [k for k in list_keys(s3, BACKUPS) if k.endswith(".sql.gz")]
     assert len(keys) == 2, (keys, ours.stdout)
-    assert len(list_keys(s3, BACKUPS)) == 2 * 2  # each backup with its roles object
     backup_key, staging_key = keys
-    log_key, staging_log_key = list_keys(s3, AUDIT)
+    log_key, staging_log_key = [k for k in list_keys(s3, AUDIT) if k.startswith("deployments/")]
     log = json.loads(s3.get_object(Bucket=AUDIT, Key=log_key)["Body"].read())
     assert log["status"] == "archived" and log["backup_location"] == f"s3://{BACKUPS}/{backup_key}"
     assert log["deployment"] == {"version": "3.1.0", "git_sha": "cafe123"}
     staging_log = json.loads(s3.get_object(Bucket=AUDIT, Key=staging_log_key)["Body"].read())
     assert "/backup-staging-" in staging_key
     assert staging_log["deployment"] == {"version": "3.2.0", "git_sha": "beef456", "actor": "octo"}
-
-    [run] = _api(
-        deployed,
-        "/flow_runs/filter",
-        {
-            "flow_runs": {"name": {"any_": ["archive-titan-production"]}},
-            "deployments": {"name": {"any_": ["pre-deploy"]}},
-        },
-    )
-    assert run["state_type"] == "COMPLETED"
-    artifacts = _api(deployed, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})
-    links = [a for a in artifacts if a["key"] == "backup-titan-production"]
-    assert links and f"s3://{BACKUPS}/{backup_key}" in links[0]["data"]
-
-
-def test_deployments_have_the_schedule_and_the_documented_form(deployed):
-    deployments = {d["name"]: d for d in _api(deployed, "/deployments/filter", {})}
-    assert set(deployments) >= {"nightly", "pre-deploy", "on-demand"}
-    [schedule] = deployments["nightly"]["schedules"]
-    assert schedule["schedule"]["cron"] == "0 2 * * *" and schedule["schedule"]["timezone"] == "UTC"
-    form = deployments["on-demand"]["parameter_openapi_schema"]
-    assert form["properties"]["enabled"]["description"].startswith("Override the feature flag for this run.")
-    assert form["definitions"]["ApplicationDeployment"]["properties"]["git_sha"]["title"] == "Git SHA"
-
-
-def test_two_workers_on_one_pool_share_the_runs(deployed, s3, tmp_path):
-    workers = [Worker(deployed, f"worker-{n}", tmp_path / f"worker-{n}.log") for n in ("a", "b")]
-    deployment = api_request("GET", f"{deployed.api_url}/deployments/name/archive-sponsor/on-demand").json()
-    try:
-        runs = [
-            _api(
-                deployed,
-                f"/deployments/{deployment['id']}/create_flow_run",
-                {"parameters": {"sponsor": f"spread-{n}"}},
-            )["id"]
-            for n in range(4)
-        ]
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            states = [
-                r["state_type"]
-                for r in _api(deployed, "/flow_runs/filter", {"flow_runs": {"id": {"any_": runs}}})
-            ]
-            if all(s in ("COMPLETED", "FAILED", "CRASHED") for s in states) and len(states) == 4:
-                break
-            time.sleep(2)
-        assert states == ["COMPLETED"] * 4, [w.log.read_text()[-2000:] for w in workers]
-        ran_on = _workers_that_ran(deployed, runs)  # before stopping them: they report after each run
-    finally:
-        for worker in workers:
-            worker.stop()
-    print(f"runs per worker: { {w: list(ran_on.values()).count(w) for w in set(ran_on.values())} }")
-    assert set(ran_on) == set(runs)
-    assert set(ran_on.values()) == {"worker-a", "worker-b"}
-
-
-def _workers_that_ran(server, runs: list[str]) -> dict[str, str]:
-    """Flow run id -> name of the worker that executed it, from the workers' own events."""
-    ran_on: dict[str, str] = {}
-    deadline = time.monotonic() + 60
-    while len(ran_on) < len(runs) and time.monotonic() < deadline:
-        events = _api(
-            server,
-            "/events/filter",
-            {
-                "filter": {
-                    "event": {"name": ["prefect.worker.executed-flow-run"]},
-                    "resource": {"id_prefix": ["prefect.worker.process.worker-"]},
-                },
-                "limit": 50,
-            },
-        )["events"]  # fmt: skip
-        for event in events:
-            for related in event["related"]:
-                flow_run = related["prefect.resource.id"].removeprefix("prefect.flow-run.")
-                if flow_run in runs:
-                    ran_on[flow_run] = event["resource"]["prefect.resource.name"]
-        time.sleep(1)
-    return ran_on
+    expected = f"backup_location=s3://{BACKUPS}/{staging_key}\nbackup_size={staging_log['backup_size']}\n"
+    assert outputs.read_text() == expected  # the seed's outputs, for the CI's next step
+    assert expected in ours.stdout and '"status": "archived"' in ours.stdout

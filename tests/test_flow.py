@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from flows.archive_sponsor import ArchivalFailed
+from flows.run_artifacts import record_from_artifact
 from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files
 from tests.flowhelpers import (
     expected_keys,
@@ -128,7 +129,16 @@ def test_enabled_archives_a_restorable_encrypted_tagged_backup_and_the_log(
     assert get_tags(s3, AUDIT, log_key)["data-class"] == "deployment-log"
     assert s3.head_object(Bucket=AUDIT, Key=log_key)["ServerSideEncryption"] == "AES256"
     assert set(task_run_counts(flow_run_id).values()) == {1}
-    assert f"]({log['backup_location']})" in read_artifact("backup-titan-production", flow_run_id).data
+    shown = read_artifact("backup-titan-production", flow_run_id).data  # what a person reads in the UI
+    bucket, key = log["backup_location"].removeprefix("s3://").split("/", 1)
+    assert f"`{log['backup_location']}`" in shown and f"`{log['backup_sha256']}`" in shown
+    assert (
+        f"(https://eu-west-1.console.aws.amazon.com/s3/object/{bucket}?region=eu-west-1&prefix={key})"
+        in shown
+    )
+    assert f"| retain until | {log['retain_until']} |" in shown and f"`{log['log_location']}`" in shown
+    record = read_artifact("archive-log-titan-production", flow_run_id)  # what the nightly and CI read back
+    assert record_from_artifact(record.data)["backup_sha256"] == log["backup_sha256"]
 
 
 def test_sse_kms_is_requested_when_a_key_is_configured(s3, seeded_db, tmp_path, monkeypatch):

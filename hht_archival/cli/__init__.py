@@ -59,4 +59,4 @@ def configs_for(sponsor, environment, manifest):
     return resolve_manifest(manifest, environment)
 
 
-from hht_archival.cli import archive, readiness, running  # noqa: E402,F401  (registers the commands)
+from hht_archival.cli import archive, readiness, running, server  # noqa: E402,F401  (registers the commands)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import traceback
@@ -11,6 +10,7 @@ from pathlib import Path
 import click
 
 from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, fail, main, refuse_password_in_argv
+from hht_archival.cli.outputs import emit_outputs, print_log, print_run_end, print_sponsor_runs
 from hht_archival.console import attach_console, prepare_environment
 
 
@@ -89,13 +89,7 @@ def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, m
         log_dir,
         dict(sponsor=sponsor, environment=environment, enabled=enabled, sponsor_block=sponsor_block),
     )
-    _print_log(result)
-    if not result["s3_archival_enabled"]:
-        from hht_archival.banner import LOG_LOCAL_ONLY
-
-        click.echo(LOG_LOCAL_ONLY)
-    _emit_outputs(result)
-    click.echo(f"Local log: {result['local_log']}")
+    print_run_end(result)
 
 
 def _decided_without_a_server(config):
@@ -115,7 +109,7 @@ def _decided_without_a_server(config):
 def _skip_without_engine(config, decision, started_at) -> None:
     """The disabled run with no Prefect server: the seed's banner, the local log and outputs, no engine."""
     from blocks.flag import describe_decision
-    from hht_archival.banner import LOG_LOCAL_ONLY, disabled_banner
+    from hht_archival.banner import disabled_banner
     from hht_archival.unorchestrated import write_log_without_engine
 
     click.echo(describe_decision(decision, config.sponsor, config.environment))
@@ -139,10 +133,7 @@ def _skip_without_engine(config, decision, started_at) -> None:
             EXIT_FAILED,
         )
     click.echo(f"write_log: {path} (S3: {record.log_location})")
-    _print_log(record.model_dump(mode="json"))
-    click.echo(LOG_LOCAL_ONLY)
-    _emit_outputs(record.model_dump(mode="json"))
-    click.echo(f"Local log: {path}")
+    print_run_end({**record.model_dump(mode="json"), "local_log": str(path)})
 
 
 def _refuse_without_engine(config, decision, started_at) -> None:
@@ -151,7 +142,7 @@ def _refuse_without_engine(config, decision, started_at) -> None:
 
     sentence = next(iter(config.refusals.values()))
     record, path = write_log_without_engine(config, decision, started_at, sentence)
-    _emit_outputs(record.model_dump(mode="json"))
+    emit_outputs(record.model_dump(mode="json"))
     fail(sentence, path, EXIT_BAD_INPUT)
 
 
@@ -177,15 +168,15 @@ def _archive_with_engine(whose, config, decision, started_at, debug, log_dir, pa
                     exc, parameters["sponsor"], parameters["environment"], log_dir, started_at
                 )
                 record, path = failure.record, failure.log_path
-            _print_log(record)
-            _emit_outputs(record)
+            print_log(record)
+            emit_outputs(record)
             fail(str(exc), path, EXIT_FAILED)
         try:
             return archive_sponsor(**parameters, log_dir=log_dir)
         except ArchivalFailed as exc:
             if exc.record:
-                _print_log(exc.record)
-                _emit_outputs(exc.record)
+                print_log(exc.record)
+                emit_outputs(exc.record)
             fail(str(exc), exc.log_path, EXIT_FAILED)
         except Exception as exc:
             if debug:
@@ -234,41 +225,6 @@ def demo(database_url, sponsor, out_dir, debug) -> None:
     sys.exit(code)
 
 
-@main.command("pre-deploy")
-@click.option("--sponsor", required=True, help="Sponsor to back up.")
-@click.option("--environment", default="production", show_default=True, help="production, staging or dev.")
-@click.option(
-    "--version", "app_version", help="Application version being deployed (also read from DEPLOYMENT_VERSION)."
-)
-@click.option("--timeout", type=float, help="Give up waiting after this many seconds (the run goes on).")
-def pre_deploy(sponsor, environment, app_version, timeout) -> None:
-    """Back up a sponsor on the Prefect server before an application deploys, and wait for it.
-
-    Runs the archive-sponsor/pre-deploy deployment with the CI's metadata
-    (GITHUB_SHA, GITHUB_ACTOR, GITHUB_RUN_ID...) and exits non-zero unless it completed.
-
-    Example: hht-archival pre-deploy --sponsor callisto --environment production
-    """
-    prepare_environment(debug=False)
-    from deployments.trigger import trigger_pre_deploy
-    from hht_archival.errors import ArchivalError
-
-    try:
-        run = trigger_pre_deploy(sponsor, environment, app_version, timeout)
-    except ArchivalError as exc:
-        fail(str(exc), None, EXIT_BAD_INPUT)
-    ended = run.state.name if run.state else "unknown"
-    click.echo(f"Flow run {run.name} ({run.id}): {ended}")
-    if run.state is None or not run.state.is_completed():
-        reason = (run.state.message if run.state else None) or "no message"
-        fail(
-            f"The pre-deploy backup of sponsor {sponsor} ({environment}) ended {ended} ({reason}); "
-            f"see flow run {run.id} in the Prefect UI.",
-            None,
-            EXIT_FAILED,
-        )
-
-
 def _run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> None:
     from blocks.manifest import expand, load_manifest
     from hht_archival.engine import EngineUnavailable, prefect_api
@@ -310,14 +266,14 @@ def _run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> 
                 log_dir=log_dir,
             )
         except SponsorsFailed as exc:
-            _print_summary(exc.summary)
+            print_sponsor_runs(exc.summary)
             fail(str(exc), None, EXIT_FAILED)
         except Exception as exc:
             if debug:
                 traceback.print_exc()
             _leave_if_prefect_api_lost(exc, whose, log_dir)
             fail(one_sentence(exc), None, EXIT_FAILED)
-    _print_summary(summary)
+    print_sponsor_runs(summary)
 
 
 def _leave_if_prefect_api_lost(exc: BaseException, whose: str, log_dir) -> None:
@@ -335,33 +291,3 @@ def _leave_if_prefect_api_lost(exc: BaseException, whose: str, log_dir) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_FAILED)
-
-
-def _print_summary(rows: list[dict]) -> None:
-    click.echo("\nSponsor runs:")
-    for row in rows:
-        where = row["reason"] or row["location"]
-        click.echo(
-            f"  {row['status']:9s} {row['sponsor']} ({row['environment']}): {where}"
-            f"  [log: {row['local_log']}]"
-        )
-
-
-def _print_log(record: dict) -> None:
-    shown = {k: v for k, v in record.items() if k != "local_log"}
-    click.echo("Deployment log:")
-    click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
-
-
-def _emit_outputs(record: dict) -> None:
-    """Print the seed's step outputs and append them to $GITHUB_OUTPUT when it is set."""
-    lines = [
-        f"backup_location={record.get('backup_location', 'not-configured')}",
-        f"backup_size={record.get('backup_size', 0)}",
-    ]
-    for line in lines:
-        click.echo(line)
-    target = os.environ.get("GITHUB_OUTPUT")
-    if target:
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write("".join(f"{line}\n" for line in lines))

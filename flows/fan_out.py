@@ -1,0 +1,122 @@
+"""The nightly's sponsors as runs of a deployment, so every worker of the pool shares the night's work.
+
+Why not child flows in the nightly's own process: they all ran inside the one
+worker that picked the nightly up, behind its threads, while other workers
+(and machines added later) stood idle. Each (sponsor, environment) becomes a
+run of ``archive-sponsor/sponsor-run``; that deployment's concurrency limit
+caps how many run at once across all workers (prefect.yaml).
+
+Nothing is skipped silently: a run that crashed (its process died) is started
+again once (a cancelled one is not: a person chose that); one with no outcome
+when the night's limit is reached (its worker gone with it) is reported lost.
+Each run's record is read back from its table artifact, because its local log
+is on the worker that ran it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
+from prefect.deployments import run_deployment
+
+from blocks.manifest import SponsorRun
+from flows.run_artifacts import record_from_artifact, record_key
+from hht_archival.errors import ArchivalError
+from hht_archival.progress import announce
+from hht_archival.unorchestrated import ArchivalFailed
+
+SPONSOR_RUN_DEPLOYMENT = "archive-sponsor/sponsor-run"
+POLL_SECONDS = 5.0
+_FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+@dataclass
+class _Submitted:
+    run: SponsorRun
+    flow_run_id: Any
+    attempt: int = 1
+
+
+def archive_on_workers(
+    runs: list[SponsorRun], parameters: dict[str, Any], timeout_seconds: float
+) -> list[tuple[SponsorRun, dict | Exception]]:
+    """Start a deployment run per sponsor, wait for all, return each one's record or its failure."""
+    pending = {s.flow_run_id: s for s in (_submit(run, parameters) for run in runs)}
+    outcomes: dict[tuple[str, str], dict | Exception] = {}
+    deadline = time.monotonic() + timeout_seconds
+    while pending and time.monotonic() < deadline:
+        for flow_run in _read(list(pending)):
+            state = flow_run.state.type.value if flow_run.state else "PENDING"
+            if state not in _FINAL:
+                continue
+            submitted = pending.pop(flow_run.id)
+            if state == "CRASHED" and submitted.attempt == 1:  # its process died; a cancel is a person's
+                announce(
+                    "%s (%s): its run %s ended %s; starting it again.",
+                    submitted.run.sponsor,
+                    submitted.run.environment,
+                    flow_run.name,
+                    state,
+                )
+                again = _submit(submitted.run, parameters, attempt=2)
+                pending[again.flow_run_id] = again
+                continue
+            outcomes[(submitted.run.sponsor, submitted.run.environment)] = _outcome(
+                submitted, flow_run, state
+            )
+        if pending:
+            time.sleep(POLL_SECONDS)
+    for submitted in pending.values():  # no outcome in time: its worker is likely gone
+        outcomes[(submitted.run.sponsor, submitted.run.environment)] = ArchivalError(
+            f"The run of sponsor {submitted.run.sponsor} ({submitted.run.environment}) gave no outcome "
+            f"within {timeout_seconds / 3600:g} h (flow run {submitted.flow_run_id}: its worker may be "
+            "gone); check the pool's workers and run it again."
+        )
+    return [(run, outcomes[(run.sponsor, run.environment)]) for run in runs]
+
+
+def _submit(run: SponsorRun, parameters: dict[str, Any], attempt: int = 1) -> _Submitted:
+    flow_run = run_deployment(
+        SPONSOR_RUN_DEPLOYMENT,
+        parameters={**run.flow_parameters(), **parameters},
+        timeout=0,  # return once created: the pool's workers run it
+        as_subflow=True,
+    )
+    return _Submitted(run, flow_run.id, attempt)
+
+
+def _read(flow_run_ids: list) -> list:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids)))
+
+
+def _outcome(submitted: _Submitted, flow_run, state: str) -> dict | Exception:
+    """The run's record when it completed; else its one sentence, with the record when it left one."""
+    record = _record(flow_run.id, submitted.run)
+    if state == "COMPLETED" and record is not None:
+        return record
+    message = (flow_run.state.message if flow_run.state else None) or f"the run ended {state}"
+    reason = (record or {}).get("error") or message
+    retried = " (after starting it again)" if submitted.attempt > 1 else ""
+    return ArchivalFailed(f"{reason}{retried}", None, record)
+
+
+def _record(flow_run_id, run: SponsorRun) -> dict | None:
+    key = record_key(run.sponsor, run.environment)
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+            )
+        )
+    return record_from_artifact(found[0].data) if found else None

@@ -1,0 +1,93 @@
+"""pre-deploy and worker: the commands for a team's Prefect server, from a CI job and on a worker machine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, fail, main
+from hht_archival.cli.outputs import print_run_end
+from hht_archival.console import prepare_environment
+
+
+@main.command("pre-deploy")
+@click.option("--sponsor", required=True, help="Sponsor to back up.")
+@click.option("--environment", default="production", show_default=True, help="production, staging or dev.")
+@click.option(
+    "--version", "app_version", help="Application version being deployed (also read from DEPLOYMENT_VERSION)."
+)
+@click.option("--timeout", type=float, help="Give up waiting after this many seconds (the run goes on).")
+def pre_deploy(sponsor, environment, app_version, timeout) -> None:
+    """Back up a sponsor on the Prefect server before an application deploys, and wait for it.
+
+    Runs the archive-sponsor/pre-deploy deployment with the CI's metadata
+    (GITHUB_SHA, GITHUB_ACTOR, GITHUB_RUN_ID...), prints the run's deployment
+    log and the seed's outputs (also to $GITHUB_OUTPUT), and exits non-zero
+    unless it completed.
+
+    Example: hht-archival pre-deploy --sponsor callisto --environment production
+    """
+    prepare_environment(debug=False)
+    from deployments.trigger import run_record, trigger_pre_deploy
+    from hht_archival.errors import ArchivalError
+
+    try:
+        run = trigger_pre_deploy(sponsor, environment, app_version, timeout)
+    except ArchivalError as exc:
+        fail(str(exc), None, EXIT_BAD_INPUT)
+    ended = run.state.name if run.state else "unknown"
+    click.echo(f"Flow run {run.name} ({run.id}): {ended}")
+    record = run_record(run, sponsor, environment)
+    print_run_end(record or {})
+    if run.state is None or not run.state.is_completed():
+        reason = (record or {}).get("error") or (run.state.message if run.state else None) or "no message"
+        fail(
+            f"The pre-deploy backup of sponsor {sponsor} ({environment}) ended {ended} ({reason}); "
+            f"see flow run {run.id} in the Prefect UI.",
+            None,
+            EXIT_FAILED,
+        )
+
+
+@main.command()
+@click.option("--pool", default="hht-archival", show_default=True, help="The work pool to take runs from.")
+@click.option("--limit", type=click.IntRange(1, 64), default=4, show_default=True, help="Runs at once here.")
+@click.option("--name", help="This worker's name in the Prefect UI. Default: Prefect's.")
+@click.option(
+    "--log-dir",
+    type=click.Path(file_okay=False),
+    help="Where this worker's runs keep their local logs. Default: $ARCHIVAL_LOG_DIR, else ./deployment-logs",
+)
+def worker(pool, limit, name, log_dir) -> None:
+    """Run this machine as a worker of the team's Prefect server, from this clone of the repository.
+
+    Each run clones the deployed commit into a temporary directory, so this
+    clone only provides the Python environment; the runs' local logs go to an
+    absolute directory here (a relative one would vanish with the run's
+    temporary directory). Needs PREFECT_API_URL.
+
+    Example: PREFECT_API_URL=http://prefect.internal:4200/api hht-archival worker
+    """
+    prepare_environment(debug=False)
+    from hht_archival.engine import configured_api_url
+
+    if configured_api_url() is None:
+        fail(
+            "No Prefect server is configured for this worker; set PREFECT_API_URL to the team's server "
+            "(for example http://prefect.internal:4200/api) and run again.",
+            None,
+            EXIT_BAD_INPUT,
+        )
+    logs = Path(log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or "deployment-logs").resolve()
+    logs.mkdir(parents=True, exist_ok=True)
+    os.environ["ARCHIVAL_LOG_DIR"] = str(logs)
+    for name in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL"):
+        os.environ.pop(name, None)  # a worker's own log is what its operator reads
+    prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+    click.echo(f"Worker of pool {pool}: runs keep their local logs in {logs}")
+    command = [prefect, "worker", "start", "--pool", pool, "--limit", str(limit)]
+    os.execv(prefect, command + (["--name", name] if name else []))  # noqa: S606
