@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from hht_archival.audit_chain import verify_chain
+from hht_archival.chain_verify import verify_chain
 from tests.conftest import AUDIT, run_cli
 from tests.flowhelpers import run_flow
 from tests.support.s3server import list_keys
