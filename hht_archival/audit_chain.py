@@ -66,7 +66,7 @@ def previous_link(client, bucket: str, environment: str, log_key: str, sponsor: 
     hint = None
     if pointer is not None and pointer.metadata.get(HEAD_LOG_KEY):
         hint = Link(pointer.metadata[HEAD_LOG_KEY], pointer.metadata.get(HEAD_LOG_SHA256))
-    listed = s3_objects.list_after(client, bucket, DEPLOYMENT_LOGS_PREFIX, hint and hint.key)
+    listed = s3_objects.list_after(client, bucket, DEPLOYMENT_LOGS_PREFIX, hint and hint.key, sponsor)
     later = [
         entry.key
         for entry in map(entry_for, listed)

@@ -139,7 +139,7 @@ def put_retention(client, bucket: str, key: str, until: datetime, sponsor: str) 
         raise translate(exc, sponsor, f"setting the retention of s3://{bucket}/{key}") from exc
 
 
-def list_after(client, bucket: str, prefix: str, start_after: str | None) -> list[dict]:
+def list_after(client, bucket: str, prefix: str, start_after: str | None, sponsor: str) -> list[dict]:
     """Objects under ``prefix`` whose keys sort after ``start_after`` (all of them for None).
 
     Keys are listed in order, so from a known recent key this costs one
@@ -147,8 +147,11 @@ def list_after(client, bucket: str, prefix: str, start_after: str | None) -> lis
     """
     extra = {"StartAfter": start_after} if start_after else {}
     found: list[dict] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **extra):
-        found.extend(page.get("Contents", []))
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **extra):
+            found.extend(page.get("Contents", []))
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, sponsor, f"listing s3://{bucket}/{prefix}") from exc
     return found
 
 
