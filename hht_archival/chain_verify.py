@@ -42,10 +42,10 @@ def verify_chain(client, bucket: str, environment: str, sponsor: str = "") -> Ch
     before: Link | None = None
     for entry in _logs(client, bucket, environment):
         report.logs += 1
-        body = _body(client, bucket, entry, sponsor)
+        body, state = _body(client, bucket, entry, sponsor)
         if body is None:
             report.cold.append(entry.key)
-            state = s3_objects.head(client, bucket, entry.key, sponsor)
+            state = state or s3_objects.head(client, bucket, entry.key, sponsor)
             sha = (state.sha256 or state.metadata.get(LOG_SHA256)) if state else None
             report.unchecked += 1  # the link this log carries is in its unreadable body
             before = Link(entry.key, sha)
@@ -70,13 +70,17 @@ def verify_chain(client, bucket: str, environment: str, sponsor: str = "") -> Ch
     return report
 
 
-def _body(client, bucket: str, entry: Entry, sponsor: str) -> bytes | None:
-    """The log's bytes, or None while it is cold (a listing shows a restored copy as cold too)."""
+def _body(client, bucket: str, entry: Entry, sponsor: str):
+    """(the log's bytes or None while it is cold, its HEAD if one was needed to tell).
+
+    A listing shows a restored copy in its Glacier class too: HEAD says whether it is readable.
+    """
+    state = None
     if entry.cold:
         state = s3_objects.head(client, bucket, entry.key, sponsor)
         if state is not None and state.cold:
-            return None
-    return s3_objects.read(client, bucket, entry.key, sponsor)
+            return None, state
+    return s3_objects.read(client, bucket, entry.key, sponsor), state
 
 
 def _check_link(report: ChainReport, key: str, link: Link, before: Link | None) -> None:

@@ -23,8 +23,11 @@ What each action is for (see ``hht_archival/adapters/s3.py``):
   (a PutObject carrying ``x-amz-tagging`` needs ``s3:PutObjectTagging`` as well).
 - ``s3:GetObject`` on ``deployments/*`` and ``s3:ListBucket`` of the audit bucket
   (prefix ``deployments/`` only): each new log records the key and SHA-256 of
-  the previous one (the hash chain, hht_archival/audit_chain.py). The logs hold
-  no clinical data and no secret.
+  the previous one (the hash chain, hht_archival/audit_chain.py), found by HEAD
+  of the chain head and of logs (HEAD is authorised as s3:GetObject) and one
+  listing after the chain head; a log is read (GET) only when it was written
+  before logs kept their SHA-256 in their metadata. After the log's PUT, HEAD
+  reads back its checksum. The logs hold no clinical data and no secret.
 - ``s3:GetObjectTagging`` on ``backups/*`` and ``deployments/*``: after every
   write the tags are read back, because some S3-compatible stores keep an
   object sent with ``x-amz-tagging`` but drop its tags (hht_archival/landed.py).
