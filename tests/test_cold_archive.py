@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
 import pytest
 
 from blocks.config import resolve_config
+from hht_archival.audit_chain import advance_head
 from hht_archival.chain_verify import verify_chain
 from hht_archival.doctor import run_checks
 from hht_archival.errors import ArchivalError
@@ -119,26 +121,29 @@ def test_an_archive_gone_cold_is_linked_verified_and_restored(
 
 
 def test_a_runs_s3_requests_do_not_grow_with_ten_thousand_logs(s3, s3_proxy, seeded_db, monkeypatch):
-    _archive(monkeypatch, seeded_db)  # the chain head now names this log
+    def put_log(hours: int) -> tuple[str, str]:  # a log of an earlier run, its SHA-256 in its metadata
+        moment = datetime(2016, 1, 1, 2) - timedelta(hours=hours)
+        key = f"deployments/{moment:%Y/%m/%d}/deployment-prod-{moment:%Y%m%d-%H%M%S}.json"
+        body = json.dumps({"status": "archived", "timestamp": moment.isoformat()}).encode()
+        sha256 = hashlib.sha256(body).hexdigest()
+        s3.put_object(Bucket=AUDIT, Key=key, Body=body, Metadata={"sha256": sha256})
+        return key, sha256
 
     def one_run() -> list[tuple[str, str]]:
         s3_proxy.clear()
         _archive(monkeypatch, seeded_db)
         return sorted((m, ",".join(sorted(set(q) - {"x-id"}))) for m, _, q in s3_proxy.requests)
 
+    newest, sha256 = put_log(0)  # and the chain head its run left, naming it
+    advance_head(s3, AUDIT, "production", newest, sha256, sponsor="titan", tags={}, kms_key_id=None)
     with_one = one_run()
-
-    def put(n: int) -> None:
-        key = f"deployments/2015/{1 + n % 12:02d}/{1 + n % 28:02d}/deployment-prod-2015{n:010d}.json"
-        body = json.dumps({"n": n}).encode()
-        s3.put_object(Bucket=AUDIT, Key=key, Body=body, Metadata={"sha256": hashlib.sha256(body).hexdigest()})
-
     with ThreadPoolExecutor(max_workers=8) as pool:  # the test's set-up: 10,000 small PUTs at once
-        list(pool.map(put, range(10_000)))
+        list(pool.map(put_log, range(1, 10_001)))
     with_many = one_run()
 
+    listings = sum(m == "GET" and "list-type" in q for m, q in with_many)
     print(
-        f"\nS3 requests of one archive run: {len(with_one)} with 2 logs in the bucket, "
-        f"{len(with_many)} with 10,002 ({sum(m == 'GET' and 'list-type' in q for m, q in with_many)} listing)"
+        f"\nS3 requests of one archive run: {len(with_one)} with 1 log in the bucket, "
+        f"{len(with_many)} with 10,002 ({listings} of them a listing)"
     )
     assert with_many == with_one
