@@ -66,7 +66,9 @@ def previous_link(client, bucket: str, environment: str, log_key: str, sponsor: 
     hint = None
     if pointer is not None and pointer.metadata.get(HEAD_LOG_KEY):
         hint = Link(pointer.metadata[HEAD_LOG_KEY], pointer.metadata.get(HEAD_LOG_SHA256))
-    listed = s3_objects.list_after(client, bucket, DEPLOYMENT_LOGS_PREFIX, hint and hint.key, sponsor)
+    # A chain head at or past this log (another machine's clock ahead) is no help: list them all.
+    start = hint.key if hint and hint.key < log_key else None
+    listed = s3_objects.list_after(client, bucket, DEPLOYMENT_LOGS_PREFIX, start, sponsor)
     later = [
         entry.key
         for entry in map(entry_for, listed)
@@ -76,7 +78,7 @@ def previous_link(client, bucket: str, environment: str, log_key: str, sponsor: 
         and entry.key < log_key
     ]
     if not later:
-        return hint if hint and hint.key < log_key else Link(None, None)
+        return hint if start else Link(None, None)
     newest = max(later)
     return Link(newest, log_sha256(client, bucket, newest, sponsor, environment))
 
