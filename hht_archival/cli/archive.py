@@ -39,7 +39,7 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
     """
     from hht_archival.adapters import s3
     from hht_archival.catalogue import add_details, list_entries
-    from hht_archival.errors import ArchivalError
+    from hht_archival.errors import ArchivalError, ConfigError
 
     try:
         [config] = configs_for(sponsor, None, None)
@@ -54,8 +54,10 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
         )
         shown = entries if limit == 0 else entries[:limit]
         add_details(client, bucket, shown, config.sponsor)
-    except ArchivalError as exc:
+    except ConfigError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
+    except ArchivalError as exc:  # S3 said no, in one sentence (s3_objects translates)
+        fail(str(exc), None, EXIT_FAILED)
     except Exception as exc:
         fail(s3.translate(exc, config.sponsor, f"listing s3://{bucket}").args[0], None, EXIT_FAILED)
     if as_json:

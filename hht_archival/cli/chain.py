@@ -16,7 +16,7 @@ from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, configs_for, fail
 def verify_logs(sponsor: str | None, environment: str, request_glacier_restore: bool) -> None:
     from hht_archival.adapters import s3
     from hht_archival.chain_verify import request_restores, verify_chain
-    from hht_archival.errors import ArchivalError
+    from hht_archival.errors import ArchivalError, ConfigError
 
     try:
         [config] = configs_for(sponsor, environment, None)
@@ -24,8 +24,10 @@ def verify_logs(sponsor: str | None, environment: str, request_glacier_restore: 
         report = verify_chain(client, config.audit_logs_bucket, config.environment, config.sponsor)
         if request_glacier_restore and report.cold:
             request_restores(client, config.audit_logs_bucket, report.cold, config.sponsor)
-    except ArchivalError as exc:
+    except ConfigError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
+    except ArchivalError as exc:  # S3 said no, in one sentence (s3_objects translates)
+        fail(str(exc), None, EXIT_FAILED)
     except Exception as exc:
         fail(
             s3.translate(exc, config.sponsor, f"reading s3://{config.audit_logs_bucket}").args[0],
