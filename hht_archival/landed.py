@@ -17,9 +17,10 @@ chain head, drill report):
   (s3.confirm_checksum, in the adapter);
 - **retention**: where the bucket has Object Lock, the object gets its own
   compliance-mode retention until the end of its ``retain-until`` day
-  (PutObjectRetention), never shorter than the bucket's default, so no later
-  change of that default can shorten it. Where the state is readable, HEAD
-  confirms it.
+  (PutObjectRetention), never shorter than the bucket's default: the lock then
+  matches the date the tags and the log promise, also where the bucket's
+  default is shorter, in governance mode, or counts years as 365 days. Where
+  the state is readable, HEAD confirms it.
 """
 
 from __future__ import annotations
