@@ -19,8 +19,7 @@ chain head, drill report):
   compliance-mode retention until the end of its ``retain-until`` day
   (PutObjectRetention), never shorter than the bucket's default: the lock then
   matches the date the tags and the log promise, also where the bucket's
-  default is shorter, in governance mode, or counts years as 365 days. Where
-  the state is readable, HEAD confirms it.
+  default is shorter. Where the state is readable, HEAD confirms it.
 """
 
 from __future__ import annotations
