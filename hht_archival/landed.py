@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from hht_archival.adapters import s3, s3_objects
 from hht_archival.errors import ArchivalError
-from hht_archival.naming import end_of_day
+from hht_archival.naming import add_years, end_of_day
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,8 @@ def _lock(client, bucket, key, what, where, retain_until, sponsor, readable) -> 
         return None
     # Never shorter than the bucket's default (which counts from this write): compliance mode
     # refuses to shorten a retention, and a longer default set by provision must stay longer.
-    until = max(end_of_day(retain_until), _next_midnight(datetime.now(UTC) + timedelta(days=default.days)))
+    by_default = add_years(datetime.now(UTC), default.years) + timedelta(days=default.days)  # calendar years
+    until = max(end_of_day(retain_until), _next_midnight(by_default))
     s3_objects.put_retention(client, bucket, key, until, sponsor)
     if readable:
         state = s3_objects.head(client, bucket, key, sponsor)

@@ -106,9 +106,10 @@ def get_tags(client, bucket: str, key: str, sponsor: str) -> dict[str, str] | No
 
 @dataclass(frozen=True)
 class LockDefault:
-    """A bucket's Object Lock default retention (days: years are counted as 365 days, as S3 does)."""
+    """A bucket's Object Lock default retention: ``years`` or ``days`` (S3 allows one of the two)."""
 
     mode: str
+    years: int
     days: int
 
 
@@ -125,8 +126,8 @@ def lock_default(client, bucket: str, sponsor: str) -> LockDefault | None:
     if config.get("ObjectLockEnabled") != "Enabled":
         return None
     default = config.get("Rule", {}).get("DefaultRetention", {})
-    days = int(default.get("Days") or 0) + 365 * int(default.get("Years") or 0)
-    return LockDefault(default.get("Mode", "NONE"), days)
+    years, days = int(default.get("Years") or 0), int(default.get("Days") or 0)
+    return LockDefault(default.get("Mode", "NONE"), years, days)
 
 
 def put_retention(client, bucket: str, key: str, until: datetime, sponsor: str) -> None:
