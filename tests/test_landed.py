@@ -138,3 +138,20 @@ def test_with_object_lock_each_object_gets_its_own_compliance_retention(
     listed = run_cli("list", "--sponsor", "titan")
     assert listed.returncode == 0, listed.stderr
     assert f"Object Lock: COMPLIANCE until {until.isoformat()}" in listed.stdout
+
+
+def test_a_longer_bucket_default_is_never_shortened(moto_server, s3, seeded_db, monkeypatch):
+    """A bucket locked for 10 years: each object keeps (at least) its 10 calendar years, not 7."""
+    moto_server.reset()
+    moto_server.make_locked_buckets(BACKUPS, AUDIT, years=10)
+    monkeypatch.setenv("DATABASE_URL", seeded_db)
+
+    log, _ = run_flow(sponsor="titan", enabled=True)
+
+    assert isinstance(log, dict) and log["status"] == "archived", log
+    started = datetime.fromisoformat(log["timestamp"].replace("Z", "+00:00"))
+    ten_years = started.replace(year=started.year + 10)
+    state = s3.head_object(Bucket=BACKUPS, Key=_key(log["backup_location"]))
+    until = state["ObjectLockRetainUntilDate"]
+    assert ten_years < until < ten_years + timedelta(days=2) and until.time().isoformat() == "00:00:00"
+    assert log["object_lock_retain_until"] == until.astimezone(UTC).isoformat().replace("+00:00", "Z")
