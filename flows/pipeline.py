@@ -91,7 +91,7 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
         streamed = step(archive_stream)(config, names)
         steps += streamed.steps
         sha256 = streamed.packed.sha256
-        _timed(steps, "tag", lambda: step(tag)(config, names, sha256))
+        tagged = _timed(steps, "tag", lambda: step(tag)(config, names, sha256))
         roles = _timed(steps, "roles", lambda: step(store_roles)(config, names, streamed.dumped.roles))
     except Exception as exc:
         record = record.model_copy(update={"steps": steps})
@@ -111,6 +111,7 @@ def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentL
             "s3_retries": streamed.sent.retries,
             "stream_attempts": streamed.attempts,
             "retain_until": names.retain_until,
+            "object_lock_retain_until": _iso(tagged.locked_until),
             "table_counts": streamed.dumped.table_counts,
             "steps": steps,
         }
@@ -157,6 +158,10 @@ def _write_log(step, config: SponsorConfig, names: RunNames, record: DeploymentL
             return DeploymentLog.model_validate_json(written.read_text(encoding="utf-8")), written
         announce("write_log: Prefect could not run the step (%s); writing it directly", type(exc).__name__)
         return write_log.fn(config, names, record, upload=upload)
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def _wait_for_next_second(names: RunNames) -> None:

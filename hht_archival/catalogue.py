@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
+from hht_archival.adapters import s3_objects
 from hht_archival.naming import ENVIRONMENT_KEYS
 
 _KEY_RE = re.compile(
@@ -37,6 +38,9 @@ class Entry:
     sha256: str | None = None
     retain_until: str | None = None
     roles: Entry | None = None  # a backup's roles object, when it was archived with one
+    restore: str = ""  # HEAD's x-amz-restore: a Glacier restore under way, or done
+    lock_mode: str | None = None  # Object Lock: the object's own retention (HEAD)
+    locked_until: str | None = None
 
     @property
     def day(self) -> date:
@@ -44,7 +48,9 @@ class Entry:
 
     @property
     def cold(self) -> str | None:
-        """Why this object cannot be read right now, or None."""
+        """Why this object cannot be read right now, or None (also once a Glacier restore is done)."""
+        if 'ongoing-request="false"' in self.restore:
+            return None
         return COLD_CLASSES.get(self.storage_class)
 
     def as_dict(self) -> dict:
@@ -59,17 +65,9 @@ def list_entries(
     entries, roles = [], {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            match = _KEY_RE.match(obj["Key"])
-            if not match or (short and match["env"] != short):
+            entry = entry_for(obj)
+            if entry is None or (short and entry.environment != short):
                 continue
-            entry = Entry(
-                key=obj["Key"],
-                kind=_kind(match),
-                environment=match["env"],
-                stamp=match["stamp"],
-                size=obj["Size"],
-                storage_class=obj.get("StorageClass", "STANDARD"),
-            )
             if entry.kind == "roles":
                 roles[entry.key] = entry
             elif since is None or entry.day >= since:
@@ -80,19 +78,43 @@ def list_entries(
     return entries
 
 
+def entry_for(listed: dict) -> Entry | None:
+    """The entry for one listed object (``Key``, ``Size``, ``StorageClass``); None if it is not ours."""
+    match = _KEY_RE.match(listed["Key"])
+    if not match:
+        return None
+    return Entry(
+        key=listed["Key"],
+        kind=_kind(match),
+        environment=match["env"],
+        stamp=match["stamp"],
+        size=listed.get("Size", 0),
+        storage_class=listed.get("StorageClass", "STANDARD"),
+    )
+
+
 def _kind(match: re.Match) -> str:
     if match["kind"] == "deployments":
         return "log"
     return "roles" if match["ext"] == "roles.json" else "backup"
 
 
-def add_details(client, bucket: str, entries: list[Entry]) -> None:
-    """Fill in SHA-256 and retain-until from each object's tags (a backup's roles object's too)."""
+def add_details(client, bucket: str, entries: list[Entry], sponsor: str = "") -> None:
+    """Fill in each shown entry's state (HEAD) and tags (a backup's roles object's too).
+
+    HEAD answers for a cold object too: its storage class, whether a Glacier
+    restore is under way or done, its Object Lock retention, and the SHA-256
+    a log keeps in its metadata. Some stores refuse a cold object's tags; its
+    SHA-256 and retain-until then come from HEAD where it has them.
+    """
     for entry in entries + [e.roles for e in entries if e.roles is not None]:
-        tags = {
-            t["Key"]: t["Value"] for t in client.get_object_tagging(Bucket=bucket, Key=entry.key)["TagSet"]
-        }
-        entry.sha256 = tags.get("sha256")
+        state = s3_objects.head(client, bucket, entry.key, sponsor)
+        tags = s3_objects.get_tags(client, bucket, entry.key, sponsor) or {}
+        if state is not None:
+            entry.storage_class, entry.restore = state.storage_class, state.restore
+            entry.lock_mode = state.lock_mode
+            entry.locked_until = state.locked_until.isoformat() if state.locked_until else None
+        entry.sha256 = tags.get("sha256") or (state.metadata.get("backup-sha256") if state else None)
         entry.retain_until = tags.get("retain-until")
 
 

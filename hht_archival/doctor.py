@@ -221,12 +221,24 @@ def _check_chain_read(client, config: SponsorConfig, add) -> None:
 
     Without that right the run still archives the backup, but keeps its log
     local (an unlinked log would break the chain): better found here than in a
-    nightly run's log.
+    nightly run's log. A log in cold storage is not a permission problem: the
+    link is made by HEAD, which answers for cold objects; only an old cold log
+    that kept no SHA-256 readable by HEAD needs its Glacier restore first.
     """
     bucket = config.audit_logs_bucket
     try:
-        newest = previous_link(client, bucket, config.environment, DEPLOYMENT_LOGS_PREFIX + "~")
-    except (ClientError, BotoCoreError) as exc:
+        after_all = DEPLOYMENT_LOGS_PREFIX + "~"  # sorts after every log: the newest is the one linked
+        newest = previous_link(client, bucket, config.environment, after_all, config.sponsor)
+    except ArchivalError as exc:
+        cause = exc.__cause__
+        if not isinstance(cause, ClientError | BotoCoreError):
+            fix = (
+                f"hht-archival verify --logs --sponsor {config.sponsor} --environment {config.environment} "
+                "--request-glacier-restore"
+            )
+            add("audit bucket log chain", "fail", str(exc), fix)
+            return
+        exc = cause
         code = exc.response["Error"].get("Code") if isinstance(exc, ClientError) else type(exc).__name__
         add(
             "audit bucket log chain",

@@ -26,6 +26,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from hht_archival.adapters import s3
 from hht_archival.adapters.postgres import count_table_rows, mask_url
 from hht_archival.errors import ArchivalError, ConfigError, one_sentence
+from hht_archival.landed import confirm
 from hht_archival.naming import RunNames
 from hht_archival.restore import restore_backup
 
@@ -116,6 +117,11 @@ def run_drill(
             actual = count_table_rows(conn)
         report["tables"] = actual
         report["differences"] = compare_counts((restored.log or {}).get("table_counts"), actual)
+        if restored.log_cold:  # the counts are in the log, which went cold with the backup
+            report["differences"][0]["problem"] = (
+                "the row counts are in its deployment log, which is in cold storage; ask for it with "
+                "hht-archival verify --logs --request-glacier-restore and drill again once it is readable"
+            )
         report["status"] = "failed" if report["differences"] else "passed"
         if report["differences"]:
             first = report["differences"][0]
@@ -149,14 +155,27 @@ def _store_report(client, config, report: dict[str, Any], started: datetime) -> 
     names = RunNames(config.sponsor, config.environment, started)
     location = f"s3://{config.audit_logs_bucket}/{names.drill_key}"
     body = json.dumps({**report, "report_location": location}, indent=2, ensure_ascii=False).encode()
+    tags = names.retention_tags("restore-drill")
     s3.put_json(
         client,
         config.audit_logs_bucket,
         names.drill_key,
         body,
-        tags=names.retention_tags("restore-drill"),
+        tags=tags,
         sponsor=config.sponsor,
         kms_key_id=config.sse_kms_key_id,
+    )
+    confirm(  # tags and checksum read back, its own retention where the bucket locks (landed.py)
+        client,
+        config.audit_logs_bucket,
+        names.drill_key,
+        what="restore drill report",
+        tags=tags,
+        sponsor=config.sponsor,
+        body=body,
+        readable=True,
+        retain_until=names.retain_until,
+        kms=bool(config.sse_kms_key_id),
     )
     return location
 

@@ -3,8 +3,9 @@
 Least privilege, because the runner is the exposed part: it holds database
 credentials, runs on CI machines and workers, and talks to S3 with a long-lived
 role. If it is compromised, the policy below lets the attacker *add* backups and
-deployment logs under the two prefixes the code writes to, and read the
-deployment logs, and nothing else: no ``s3:GetObject`` on backups (they hold
+deployment logs under the two prefixes the code writes to, read the
+deployment logs and the tags of what it wrote, lengthen (never shorten) an
+object's Object Lock retention, and nothing else: no ``s3:GetObject`` on backups (they hold
 every sponsor's clinical data, so the runner cannot read them back), no
 ``s3:DeleteObject`` / ``s3:DeleteObjectVersion`` (it cannot destroy the 7-year
 archive), no listing of backups, no bucket, lifecycle, retention or policy
@@ -22,8 +23,23 @@ What each action is for (see ``hht_archival/adapters/s3.py``):
   (a PutObject carrying ``x-amz-tagging`` needs ``s3:PutObjectTagging`` as well).
 - ``s3:GetObject`` on ``deployments/*`` and ``s3:ListBucket`` of the audit bucket
   (prefix ``deployments/`` only): each new log records the key and SHA-256 of
-  the previous one (the hash chain, hht_archival/audit_chain.py). The logs hold
-  no clinical data and no secret.
+  the previous one (the hash chain, hht_archival/audit_chain.py), found by HEAD
+  of the chain head and of logs (HEAD is authorised as s3:GetObject) and one
+  listing after the chain head; a log is read (GET) only when it was written
+  before logs kept their SHA-256 in their metadata. After the log's PUT, HEAD
+  reads back its checksum. The logs hold no clinical data and no secret.
+- ``s3:GetObjectTagging`` on ``backups/*`` and ``deployments/*``: after every
+  write the tags are read back, because some S3-compatible stores keep an
+  object sent with ``x-amz-tagging`` but drop its tags (hht_archival/landed.py).
+  Tags are not data: this reads no backup.
+- ``s3:GetBucketObjectLockConfiguration`` on both buckets, and
+  ``s3:PutObjectRetention`` on ``backups/*`` and ``deployments/*``: where a
+  bucket has Object Lock, each backup, roles object and log gets its own
+  compliance-mode retention until its retain-until day. Compliance mode cannot
+  be shortened or removed, by this role or anyone, so the grant can only make
+  an object live longer; the role still cannot delete or bypass anything.
+- The chain head (``deployments/chain-head-{env}.json``, the newest log's key
+  and SHA-256, read by HEAD) is under ``deployments/``: the grants above cover it.
 - ``s3:AbortMultipartUpload``: a failed multipart upload of a backup is aborted,
   so no parts linger. The log is always a single PUT, so the audit bucket does
   not get it.
@@ -97,6 +113,24 @@ def least_privilege_policy(
             "Effect": "Allow",
             "Action": ["s3:PutObjectTagging"],
             "Resource": [backups],
+        },
+        {
+            "Sid": "ReadBackTagsAfterWriting",
+            "Effect": "Allow",
+            "Action": ["s3:GetObjectTagging"],
+            "Resource": [backups, logs],
+        },
+        {
+            "Sid": "LockEachArchivedObject",
+            "Effect": "Allow",
+            "Action": ["s3:PutObjectRetention"],
+            "Resource": [backups, logs],
+        },
+        {
+            "Sid": "ReadWhetherBucketsLock",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketObjectLockConfiguration"],
+            "Resource": [f"arn:aws:s3:::{backups_bucket}", f"arn:aws:s3:::{audit_logs_bucket}"],
         },
         {
             "Sid": "AbortFailedBackupUploads",

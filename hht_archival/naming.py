@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hht_archival.errors import ConfigError
 
@@ -85,6 +85,20 @@ def default_audit_logs_bucket(sponsor: str, region: str) -> str:
     return f"hht-diary-audit-logs-{sponsor}-{region}"
 
 
+def chain_head_key(environment: str) -> str:
+    """The small object that names the newest deployment log of ``environment`` (audit_chain.py).
+
+    Under ``deployments/`` (the archival role writes and reads there) but outside
+    its ``YYYY/`` folders, so no listing of logs mistakes it for one.
+    """
+    return f"deployments/chain-head-{ENVIRONMENT_KEYS[environment]}.json"
+
+
+def end_of_day(day: str) -> datetime:
+    """Midnight UTC after ``day`` (YYYY-MM-DD): a retention "until" that date keeps the whole day."""
+    return datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)
+
+
 def add_years(moment: datetime, years: int) -> datetime:
     """Return ``moment`` ``years`` later; 29 February falls back to 28 February."""
     try:
@@ -134,6 +148,10 @@ class RunNames:
     @property
     def log_key(self) -> str:
         return f"deployments/{self.day_prefix}/deployment-{self.env_key}-{self.stamp}.json"
+
+    @property
+    def chain_head_key(self) -> str:
+        return chain_head_key(self.environment)
 
     @property
     def log_filename(self) -> str:

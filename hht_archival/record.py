@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 # 2: the hash chain (previous_log, previous_log_sha256); upload_parts, s3_retries, stream_attempts
 # 3: roles_location, roles_sha256 (the roles object beside the backup); older logs lack them
-# 4: settings_sources (where the sponsor's database, buckets, region and identity came from)
-SCHEMA_VERSION = 4
+# 4: object_lock_retain_until (each object's own compliance retention, where the bucket locks)
+# 5: settings_sources (where the sponsor's database, buckets, region and identity came from)
+SCHEMA_VERSION = 5
 NOT_CONFIGURED = "not-configured"
 LOCAL_ONLY = "local-only"
 
@@ -66,6 +67,12 @@ class DeploymentLog(BaseModel):
     audit_logs_bucket: str
     database: str | None = Field(default=None, description="The dumped database, password masked.")
     retain_until: str | None = None
+    object_lock_retain_until: str | None = Field(
+        default=None,
+        description="The compliance-mode retention set on the backup and its roles object "
+        "(PutObjectRetention) where the backups bucket has Object Lock (the log gets its own the same "
+        "way where the audit bucket has it); null otherwise and before version 4.",
+    )
     table_counts: dict[str, int] | None = Field(
         default=None, description="Rows per table in the dump's snapshot; restore drills compare against it."
     )

@@ -19,9 +19,9 @@ from datetime import date
 from pathlib import Path
 
 import psycopg
-from botocore.exceptions import ClientError
 from psycopg.conninfo import conninfo_to_dict
 
+from hht_archival.adapters import s3_objects
 from hht_archival.adapters.postgres import mask_url
 from hht_archival.catalogue import Entry, add_details, list_entries, log_key_for
 from hht_archival.errors import ArchivalError, ConfigError
@@ -43,6 +43,7 @@ class Restored:
     size: int
     log: dict | None
     roles: RolePlan
+    log_cold: bool = False  # its deployment log was in cold storage: the backup's own tag was used
 
 
 def choose_backup(entries: list[Entry], spec: str, sponsor: str) -> Entry:
@@ -73,16 +74,22 @@ def choose_backup(entries: list[Entry], spec: str, sponsor: str) -> Entry:
 
 def recorded_sha256(
     client, audit_bucket: str, backups_bucket: str, entry: Entry, sponsor: str
-) -> tuple[str, dict | None]:
-    """The SHA-256 the archive recorded, from the run's log and the object's tag; they must agree."""
-    add_details(client, backups_bucket, [entry])
-    log = None
-    try:
-        log = json.loads(client.get_object(Bucket=audit_bucket, Key=log_key_for(entry.key))["Body"].read())
-    except ClientError as exc:
-        if exc.response["Error"].get("Code") not in ("NoSuchKey", "404"):
-            raise
-    from_log = (log or {}).get("backup_sha256")
+) -> tuple[str, dict | None, bool]:
+    """The SHA-256 the archive recorded, from the run's log and the object's tag; they must agree.
+
+    The log goes cold (DEEP_ARCHIVE) on the same day as its backup, but is not
+    restored with it: then the SHA-256 recorded with the backup itself (its
+    ``sha256`` tag) is used, cross-checked with the one the log keeps in its
+    metadata (HEAD reads it while the log is cold). Returns (SHA-256, the log
+    or None, whether the log was cold).
+    """
+    add_details(client, backups_bucket, [entry], sponsor)
+    log_key = log_key_for(entry.key)
+    state = s3_objects.head(client, audit_bucket, log_key, sponsor)  # None: no log (an old backup)
+    log_cold = state is not None and state.cold
+    body = s3_objects.read(client, audit_bucket, log_key, sponsor) if state and not log_cold else None
+    log = json.loads(body) if body else None
+    from_log = (log or {}).get("backup_sha256") or (state.metadata.get("backup-sha256") if state else None)
     if from_log and entry.sha256 and from_log != entry.sha256:
         raise ArchivalError(
             f"The SHA-256 of {entry.key} differs between its deployment log and its tag "
@@ -94,7 +101,7 @@ def recorded_sha256(
         raise ArchivalError(
             f"No SHA-256 is recorded for {entry.key} (sponsor {sponsor}); it cannot be verified."
         )
-    return expected, log
+    return expected, log, log_cold
 
 
 def ensure_readable(client, bucket: str, entry: Entry, sponsor: str, request_glacier_restore: bool) -> None:
@@ -210,7 +217,9 @@ def restore_backup(
             cold.append(exc)
     if cold:
         raise cold[0]
-    expected, log = recorded_sha256(client, config.audit_logs_bucket, config.backups_bucket, entry, sponsor)
+    expected, log, log_cold = recorded_sha256(
+        client, config.audit_logs_bucket, config.backups_bucket, entry, sponsor
+    )
     roles = None if no_owner else fetch_roles(client, config.backups_bucket, entry, log, sponsor)
     plan = plan_roles(target_url, roles, sponsor, no_owner=no_owner, login=login_roles)
     archive = work_dir / Path(entry.key).name
@@ -227,4 +236,4 @@ def restore_backup(
         )
     finally:
         archive.unlink(missing_ok=True)
-    return Restored(key=entry.key, sha256=expected, size=size, log=log, roles=plan)
+    return Restored(key=entry.key, sha256=expected, size=size, log=log, roles=plan, log_cold=log_cold)

@@ -6,13 +6,17 @@ an unreachable server are retried. Kept here as one wrapper, not per task.
 
 from __future__ import annotations
 
-from typing import Any
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from prefect.tasks import exponential_backoff
 
 from hht_archival.errors import is_retryable
 
 JITTER = 0.5
+T = TypeVar("T")
 
 
 def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -33,3 +37,23 @@ def retry_options(retries: int, first_delay_seconds: float) -> dict[str, Any]:
         "retry_jitter_factor": JITTER if first_delay_seconds > 0 else None,
         "retry_condition_fn": retry_on_transient,
     }
+
+
+def call_retrying(call: Callable[[], T], retries: int, first_delay_seconds: float, announce) -> T:
+    """Run ``call`` under the tasks' policy: ``retries`` more attempts, doubling delays, transient only.
+
+    For a step that must finish inside its task whatever happens, and so handles
+    its own failure: write_log turns a failed upload into a local-only log, so a
+    Prefect retry of the task would never see the error. ``announce`` reports each retry.
+    """
+    for attempt in range(retries + 1):
+        try:
+            return call()
+        except Exception as exc:
+            if attempt >= retries or not is_retryable(exc):
+                raise
+            delay = first_delay_seconds * 2**attempt
+            delay *= 1 + random.uniform(-JITTER, JITTER)  # noqa: S311 (spreading retries, not secrecy)
+            announce("retrying in %.1f s (attempt %d of %d): %s", delay, attempt + 2, retries + 1, exc)
+            time.sleep(max(delay, 0))
+    raise AssertionError("unreachable")

@@ -2,21 +2,35 @@
 
 upload already creates the object with them; this step re-asserts them (idempotent), so a
 backup uploaded by an older version or tagged by hand ends the run with exactly these tags.
+Then it reads them back (some S3-compatible stores answer 200 and keep none) and, where the
+bucket has Object Lock, gives the backup its own compliance retention (hht_archival/landed.py).
 """
 
 from __future__ import annotations
 
 from blocks.config import SponsorConfig
 from hht_archival.adapters import s3
+from hht_archival.landed import Landed, confirm
 from hht_archival.naming import RETENTION_YEARS, RunNames
 from hht_archival.progress import announce
 from tasks import archival_task
 
 
 @archival_task(name="tag")
-def tag(config: SponsorConfig, names: RunNames, sha256: str) -> dict[str, str]:
+def tag(config: SponsorConfig, names: RunNames, sha256: str) -> Landed:
     tags = names.retention_tags("database-backup", sha256)
     client = s3.make_client(config.region, config.aws_credentials)
     s3.put_tags(client, config.backups_bucket, names.backup_key, tags, config.sponsor)
-    announce("tag: retain until %s (%s years)", names.retain_until, RETENTION_YEARS)
-    return tags
+    landed = confirm(
+        client,
+        config.backups_bucket,
+        names.backup_key,
+        what="backup",
+        tags=tags,
+        sponsor=config.sponsor,
+        retain_until=names.retain_until,
+    )
+    until = landed.locked_until
+    locked = f", locked (compliance) until {until:%Y-%m-%d %H:%M} UTC" if until else ""
+    announce("tag: retain until %s (%s years)%s", names.retain_until, RETENTION_YEARS, locked)
+    return landed

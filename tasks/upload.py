@@ -45,11 +45,12 @@ def upload(config: SponsorConfig, names: RunNames, source: BoundedPipe) -> s3.St
             on_part=report,
         )
     announce(
-        "upload: %s to %s in %.1f s (%s, %d retries)",
+        "upload: %s to %s in %.1f s (%s, %d retries; %s)",
         human_size(sent.size),
         location,
         time.monotonic() - started,
         f"{sent.parts} parts" if sent.parts else "one PUT",
         sent.retries,
+        "checksum confirmed by the store" if sent.checksum_confirmed else "the store answered no checksum",
     )
     return sent

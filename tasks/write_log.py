@@ -2,21 +2,32 @@
 
 The local write comes last and cannot be skipped by an S3 failure: if the
 upload fails, the local log says so (``log_location: local-only`` and
-``log_upload_error``) and the run is marked failed. An uploaded log carries
-the key and SHA-256 of the previous one (hht_archival/audit_chain.py).
+``log_upload_error``) and the run is marked failed. Because this step handles
+its own failure, Prefect's task retry would never see a throttled upload: the
+upload is retried here, with the same policy as every task (transient
+failures only, doubling delays with jitter).
+
+An uploaded log carries the key and SHA-256 of the previous one, found
+without reading any old log (hht_archival/audit_chain.py), and keeps its own
+SHA-256 in its metadata, where HEAD reads it once it is cold. After the PUT,
+its tags and checksum are read back and it gets its own Object Lock retention
+(hht_archival/landed.py); then the chain head is moved to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from blocks.config import SponsorConfig
 from hht_archival.adapters import s3
-from hht_archival.audit_chain import Link, previous_link
-from hht_archival.errors import one_sentence
+from hht_archival.audit_chain import LOG_SHA256, Link, advance_head, previous_link
+from hht_archival.errors import ArchivalError, one_sentence
+from hht_archival.landed import confirm
 from hht_archival.naming import RunNames
 from hht_archival.progress import announce
 from hht_archival.record import LOCAL_ONLY, DeploymentLog, utc_now_iso, write_local_log
+from hht_archival.retry import call_retrying
 from tasks import archival_task
 
 
@@ -26,27 +37,13 @@ def write_log(
 ) -> tuple[DeploymentLog, Path]:
     record = record.model_copy(update={"finished_at": utc_now_iso()})
     if upload:
-        location = f"s3://{config.audit_logs_bucket}/{names.log_key}"
         try:
-            client = s3.make_client(config.region, config.aws_credentials)
-            link = _previous_link(client, config, names)
-            uploaded = record.model_copy(
-                update={
-                    "log_location": location,
-                    "previous_log": link.key,
-                    "previous_log_sha256": link.sha256,
-                }
+            record = call_retrying(
+                lambda: _upload(config, names, record),
+                config.task_retries,
+                config.retry_delay_seconds,
+                lambda message, *args: announce("write_log: " + message, *args),
             )
-            s3.put_json(
-                client,
-                config.audit_logs_bucket,
-                names.log_key,
-                uploaded.to_json().encode("utf-8"),
-                tags=names.retention_tags("deployment-log", record.backup_sha256),
-                sponsor=config.sponsor,
-                kms_key_id=config.sse_kms_key_id,
-            )
-            record = uploaded
         except Exception as exc:
             reason = one_sentence(exc)
             record = record.model_copy(
@@ -62,10 +59,88 @@ def write_log(
     return record, path
 
 
+def _upload(config: SponsorConfig, names: RunNames, record: DeploymentLog) -> DeploymentLog:
+    """Link, PUT, read back, lock, move the chain head; the whole of it is repeated on a transient failure."""
+    bucket = config.audit_logs_bucket
+    client = s3.make_client(config.region, config.aws_credentials)
+    link = _previous_link(client, config, names)
+    uploaded = record.model_copy(
+        update={
+            "log_location": f"s3://{bucket}/{names.log_key}",
+            "previous_log": link.key,
+            "previous_log_sha256": link.sha256,
+        }
+    )
+    body = uploaded.to_json().encode("utf-8")
+    sha256 = hashlib.sha256(body).hexdigest()
+    tags = names.retention_tags("deployment-log", record.backup_sha256)
+    metadata = {LOG_SHA256: sha256}
+    if record.backup_sha256:
+        metadata["backup-sha256"] = record.backup_sha256  # a restore cross-checks it while the log is cold
+    s3.put_json(
+        client,
+        bucket,
+        names.log_key,
+        body,
+        tags=tags,
+        sponsor=config.sponsor,
+        kms_key_id=config.sse_kms_key_id,
+        metadata=metadata,
+    )
+    landed = confirm(
+        client,
+        bucket,
+        names.log_key,
+        what="deployment log",
+        tags=tags,
+        sponsor=config.sponsor,
+        body=body,
+        readable=True,
+        retain_until=names.retain_until,
+        kms=bool(config.sse_kms_key_id),
+    )
+    if landed.tags_set_again:
+        dropped = ", ".join(landed.tags_set_again)
+        announce("write_log: the S3 store dropped the log's tag(s) %s; they were set again", dropped)
+    _move_chain_head(client, config, names, sha256)
+    return uploaded
+
+
+def _move_chain_head(client, config: SponsorConfig, names: RunNames, sha256: str) -> None:
+    """Point the chain head at this log. Its failure does not fail the run: the log is linked and
+    archived, and the next run finds it anyway by listing the keys after the old chain head."""
+    tags = {**names.retention_tags("log-chain-head"), "sha256": sha256}
+    try:
+        advance_head(
+            client,
+            config.audit_logs_bucket,
+            config.environment,
+            names.log_key,
+            sha256,
+            sponsor=config.sponsor,
+            tags=tags,
+            kms_key_id=config.sse_kms_key_id,
+        )
+        confirm(
+            client,
+            config.audit_logs_bucket,
+            names.chain_head_key,
+            what="log chain head",
+            tags=tags,
+            sponsor=config.sponsor,
+        )
+    except ArchivalError as exc:
+        announce("write_log: the log chain head was not moved (%s); the next run lists past it", exc)
+
+
 def _previous_link(client, config: SponsorConfig, names: RunNames) -> Link:
     """The link to the previous log; without it the log is not uploaded (a gap is worse than a delay)."""
     try:
-        return previous_link(client, config.audit_logs_bucket, config.environment, names.log_key)
+        return previous_link(
+            client, config.audit_logs_bucket, config.environment, names.log_key, config.sponsor
+        )
+    except ArchivalError:
+        raise
     except Exception as exc:
         action = f"reading the previous log in s3://{config.audit_logs_bucket}"
         raise s3.translate(exc, config.sponsor, action) from exc

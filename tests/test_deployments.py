@@ -189,7 +189,7 @@ def test_pre_deploy_from_ci_waits_and_writes_the_seeds_outputs(team, s3, seeded_
     keys = [k for k in list_keys(s3, BACKUPS) if k.endswith(".sql.gz")]
     assert len(keys) == 2, (keys, ours.stdout)
     backup_key, staging_key = keys
-    log_key, staging_log_key = [k for k in list_keys(s3, AUDIT) if k.startswith("deployments/")]
+    log_key, staging_log_key = [k for k in list_keys(s3, AUDIT) if "/deployment-" in k]  # not chain heads
     log = json.loads(s3.get_object(Bucket=AUDIT, Key=log_key)["Body"].read())
     assert log["status"] == "archived" and log["backup_location"] == f"s3://{BACKUPS}/{backup_key}"
     assert log["deployment"] == {"version": "3.1.0", "git_sha": "cafe123"}

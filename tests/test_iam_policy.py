@@ -116,6 +116,8 @@ def iam_request(
         return [("s3:ListBucket", bucket_arn)]  # ListObjects(V2), HeadBucket
     if method == "GET" and keys == {"location"}:
         return [("s3:GetBucketLocation", bucket_arn)]
+    if method == "GET" and keys == {"object-lock"}:
+        return [("s3:GetBucketObjectLockConfiguration", bucket_arn)]
     raise AssertionError(f"unmapped S3 bucket request: {shape}; add it to iam_request")
 
 
@@ -166,9 +168,11 @@ def test_policy_names_exact_actions_on_exact_prefixes(policy):
                 f"arn:aws:s3:::{BACKUPS}/doctor/*",
                 f"arn:aws:s3:::{AUDIT}/doctor/*",
                 f"arn:aws:s3:::{AUDIT}",  # listing, with a condition: deployments/ only
+                f"arn:aws:s3:::{BACKUPS}",  # only whether it has Object Lock
             ), resource
-            if resource == f"arn:aws:s3:::{AUDIT}":
-                assert statement["Action"] == ["s3:ListBucket"]
+            if resource in (f"arn:aws:s3:::{AUDIT}", f"arn:aws:s3:::{BACKUPS}"):  # bucket-wide: read-only
+                assert statement["Action"] in (["s3:ListBucket"], ["s3:GetBucketObjectLockConfiguration"])
+            if statement["Action"] == ["s3:ListBucket"]:
                 assert statement["Condition"] == {"StringLike": {"s3:prefix": ["deployments/*"]}}
         for action in statement["Action"]:
             assert "*" not in action and "?" not in action, action
@@ -190,7 +194,9 @@ def test_the_runner_can_add_archives_but_not_read_delete_or_reconfigure_them(pol
     assert allows(policy, "s3:PutObject", log)
     assert allows(policy, "s3:PutObjectTagging", log)
     assert allows(policy, "S3:putobject", backup)  # IAM action names are case-insensitive
-    assert allows(policy, "s3:GetObject", log)  # the hash chain reads the previous log
+    assert allows(policy, "s3:GetObject", log)  # the hash chain reads the previous log (HEAD)
+    for read_back in ("s3:GetObjectTagging", "s3:PutObjectRetention"):  # tags read back; each object locked
+        assert allows(policy, read_back, backup) and allows(policy, read_back, log)
 
     assert not allows(policy, "s3:GetObject", backup)  # clinical data: never read back by the runner
     for denied in (
@@ -198,7 +204,7 @@ def test_the_runner_can_add_archives_but_not_read_delete_or_reconfigure_them(pol
         "s3:DeleteObject",
         "s3:DeleteObjectVersion",
         "s3:DeleteObjectTagging",
-        "s3:PutObjectRetention",
+        "s3:GetObjectRetention",
         "s3:PutObjectLegalHold",
         "s3:BypassGovernanceRetention",
         "s3:PutObjectAcl",
@@ -308,19 +314,23 @@ def test_request_mapping_knows_what_headers_add_and_fails_on_unknown_shapes():
 # ----------------------------------------------------------------------------- recorded runs
 
 
-# scenario -> (database fixture, multipart, fail part 2 forever, expected status, expected actions)
-# Every run lists the deployment logs and reads the previous one (the hash chain).
+# scenario -> (database fixture, multipart, fail part 2 forever, Object Lock, expected status, actions)
+# Every run lists the deployment logs after the chain head and reads the previous one (HEAD: the hash
+# chain), reads back the tags of what it wrote, and asks each bucket whether it has Object Lock.
 CHAIN = {"s3:ListBucket", "s3:GetObject"}
+WRITE = {"s3:PutObject", "s3:PutObjectTagging", "s3:GetObjectTagging", "s3:GetBucketObjectLockConfiguration"}
 RUNS = {
-    "single-put": ("seeded_db", False, False, "archived", {"s3:PutObject", "s3:PutObjectTagging", *CHAIN}),
-    "multipart": ("bulky_db", True, False, "archived", {"s3:PutObject", "s3:PutObjectTagging", *CHAIN}),
+    "single-put": ("seeded_db", False, False, False, "archived", {*WRITE, *CHAIN}),
+    "multipart": ("bulky_db", True, False, False, "archived", {*WRITE, *CHAIN}),
     "multipart-aborted": (
         "bulky_db",
         True,
         True,
+        False,
         "failed",
-        {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", *CHAIN},
+        {*WRITE, "s3:AbortMultipartUpload", *CHAIN},
     ),
+    "object-lock": ("seeded_db", False, False, True, "archived", {*WRITE, "s3:PutObjectRetention", *CHAIN}),
 }
 PREVIOUS_LOG = "deployments/2020/01/01/deployment-prod-20200101-000000.json"
 
@@ -328,10 +338,15 @@ PREVIOUS_LOG = "deployments/2020/01/01/deployment-prod-20200101-000000.json"
 @pytest.mark.usefixtures("prefect_harness")
 @pytest.mark.parametrize("scenario", list(RUNS))
 def test_every_s3_request_of_a_real_run_is_allowed_by_the_policy(
-    scenario, request, policy, s3, s3_proxy, wire, monkeypatch
+    scenario, request, policy, moto_server, s3, s3_proxy, wire, monkeypatch
 ):
-    db_fixture, multipart, fail_part, status, expected_actions = RUNS[scenario]
-    s3.put_object(Bucket=AUDIT, Key=PREVIOUS_LOG, Body=b'{"status": "archived"}')  # not through the proxy
+    db_fixture, multipart, fail_part, locked, status, expected_actions = RUNS[scenario]
+    if locked:
+        moto_server.reset()
+        moto_server.make_locked_buckets(BACKUPS, AUDIT)
+    s3.put_object(  # not through the proxy; ChecksumAlgorithm: an Object Lock bucket requires one
+        Bucket=AUDIT, Key=PREVIOUS_LOG, Body=b'{"status": "archived"}', ChecksumAlgorithm="SHA256"
+    )
     monkeypatch.setenv("DATABASE_URL", request.getfixturevalue(db_fixture))
     if multipart:
         monkeypatch.setenv("ARCHIVAL_PART_SIZE_MIB", "5")

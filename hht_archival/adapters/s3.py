@@ -5,6 +5,9 @@ raises after aborting its multipart upload, leaving nothing at the key (S3 only
 shows a multipart object once it is completed). ``TransientError`` marks what
 a retry may fix (throttling, 5xx, network); a missing bucket, denied access or
 bad credentials are ``ArchivalError`` and are not retried.
+
+Reading what was written (HEAD, tags read back, Object Lock retention, Glacier
+restores) is in ``s3_objects.py``; the two are the only code that talks to S3.
 """
 
 from __future__ import annotations
@@ -24,41 +27,21 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
 )
 from isal.isal_zlib import crc32
 
-from hht_archival.errors import ArchivalError, ConfigError, TransientError
+from hht_archival.adapters.parts import (  # noqa: F401  (re-exported: callers use s3.plan_parts)
+    MAX_OBJECT_SIZE,
+    MAX_PART_SIZE,
+    MAX_PARTS,
+    MIN_PART_SIZE,
+    PartPlan,
+    plan_parts,
+)
+from hht_archival.adapters.s3_errors import translate
+from hht_archival.errors import TransientError
 
 log = logging.getLogger(__name__)
-
-MIN_PART_SIZE = 16 * 1024 * 1024
-MAX_PARTS = 10_000
-MAX_PART_SIZE = 5 * 1024**3
-MAX_OBJECT_SIZE = 5 * 1024**4  # S3's documented limits
-_TRANSIENT_CODES = {
-    "SlowDown",
-    "InternalError",
-    "ServiceUnavailable",
-    "RequestTimeout",
-    "RequestTimeTooSkewed",
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "OperationAborted",
-}
-_CREDENTIAL_CODES = {
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "InvalidToken",
-    "TokenRefreshRequired",
-    "InvalidClientTokenId",
-}
 
 
 def _client_config() -> Config:
@@ -124,45 +107,6 @@ def _build_client(region: str, credentials: Any):
     return session.client("s3", region_name=session.region_name or region, config=config, **params)
 
 
-@dataclass(frozen=True)
-class PartPlan:
-    """Part sizes for a stream of unknown length: ``minimum`` for the first ``step`` parts, then doubling.
-
-    A fixed part size caps an object at 10,000 parts (8 MiB parts: about 78 GiB);
-    growing geometrically keeps small dumps in small parts, hence little memory,
-    while a dump up to S3's 5 TiB object limit still fits. ``plan_parts`` picks
-    the slowest growth that still fits.
-    """
-
-    minimum: int
-    step: int
-    max_parts: int = MAX_PARTS
-
-    def size_of(self, number: int) -> int:
-        """The size of part ``number`` (1-based); only the last part may be smaller."""
-        return min(MAX_PART_SIZE, self.minimum << ((number - 1) // self.step))
-
-    def capacity(self) -> int:
-        """The largest stream this plan fits in ``max_parts`` parts."""
-        full_blocks, remainder = divmod(self.max_parts, self.step)
-        total = sum(self.size_of(block * self.step + 1) for block in range(full_blocks)) * self.step
-        return total + remainder * self.size_of(full_blocks * self.step + 1)
-
-
-def plan_parts(minimum: int = MIN_PART_SIZE, max_parts: int = MAX_PARTS, max_object: int = MAX_OBJECT_SIZE):
-    """The plan whose parts grow most slowly (fewest doublings) yet fit ``max_object`` bytes."""
-    if PartPlan(minimum, 1, max_parts).capacity() < max_object:
-        raise ValueError(f"no part plan from {minimum} bytes fits {max_object} bytes in {max_parts} parts")
-    low, high = 1, max_parts  # capacity shrinks as step grows: find the largest step that fits
-    while low < high:
-        middle = (low + high + 1) // 2
-        if PartPlan(minimum, middle, max_parts).capacity() >= max_object:
-            low = middle
-        else:
-            high = middle - 1
-    return PartPlan(minimum, low, max_parts)
-
-
 def encryption_args(kms_key_id: str | None) -> dict[str, str]:
     if kms_key_id:
         return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
@@ -177,6 +121,7 @@ class StreamUpload:
     parts: int = 0
     retries: int = 0
     peak_buffered: int = 0
+    checksum_confirmed: bool = False  # the store answered with the same checksum (False: it gave none)
 
 
 def upload_stream(
@@ -233,19 +178,24 @@ def upload_stream(
                 if on_part is not None:
                     on_part(sent)
         if upload_id is None:
-            _call(
+            checksum = _b64(hashlib.sha256(buffer).digest())
+            reply = _call(
                 sent,
                 client.put_object,
                 Bucket=bucket,
                 Key=key,
                 Body=bytes(buffer),
-                ChecksumSHA256=_b64(hashlib.sha256(buffer).digest()),
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=checksum,
                 **extra,
             )
             sent.size = len(buffer)
+            sent.checksum_confirmed = confirm_checksum(
+                reply, "ChecksumSHA256", checksum, sponsor, bucket, key
+            )
             return sent
         parts.append(_send_part(client, sent, bucket, key, upload_id, len(parts) + 1, buffer))
-        _call(
+        reply = _call(
             sent,
             client.complete_multipart_upload,
             Bucket=bucket,
@@ -253,6 +203,9 @@ def upload_stream(
             UploadId=upload_id,
             MultipartUpload={"Parts": parts},
         )
+        part_crcs = b"".join(base64.b64decode(part["ChecksumCRC32"]) for part in parts)
+        composite = _b64(crc32(part_crcs).to_bytes(4, "big"))  # what S3 answers: CRC32 of the parts' CRC32s
+        sent.checksum_confirmed = confirm_checksum(reply, "ChecksumCRC32", composite, sponsor, bucket, key)
         return sent
     except BaseException as exc:
         if upload_id is not None:
@@ -319,59 +272,49 @@ def put_json(
     tags: Mapping[str, str],
     sponsor: str,
     kms_key_id: str | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """Write a small JSON object, tagged at creation, with its SHA-256 checked by S3."""
+    """Write a small JSON object, tagged at creation, with its SHA-256 checked by S3.
+
+    The tags ride on the PUT (``x-amz-tagging``), which some S3-compatible
+    stores ignore: hht_archival/landed.py reads them back. ``metadata`` is
+    what must stay readable by HEAD once the object is cold.
+    """
+    checksum = _b64(hashlib.sha256(body).digest())
     try:
-        client.put_object(
+        reply = client.put_object(
             Bucket=bucket,
             Key=key,
             Body=body,
             ContentType="application/json",
-            ChecksumSHA256=_b64(hashlib.sha256(body).digest()),
+            ChecksumAlgorithm="SHA256",  # with the value: S3 keeps it, HEAD returns it; Object Lock needs it
+            ChecksumSHA256=checksum,
             Tagging=urlencode(dict(tags)),
+            Metadata=dict(metadata or {}),
             **encryption_args(kms_key_id),
         )
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, sponsor, f"upload to s3://{bucket}/{key}") from exc
+    confirm_checksum(reply, "ChecksumSHA256", checksum, sponsor, bucket, key)
 
 
-def translate(exc: Exception, sponsor: str, action: str) -> ArchivalError:
-    """Turn a botocore error into one sentence with the remedy, marked retryable or not."""
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return ConfigError(
-            f"No AWS credentials were found for sponsor {sponsor} ({action}); set "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an AwsCredentials block."
+def confirm_checksum(reply: Mapping, field: str, sent: str, sponsor: str, bucket: str, key: str) -> bool:
+    """Compare the checksum the store answered a write with to the one sent; False if it gave none.
+
+    The answer to the write is the only read-back the archival role can have
+    of a backup: reading its state (HEAD) needs s3:GetObject, which that role
+    must not have on clinical data. A multipart object's CRC32 is the
+    composite one (``VALUE-PARTS``).
+    """
+    answered = str(reply.get(field) or "").split("-", 1)[0]
+    if not answered:
+        return False
+    if answered != sent:
+        raise TransientError(
+            f"s3://{bucket}/{key} of sponsor {sponsor} landed with another checksum than the one sent "
+            f"({field} {answered}, sent {sent}); it is written again."
         )
-    if isinstance(exc, BotoConnectionError):
-        return TransientError(
-            f"S3 could not be reached for sponsor {sponsor} ({action}: {type(exc).__name__}); "
-            "check the network and AWS_ENDPOINT_URL."
-        )
-    if not isinstance(exc, ClientError):
-        return TransientError(f"S3 failed for sponsor {sponsor} ({action}): {type(exc).__name__}.")
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    bucket = action.split("s3://", 1)[-1].split("/", 1)[0]
-    if code == "NoSuchBucket":
-        return ArchivalError(
-            f"Bucket {bucket} does not exist for sponsor {sponsor}; create it (terraform apply, "
-            "or hht-archival demo for a local try) or set the bucket name in the environment."
-        )
-    if code in ("AccessDenied", "AllAccessDisabled", "Forbidden", "403"):
-        return ArchivalError(
-            f"Access denied for sponsor {sponsor} ({action}); grant the archival role "
-            "s3:PutObject and s3:PutObjectTagging on that bucket."
-        )
-    if code in _CREDENTIAL_CODES:
-        return ArchivalError(
-            f"AWS rejected the credentials for sponsor {sponsor} ({code}); check "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the AwsCredentials block."
-        )
-    if code in _TRANSIENT_CODES or status >= 500:
-        return TransientError(
-            f"S3 answered {code or status} for sponsor {sponsor} ({action}); retrying may help."
-        )
-    return ArchivalError(f"S3 refused {action} for sponsor {sponsor}: {code} ({status}).")
+    return True
 
 
 def _b64(digest: bytes) -> str:

@@ -31,13 +31,14 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
 
     Each backup is shown with its roles object (the roles its objects refer to,
     stored beside it). Objects already in DEEP_ARCHIVE say so, and how long a
-    Glacier restore takes.
+    Glacier restore takes; an object with its own Object Lock retention shows
+    its mode and date.
 
     Example: hht-archival list --sponsor titan --since 2026-01-01
     """
     from hht_archival.adapters import s3
     from hht_archival.catalogue import add_details, list_entries
-    from hht_archival.errors import ArchivalError
+    from hht_archival.errors import ArchivalError, ConfigError
 
     try:
         [config] = configs_for(sponsor, None, None)
@@ -51,9 +52,11 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
             since.date() if since else None,
         )
         shown = entries if limit == 0 else entries[:limit]
-        add_details(client, bucket, shown)
-    except ArchivalError as exc:
+        add_details(client, bucket, shown, config.sponsor)
+    except ConfigError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
+    except ArchivalError as exc:  # S3 said no, in one sentence (s3_objects translates)
+        fail(str(exc), None, EXIT_FAILED)
     except Exception as exc:
         fail(s3.translate(exc, config.sponsor, f"listing s3://{bucket}").args[0], None, EXIT_FAILED)
     if as_json:
@@ -68,11 +71,16 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
             f"  {e.stamp}  {e.environment:7s} {e.size:>12,d} B  {e.storage_class:12s} "
             f"retain-until {e.retain_until}  sha256 {e.sha256}  {e.key}"
         )
+        if e.locked_until:
+            click.echo(f"      Object Lock: {e.lock_mode} until {e.locked_until} (cannot be deleted before)")
         if e.cold:
-            click.echo(
-                f"      in {e.storage_class}: {e.cold}; "
-                "hht-archival restore --request-glacier-restore starts it"
-            )
+            command = "verify --logs" if e.kind == "log" else "restore"
+            ask = f"hht-archival {command} --request-glacier-restore starts it"
+            if 'ongoing-request="true"' in e.restore:
+                ask = "a Glacier restore is under way"
+            click.echo(f"      in {e.storage_class}: {e.cold}; {ask}")
+        elif e.restore:
+            click.echo(f"      in {e.storage_class}, restored from Glacier for a while ({e.restore})")
         if e.kind == "backup":
             click.echo(
                 f"      roles: {e.roles.size:,d} B  sha256 {e.roles.sha256}  {e.roles.key}"
@@ -160,6 +168,11 @@ def restore(
         f"Restored s3://{config.backups_bucket}/{done.key} ({done.size:,d} bytes, sha256 {done.sha256} "
         "verified before restore)."
     )
+    if done.log_cold:
+        click.echo(
+            "Its deployment log is in cold storage: the SHA-256 recorded with the backup itself (its tag, "
+            "cross-checked with the log's metadata where it has it) was used."
+        )
     click.echo(done.roles.summary())
 
 
@@ -170,21 +183,30 @@ def restore(
 @click.option(
     "--logs", is_flag=True, help="Check the deployment logs' hash chain instead (no database needed)."
 )
+@click.option(
+    "--request-glacier-restore",
+    is_flag=True,
+    help="With --logs: ask Glacier to restore the logs in cold storage, so a later run can check them.",
+)
 @click.option("--debug", is_flag=True, help="Show Prefect's logs and full tracebacks.")
-def verify(sponsor, environment, backup, logs, debug) -> None:
+def verify(sponsor, environment, backup, logs, request_glacier_restore, debug) -> None:
     """Restore drill: restore a backup into a throwaway database and check it against the record.
 
     Needs ARCHIVAL_DRILL_DATABASE_URL, the admin URL of a scratch server. The
     report goes to the audit bucket (drills/...) and to the Prefect UI.
 
     With --logs: walk the deployment logs' hash chain in the audit bucket and
-    report any log removed or changed; exit 1 if the chain is broken.
+    report any log removed or changed; exit 1 if the chain is broken. Logs in
+    cold storage are named (their own links cannot be read until restored);
+    --request-glacier-restore asks for them.
 
     Examples: hht-archival verify --sponsor titan   (with ARCHIVAL_DRILL_DATABASE_URL set)
               hht-archival verify --logs --sponsor titan --environment production
     """
     if logs:
-        _verify_logs(sponsor, environment)
+        from hht_archival.cli.chain import verify_logs
+
+        verify_logs(sponsor, environment, request_glacier_restore)
         return
     prepare_environment(debug)
     from blocks.binding import home_sponsor
@@ -204,31 +226,3 @@ def verify(sponsor, environment, backup, logs, debug) -> None:
         except Exception as exc:
             fail(one_sentence(exc), None, EXIT_FAILED)
     click.echo(render_markdown(report))
-
-
-def _verify_logs(sponsor: str | None, environment: str) -> None:
-    from hht_archival.adapters import s3
-    from hht_archival.audit_chain import verify_chain
-    from hht_archival.errors import ArchivalError
-
-    try:
-        [config] = configs_for(sponsor, environment, None)
-        client = s3.make_client(config.region, config.aws_credentials)
-        report = verify_chain(client, config.audit_logs_bucket, config.environment)
-    except ArchivalError as exc:
-        fail(str(exc), None, EXIT_BAD_INPUT)
-    except Exception as exc:
-        fail(
-            s3.translate(exc, config.sponsor, f"reading s3://{config.audit_logs_bucket}").args[0],
-            None,
-            EXIT_FAILED,
-        )
-    where = f"s3://{config.audit_logs_bucket}/deployments/ ({config.sponsor}, {config.environment})"
-    for problem in report.problems:
-        click.echo(f"❌ {problem}")
-    if not report.intact:
-        fail(f"The hash chain of {where} is broken in {len(report.problems)} place(s).", None, EXIT_FAILED)
-    click.echo(
-        f"✅ {report.logs} deployment logs in {where}; the chain of the {report.chained} that carry a "
-        "link is intact: none was removed or changed (the newest has no later log to vouch for it)."
-    )

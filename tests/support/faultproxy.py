@@ -87,7 +87,8 @@ class FaultRule:
     code: str
     remaining: int | None  # None = forever
     hits: int = 0
-    action: str = "error"  # error: answer status/code; reset: drop the connection; delay: hold, then forward
+    action: str = "error"  # error: answer status/code; reset: drop the connection; delay: hold, then forward;
+    # swallow: answer 200 with no body and forward nothing (a store that acknowledges and keeps nothing)
     seconds: float = 0.0  # for delay
 
 
@@ -160,6 +161,13 @@ class FaultyS3Proxy:
     def reset(self, predicate: Predicate, times: int | None = 1) -> FaultRule:
         """Read the next ``times`` matching requests whole, then drop the connection unanswered (RST)."""
         rule = FaultRule(predicate, 0, "", times, action="reset")
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def swallow(self, predicate: Predicate, times: int | None = 1) -> FaultRule:
+        """Answer the next ``times`` matching requests 200 with no body, without forwarding them."""
+        rule = FaultRule(predicate, 200, "", times, action="swallow")
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -286,6 +294,9 @@ class FaultyS3Proxy:
             h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             h.close_connection = True
             h.connection.close()  # with linger 0: a TCP reset, as a dropped connection looks
+            return
+        if rule is not None and rule.action == "swallow":
+            self._respond(h, 200, "OK", [("x-amz-request-id", "SWALLOWED")], b"", method)
             return
         if rule is not None and rule.action == "delay":
             time.sleep(rule.seconds)

@@ -139,6 +139,23 @@ class MotoS3:
                 },
             )
 
+    def make_locked_buckets(self, *names: str, years: int = 7, region: str = REGION) -> None:
+        """Create buckets with Object Lock (compliance, ``years``), as provision --object-lock does."""
+        client = s3_client(self.endpoint, region=region)
+        for name in names:
+            client.create_bucket(
+                Bucket=name,
+                CreateBucketConfiguration={"LocationConstraint": region},
+                ObjectLockEnabledForBucket=True,  # versioning comes with it
+            )
+            client.put_object_lock_configuration(
+                Bucket=name,
+                ObjectLockConfiguration={
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Years": years}},
+                },
+            )
+
 
 def list_keys(client: Any, bucket: str) -> list[str]:
     """All current object keys in ``bucket``, sorted (paginates)."""

@@ -1,0 +1,90 @@
+"""S3 errors in one sentence each: what went wrong, for which sponsor, and what to do.
+
+``TransientError`` marks what a retry may fix (throttling, 5xx, network); a
+missing bucket, denied access, bad credentials, a store that does not
+implement a call or an object in cold storage are ``ArchivalError`` and are
+not retried. s3.py re-exports ``translate``.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import (
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+from hht_archival.errors import ArchivalError, ConfigError, TransientError
+
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "OperationAborted",
+}
+_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "InvalidClientTokenId",
+}
+
+
+def translate(exc: Exception, sponsor: str, action: str) -> ArchivalError:
+    """Turn a botocore error into one sentence with the remedy, marked retryable or not."""
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return ConfigError(
+            f"No AWS credentials were found for sponsor {sponsor} ({action}); set "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an AwsCredentials block."
+        )
+    if isinstance(exc, BotoConnectionError):
+        return TransientError(
+            f"S3 could not be reached for sponsor {sponsor} ({action}: {type(exc).__name__}); "
+            "check the network and AWS_ENDPOINT_URL."
+        )
+    if not isinstance(exc, ClientError):
+        return TransientError(f"S3 failed for sponsor {sponsor} ({action}): {type(exc).__name__}.")
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    bucket = action.split("s3://", 1)[-1].split("/", 1)[0]
+    if code == "NoSuchBucket":
+        return ArchivalError(
+            f"Bucket {bucket} does not exist for sponsor {sponsor}; create it (terraform apply, "
+            "or hht-archival demo for a local try) or set the bucket name in the environment."
+        )
+    if code in ("AccessDenied", "AllAccessDisabled", "Forbidden", "403"):
+        return ArchivalError(
+            f"Access denied for sponsor {sponsor} ({action}); grant the archival role "
+            "s3:PutObject and s3:PutObjectTagging on that bucket."
+        )
+    if code in _CREDENTIAL_CODES:
+        return ArchivalError(
+            f"AWS rejected the credentials for sponsor {sponsor} ({code}); check "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the AwsCredentials block."
+        )
+    if code == "InvalidObjectState":
+        return ArchivalError(
+            f"The object is in cold storage for sponsor {sponsor} ({action}) and cannot be read until it is "
+            "restored from Glacier; hht-archival restore --request-glacier-restore (a backup) or "
+            "hht-archival verify --logs --request-glacier-restore (deployment logs) asks for that."
+        )
+    if code == "NotImplemented":
+        return ArchivalError(
+            f"The S3 store does not implement {action} for sponsor {sponsor} (NotImplemented); "
+            "use an S3 store that does (a retention archive needs object tags)."
+        )
+    if code in _TRANSIENT_CODES or status >= 500:
+        return TransientError(
+            f"S3 answered {code or status} for sponsor {sponsor} ({action}); retrying may help."
+        )
+    return ArchivalError(f"S3 refused {action} for sponsor {sponsor}: {code} ({status}).")
