@@ -181,6 +181,7 @@ def test_two_runs_for_one_sponsor_never_overlap(s3, seeded_db, tmp_path, prefect
 def test_a_manifest_run_from_the_command_line(s3, seeded_db, tmp_path, prefect_server):
     manifest = tmp_path / "sponsors.yaml"
     manifest.write_text("sponsors:\n  - name: titan\n    env_prefix: TITAN_\n  - name: callisto\n")
+    outputs = tmp_path / "github_output"
     done = run_cli(
         "run",
         "--manifest",
@@ -191,9 +192,22 @@ def test_a_manifest_run_from_the_command_line(s3, seeded_db, tmp_path, prefect_s
             **prefect_server.env(),
             "TITAN_ENABLE_S3_BACKUP_ARCHIVAL": "on",
             "TITAN_DATABASE_URL": seeded_db,
+            "GITHUB_OUTPUT": str(outputs),
         },
     )
     assert done.returncode == 0, done.stderr
+    [titan_backup] = [k for k in list_keys(s3, BACKUPS) if k.endswith(".sql.gz")]
+    titan_size = s3.head_object(Bucket=BACKUPS, Key=titan_backup)["ContentLength"]
+    assert outputs.read_text() == (  # the seed's outputs, one pair per sponsor, named after it
+        f"backup_location_titan_production=s3://{BACKUPS}/{titan_backup}\n"
+        f"backup_size_titan_production={titan_size}\n"
+        "backup_location_callisto_production=not-configured\nbackup_size_callisto_production=0\n"
+    )
+    assert "Deployment log of titan (production):" in done.stdout
+    assert (
+        "ℹ️  S3 audit log archival not yet enabled - log saved locally only (callisto (production))"
+        in done.stdout
+    )
     assert "[archive-titan-production] dump:" in done.stdout
     assert "  archived  titan (production): s3://hht-diary-backups-titan-eu-west-1/backups/" in done.stdout
     assert "  skipped   callisto (production): not-configured" in done.stdout
