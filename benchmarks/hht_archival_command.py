@@ -30,7 +30,8 @@ def run_command(args: list[str], env: dict[str, str]) -> tuple[float, dict]:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"hht-archival run {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
-    logs = sorted(Path(environment["ARCHIVAL_LOG_DIR"]).glob("deployment-*.json"), key=os.path.getmtime)
+    own = Path(environment["ARCHIVAL_LOG_DIR"]) / environment["SPONSOR"]  # each sponsor's logs apart
+    logs = sorted(own.glob("deployment-*.json"), key=os.path.getmtime)
     return seconds, json.loads(logs[-1].read_text())
 
 
