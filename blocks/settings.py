@@ -66,6 +66,24 @@ class ArchivalSettings(BaseSettings):
     archival_retry_delay_seconds: float = Field(
         default=10.0, ge=0, description="First retry delay; later ones grow exponentially, with jitter."
     )
+    # Anomalies (hht_archival/anomaly.py): an archived backup that looks wrong ends its run "Anomalous".
+    archival_anomaly_size_fraction: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="A backup smaller than this fraction of the median of the recent ones is anomalous; "
+        "0 disables.",
+    )
+    archival_anomaly_row_drop: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="A table that lost more than this fraction of its rows since the previous backup is "
+        "anomalous; 1 disables.",
+    )
+    archival_anomaly_history: int = Field(
+        default=7, ge=1, le=50, description="How many recent backups the size median is taken over."
+    )
 
 
 def deployment_metadata_from_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
