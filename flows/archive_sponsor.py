@@ -33,6 +33,7 @@ from flows.form import (
 from flows.pipeline import run_pipeline
 from flows.run_artifacts import publish_record
 from hht_archival.errors import ConfigError
+from hht_archival.outcomes import report_failed_run, report_finished_run
 from hht_archival.record import utc_now_iso
 from hht_archival.unorchestrated import ArchivalFailed, record_config_failure
 
@@ -111,14 +112,18 @@ def archive_sponsor(
     except Exception as exc:
         failure = record_config_failure(exc, sponsor_name, environment, log_base, started_at)
         _publish(failure.record)
+        report_failed_run(None, failure)
         raise failure from exc
+    # What the watchers learn (hht_archival/outcomes.py): an event, incidents, and anomalies,
+    # which end an archived run Completed but named Anomalous.
     try:
         record = run_pipeline(config, started_at)
     except ArchivalFailed as failure:
         _publish(failure.record)
+        report_failed_run(config, failure)
         raise
     _publish(record)
-    return record
+    return report_finished_run(config, record)
 
 
 def _log_base(log_dir: str | None) -> str | None:

@@ -21,6 +21,7 @@ from blocks.sponsor import load_sponsor_block
 from hht_archival.adapters import s3
 from hht_archival.drill import render_markdown, run_drill
 from hht_archival.errors import ArchivalError
+from hht_archival.outcomes import report_drill
 
 
 @flow(
@@ -58,16 +59,22 @@ def restore_drill(
     if drill_url is None and skip_unconfigured:
         return _not_configured(config)
     client = s3.make_client(config.region, config.aws_credentials)
-    with tempfile.TemporaryDirectory(prefix="hht-drill-", dir=config.work_dir) as work:
-        report = run_drill(
-            client, config, drill_url.get_secret_value() if drill_url else None, Path(work), backup
-        )
+    try:
+        with tempfile.TemporaryDirectory(prefix="hht-drill-", dir=config.work_dir) as work:
+            report = run_drill(
+                client, config, drill_url.get_secret_value() if drill_url else None, Path(work), backup
+            )
+    except ArchivalError as exc:  # no drill server, no throwaway database: a failed drill too
+        report_drill(config, False, str(exc), None)
+        raise
+    passed = report["status"] == "passed"
+    report_drill(config, passed, report["error"], report.get("report_location"))
     create_markdown_artifact(
         key=f"restore-drill-{config.sponsor}-{config.environment}",
         markdown=render_markdown(report),
         description=f"Restore drill of {config.sponsor} ({config.environment}): {report['status']}.",
     )
-    if report["status"] != "passed":
+    if not passed:
         raise ArchivalError(f"Restore drill failed for sponsor {config.sponsor}: {report['error']}")
     return report
 
