@@ -105,6 +105,7 @@ def run_checks(config: SponsorConfig, flag: tuple[bool, str] | None) -> list[Che
                 _check_chain_read(client, config, add)
     _check_database(config, add)
     check_scheduled_runs(config.sponsor, add)
+    _check_alerts(config, add)
     return rows
 
 
@@ -340,6 +341,22 @@ def _check_database(config: SponsorConfig, add) -> None:
         )
     else:
         add("pg_dump", "ok", dump_line)
+
+
+def _check_alerts(config: SponsorConfig, add) -> None:
+    """Whether a missed, failed or shrunken archive of this sponsor would reach a person (advice only)."""
+    from hht_archival.engine import configured_api_url
+
+    if configured_api_url() is None:
+        add("alerts", "warn", "not checked: alerts live on a Prefect server (set PREFECT_API_URL)")
+        return
+    try:
+        from hht_archival.alerts_install import state
+
+        status, detail = state(config.sponsor, config.environment)
+    except Exception as exc:
+        status, detail = "warn", f"not checked: the Prefect server did not answer ({type(exc).__name__})"
+    add("alerts", status, detail)
 
 
 def passed(rows: list[Check]) -> bool:

@@ -2,7 +2,8 @@
 
 Exit status: 0 archived or skipped (or all checks passed), 1 the work failed, 2 bad input
 (nothing done). The commands live in one module per job: ``running`` (run, demo, pre-deploy),
-``readiness`` (doctor, provision, iam-policy) and ``archive`` (list, restore, verify).
+``readiness`` (doctor, provision, iam-policy), ``archive`` (list, restore, verify) and
+``alerts`` (alerts install/remove, status).
 """
 
 from __future__ import annotations
@@ -59,4 +60,10 @@ def configs_for(sponsor, environment, manifest):
     return resolve_manifest(manifest, environment)
 
 
-from hht_archival.cli import archive, readiness, running, server  # noqa: E402,F401  (registers the commands)
+from hht_archival.cli import (  # noqa: E402,F401  (registers the commands)
+    alerts,
+    archive,
+    readiness,
+    running,
+    server,
+)

@@ -1,0 +1,67 @@
+"""archive-status: every sponsor's status as a table artifact, and each hash chain walked, after the nightly.
+
+Why a flow and not an automation: walking a hash chain means reading every
+deployment log from S3 with the sponsor's credentials, which only a run on a
+worker can do. prefect.yaml starts it when the nightly ends (a deployment
+trigger) and once a day besides; a broken chain opens an incident that the
+alerts' relay sends (hht_archival/outcomes.py). It reads with the same rights
+as the archive runs: it lists and reads deployments/ only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+
+from blocks.config import load_settings, resolve_config
+from blocks.manifest import resolve_manifest
+from hht_archival.outcomes import report_chain
+from hht_archival.status import HEADER, build_row, read_ledgers
+from tasks.check_flag import decide
+
+
+@flow(name="archive-status", log_prints=False, persist_result=False)
+def archive_status(
+    manifest: str | None = None, sponsor: str | None = None, environment: str | None = None
+) -> list[dict[str, Any]]:
+    """Walk each enabled sponsor's hash chain, then publish one status line per sponsor and environment.
+
+    Args:
+        manifest: Every sponsor of this manifest. Default: ARCHIVAL_MANIFEST, else sponsors.yaml,
+            unless a sponsor is given.
+        sponsor: Only this sponsor (with its environment) instead of a manifest.
+        environment: production, staging or dev: only this environment.
+    """
+    if sponsor:
+        configs = [resolve_config(sponsor=sponsor, environment=environment)]
+    else:
+        configs = resolve_manifest(manifest or str(load_settings().archival_manifest), environment)
+    rows = []
+    for config in configs:
+        enabled = decide(config).enabled
+        if enabled:
+            _walk_chain(config)
+        rows.append(build_row(config, enabled, read_ledgers(config.sponsor, config.environment)))
+    create_table_artifact(
+        key="archive-status",
+        table=[dict(zip(HEADER, row.cells(), strict=True)) for row in rows],
+        description="Each sponsor's last archive, size trend, last drill, hash chain, expectations and "
+        "open incidents.",
+    )
+    return [row.as_dict() for row in rows]
+
+
+def _walk_chain(config) -> None:
+    from hht_archival.adapters import s3
+    from hht_archival.chain_verify import verify_chain
+    from hht_archival.progress import announce
+
+    try:
+        client = s3.make_client(config.region, config.aws_credentials)
+        chain = verify_chain(client, config.audit_logs_bucket, config.environment, config.sponsor)
+    except Exception as exc:  # unreadable is not broken: the row says why, nothing is reported
+        announce("Hash chain of %s (%s) not checked: %s", config.sponsor, config.environment, exc)
+        return
+    report_chain(config, chain.problems, chain.logs)

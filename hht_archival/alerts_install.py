@@ -1,0 +1,176 @@
+"""``alerts install``: the automations and ledgers of hht_archival/alerts.py on a Prefect server.
+
+Installing twice creates nothing twice: automations are found by name and
+created when missing, updated only when what they should be changed (an update
+would restart a proactive window), and left alone otherwise; the ledgers
+(hht_archival/incidents.py) are created when missing and otherwise keep their
+history. A sponsor whose archival is not enabled gets no expectation, and
+loses the one it had. Also what ``doctor`` shows about a sponsor's alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from hht_archival import alert_events, alerts, incidents
+from hht_archival.errors import ConfigError
+
+_COMPARED = {
+    "description",
+    "enabled",
+    "tags",
+    "trigger",
+    "actions",
+    "actions_on_trigger",
+    "actions_on_resolve",
+}
+
+
+@dataclass
+class Installed:
+    block: str
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    ledgers_created: list[str] = field(default_factory=list)
+
+
+def install(
+    enabled: list[tuple[str, str]],
+    disabled: list[tuple[str, str]],
+    block_ref: str,
+    archive_every: timedelta,
+    drill_every: timedelta,
+) -> Installed:
+    """Make the server's automations and ledgers match; each pair is (sponsor, environment)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        block_id, block_name = notification_block(client, block_ref)
+        wanted = [alerts.relay(block_id), alerts.crashes(block_id)]
+        for sponsor, environment in enabled:
+            wanted.append(alerts.expectation("archive", sponsor, environment, archive_every, block_id))
+            wanted.append(alerts.expectation("drill", sponsor, environment, drill_every, block_id))
+        unwanted = {
+            alerts.expectation_name(family, sponsor, environment)
+            for sponsor, environment in disabled
+            for family in ("archive", "drill")
+        }
+        done = Installed(block=block_name)
+        existing = {a.name: a for a in client.read_automations()}
+        for automation in wanted:
+            current = existing.get(automation.name)
+            if current is None:
+                client.create_automation(automation)
+                done.created.append(automation.name)
+            elif _comparable(current) == _comparable(automation):
+                done.unchanged.append(automation.name)
+            else:
+                client.update_automation(current.id, automation)
+                done.updated.append(automation.name)
+        for name in sorted(unwanted & set(existing)):
+            client.delete_automation(existing[name].id)
+            done.removed.append(name)
+    for sponsor, environment in enabled:
+        for family, every in (("archive", archive_every), ("drill", drill_every), ("chain", None)):
+            if _ensure_ledger(family, sponsor, environment, every):
+                done.ledgers_created.append(incidents.ledger_name(family, sponsor, environment))
+    return done
+
+
+def remove_all() -> list[str]:
+    """Delete every automation and ledger ``alerts install`` made (their names start hht-alerts-)."""
+    from prefect.client.orchestration import get_client
+
+    removed = []
+    with get_client(sync_client=True) as client:
+        for automation in client.read_automations():
+            if automation.name.startswith(alerts.PREFIX):
+                client.delete_automation(automation.id)
+                removed.append(automation.name)
+        for variable in client.read_variables():
+            if variable.name.startswith(alerts.PREFIX):
+                client.delete_variable_by_name(variable.name)
+                removed.append(variable.name)
+    return removed
+
+
+def state(sponsor: str, environment: str) -> tuple[str, str]:
+    """What ``doctor`` shows: (``ok`` or ``warn``, one line) about this pair's alerts on the server."""
+    from prefect.client.orchestration import get_client
+
+    names = [alerts.RELAY] + [alerts.expectation_name(f, sponsor, environment) for f in ("archive", "drill")]
+    with get_client(sync_client=True) as client:
+        found = {a.name: a for a in client.read_automations() if a.name in names}
+        missing = [name for name in names if name not in found]
+        ledger = incidents.read_ledger("archive", sponsor, environment)
+        if missing or ledger is None:
+            what = "not installed" if len(missing) == len(names) else f"incomplete (no {', '.join(missing)})"
+            return "warn", (
+                f"{what}: a stopped nightly or a failed backup would notify nobody "
+                "(hht-archival alerts install --block TYPE/NAME "
+                f"--sponsor {sponsor} --environment {environment})"
+            )
+        block = _block_of(client, found[alerts.RELAY])
+    archive, drill = (found[alerts.expectation_name(f, sponsor, environment)] for f in ("archive", "drill"))
+    opened = incidents.open_incidents(sponsor, environment)
+    return "ok", (
+        f"a successful archive expected every {alerts.describe(archive.trigger.within)}, a passing "
+        f"drill every {alerts.describe(drill.trigger.within)}; notifications through {block}; "
+        + "open incidents: "
+        + (", ".join(f"{i.family} {i.kind} since {alert_events.shown(i.since)}" for i in opened) or "none")
+    )
+
+
+def notification_block(client, block_ref: str):
+    """(id, "type/name") of the notification block ``block_ref`` names, as ``prefect block ls`` shows it."""
+    from prefect.exceptions import ObjectNotFound
+
+    slug, _, name = block_ref.partition("/")
+    if not slug or not name:
+        raise ConfigError(
+            f"--block {block_ref!r} is not TYPE/NAME; name a notification block as prefect block ls "
+            "shows it, e.g. slack-webhook/ops-alerts."
+        )
+    try:
+        document = client.read_block_document_by_name(name=name, block_type_slug=slug, include_secrets=False)
+    except ObjectNotFound:
+        raise ConfigError(
+            f"There is no block {block_ref} on the Prefect server; create the notification block first "
+            "(README: Alerts), then run alerts install again."
+        ) from None
+    if "notify" not in (document.block_schema.capabilities if document.block_schema else []):
+        raise ConfigError(
+            f"The block {block_ref} cannot send notifications; name a Slack, Microsoft Teams, custom webhook "
+            "or SendGrid e-mail block."
+        )
+    return document.id, block_ref
+
+
+def _block_of(client, automation) -> str:
+    try:
+        document = client.read_block_document(automation.actions[0].block_document_id, include_secrets=False)
+        return f"{document.block_type.slug}/{document.name}"
+    except Exception:  # deleted since: the automation's own action will fail and Prefect shows it
+        return "a notification block that no longer exists"
+
+
+def _ensure_ledger(family: str, sponsor: str, environment: str, every: timedelta | None) -> bool:
+    """Create the ledger when missing (True); otherwise only bring its interval up to date."""
+    seconds = every.total_seconds() if every else None
+    current = incidents.read_ledger(family, sponsor, environment)
+    if current is None:
+        value = {"open": {}}
+        if seconds:
+            value.update(every_seconds=seconds, watched_since=alert_events.iso(alert_events.now_utc()))
+        incidents.write_ledger(family, sponsor, environment, value)
+        return True
+    if seconds and current.get("every_seconds") != seconds:
+        incidents.write_ledger(family, sponsor, environment, {**current, "every_seconds": seconds})
+    return False
+
+
+def _comparable(automation) -> dict:
+    return automation.model_dump(mode="json", include=_COMPARED)

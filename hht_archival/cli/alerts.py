@@ -1,0 +1,165 @@
+"""alerts install, alerts remove and status: who hears of a stale, failed or shrunken archive, and what is."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, configs_for, fail, main
+from hht_archival.console import prepare_environment
+
+
+@main.group()
+def alerts() -> None:
+    """Notify a person when an archive is missed, fails, shrinks, or a drill or hash chain breaks.
+
+    Example: hht-archival alerts install --block slack-webhook/ops-alerts --manifest sponsors.yaml
+    """
+
+
+@alerts.command("install")
+@click.option(
+    "--block",
+    "block_ref",
+    required=True,
+    help="The notification block, TYPE/NAME as `prefect block ls` shows it (e.g. slack-webhook/ops-alerts).",
+)
+@click.option("--sponsor", help="Sponsor to watch. Default: $SPONSOR, else callisto.")
+@click.option("--environment", help="production, staging or dev. Default: $DEPLOYMENT_ENVIRONMENT.")
+@click.option("--manifest", type=click.Path(dir_okay=False), help="Watch every sponsor of this manifest.")
+@click.option(
+    "--archive-every", default="26h", show_default=True, help="A successful archive is expected this often."
+)
+@click.option(
+    "--drill-every", default="8d", show_default=True, help="A passing drill is expected this often."
+)
+def install(block_ref, sponsor, environment, manifest, archive_every, drill_every) -> None:
+    """Install (or bring up to date) the Prefect automations that watch each enabled sponsor.
+
+    Per enabled sponsor and environment, an expectation of a successful archive
+    and of a passing restore drill; for all, the relay that sends what runs
+    report (failed, anomalous, broken chain, and each recovery) and a notice of
+    crashed runs, all through one notification block. Idempotent: run it again
+    after adding or enabling a sponsor. Needs a Prefect server (PREFECT_API_URL).
+
+    Example: hht-archival alerts install --block slack-webhook/ops-alerts --manifest sponsors.yaml
+    """
+    prepare_environment(debug=False)
+    from hht_archival import alerts as spec
+    from hht_archival.alerts_install import install as install_alerts
+    from hht_archival.errors import ArchivalError
+
+    try:
+        archive_window = spec.parse_every(archive_every, "--archive-every")
+        drill_window = spec.parse_every(drill_every, "--drill-every")
+    except ValueError as exc:
+        fail(str(exc), None, EXIT_BAD_INPUT)
+    server = _server_or_fail("alerts install")
+    try:
+        configs = configs_for(sponsor, environment, manifest)
+        decided = [(config, _enabled(config)) for config in configs]
+        enabled = [(c.sponsor, c.environment) for c, on in decided if on]
+        disabled = [(c.sponsor, c.environment) for c, on in decided if not on]
+        done = install_alerts(enabled, disabled, block_ref, archive_window, drill_window)
+    except ArchivalError as exc:
+        fail(str(exc), None, EXIT_BAD_INPUT)
+    except Exception as exc:
+        fail(_unreachable(server, exc), None, EXIT_FAILED)
+    click.echo(f"Alerts through {done.block} on {server}:")
+    for sponsor_name, env in enabled:
+        click.echo(
+            f"  ✅ {sponsor_name} ({env}): a successful archive expected every "
+            f"{spec.describe(archive_window)}, a passing restore drill every {spec.describe(drill_window)}"
+        )
+    for sponsor_name, env in disabled:
+        click.echo(f"  ⚠️  {sponsor_name} ({env}): archival is not enabled, so nothing is expected of it")
+    click.echo(
+        f"Automations: {len(done.created)} created, {len(done.updated)} updated, {len(done.unchanged)} "
+        f"unchanged, {len(done.removed)} removed; ledgers: {len(done.ledgers_created)} created."
+    )
+
+
+@alerts.command("remove")
+def remove() -> None:
+    """Remove every automation and ledger alerts install made (names starting hht-alerts-).
+
+    Open incidents are forgotten with their ledgers. Needs PREFECT_API_URL.
+
+    Example: hht-archival alerts remove
+    """
+    prepare_environment(debug=False)
+    from hht_archival.alerts_install import remove_all
+
+    server = _server_or_fail("alerts remove")
+    try:
+        removed = remove_all()
+    except Exception as exc:
+        fail(_unreachable(server, exc), None, EXIT_FAILED)
+    click.echo(f"Removed {len(removed)} automation(s) and ledger(s) from {server}.")
+
+
+@main.command()
+@click.option("--sponsor", help="Sponsor. Default: $SPONSOR, else callisto.")
+@click.option("--environment", help="production, staging or dev. Default: $DEPLOYMENT_ENVIRONMENT.")
+@click.option("--manifest", type=click.Path(dir_okay=False), help="Every sponsor of this manifest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def status(sponsor, environment, manifest, as_json) -> None:
+    """One line per sponsor and environment: last archive, size trend, last drill, chain, expectations.
+
+    The last archive, its size and trend come from the deployment logs in the
+    sponsor's audit bucket; the last drill, the hash chain's last check, the
+    expectations and open incidents from the alerts' ledgers on the Prefect
+    server (PREFECT_API_URL). Exit 1 when any needs attention: an open
+    incident, a missed expectation or an unreadable archive.
+
+    Example: hht-archival status --manifest sponsors.yaml
+    """
+    prepare_environment(debug=False)
+    from hht_archival.errors import ArchivalError
+    from hht_archival.status import build_row, read_ledgers, render
+
+    try:
+        configs = configs_for(sponsor, environment, manifest)
+        rows = [build_row(c, _enabled(c), read_ledgers(c.sponsor, c.environment)) for c in configs]
+    except ArchivalError as exc:
+        fail(str(exc), None, EXIT_BAD_INPUT)
+    if as_json:
+        click.echo(json.dumps([row.as_dict() for row in rows], indent=2, ensure_ascii=False))
+    else:
+        click.echo(render(rows))
+    sys.exit(EXIT_FAILED if any(row.attention for row in rows) else 0)
+
+
+def _enabled(config) -> bool:
+    """The sponsor's flag; the Prefect variable is a source only when a Prefect server is configured."""
+    from blocks.flag import decide_flag
+    from hht_archival.engine import configured_api_url
+
+    if configured_api_url() is None:
+        return decide_flag(config.flag, config.sponsor, config.environment).enabled
+    from tasks.check_flag import decide
+
+    return decide(config).enabled
+
+
+def _server_or_fail(command: str) -> str:
+    from hht_archival.engine import configured_api_url
+
+    server = configured_api_url()
+    if server is None:
+        fail(
+            f"{command} needs a Prefect server, where the automations, the notification block and the runs' "
+            "events live; start one (prefect server start) and set PREFECT_API_URL to it, then run again.",
+            None,
+            EXIT_BAD_INPUT,
+        )
+    return server
+
+
+def _unreachable(server: str, exc: Exception) -> str:
+    return (
+        f"The Prefect server at {server} did not answer as expected ({type(exc).__name__}); check that it "
+        "runs and that PREFECT_API_URL points at it, then run again."
+    )

@@ -1,0 +1,176 @@
+"""``status``: one line per sponsor and environment, from the archive itself and the alerts' ledgers.
+
+The last archive (when, size, trend against the recent median) comes from the
+deployment logs in the audit bucket, which are the record (hht_archival/history.py);
+the last drill, the chain's last check, the expectations and the open incidents
+come from the ledgers ``alerts install`` keeps on the Prefect server
+(hht_archival/incidents.py), so without a configured server those say so. The
+same rows are the ``archive-status`` table artifact (flows/status.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hht_archival import alert_events
+from hht_archival.progress import human_size
+
+HISTORY = 7  # backups the trend's median is taken over
+
+
+@dataclass
+class StatusRow:
+    sponsor: str
+    environment: str
+    archival: str  # enabled, disabled
+    last_archive: str | None = None  # ISO time of the newest archived backup
+    age_hours: float | None = None
+    size: int | None = None
+    trend: str | None = None
+    location: str | None = None
+    last_drill: str = "unknown"
+    chain: str = "unknown"
+    expectations: str = "unknown"
+    incidents: list[str] = field(default_factory=list)
+    error: str | None = None
+    attention: bool = False  # an open incident, a missed expectation or an unreadable archive
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def cells(self) -> list[str]:
+        archive = (
+            f"{_age(self.age_hours)} ago ({alert_events.shown(self.last_archive)})"
+            if self.last_archive
+            else (self.error or "none yet")
+        )
+        size = f"{human_size(self.size)}{f' ({self.trend})' if self.trend else ''}" if self.size else "-"
+        return [
+            f"{self.sponsor} ({self.environment})",
+            self.archival,
+            archive if self.archival == "enabled" else "-",
+            size,
+            self.last_drill,
+            self.chain,
+            self.expectations,
+            "; ".join(self.incidents) or "none",
+        ]
+
+
+HEADER = [
+    "sponsor",
+    "archival",
+    "last archive",
+    "size (trend)",
+    "last drill",
+    "chain",
+    "expectations",
+    "incidents",
+]
+
+
+def build_row(config, enabled: bool, ledgers: dict[str, dict | None] | None) -> StatusRow:
+    """One pair's row; ``ledgers`` is None without a Prefect server to read them from."""
+    row = StatusRow(config.sponsor, config.environment, "enabled" if enabled else "disabled")
+    if not enabled:
+        row.last_drill = row.chain = row.expectations = "-"
+        return row
+    _archive_columns(config, row)
+    if ledgers is None:
+        row.last_drill = row.chain = row.expectations = "needs the Prefect server (PREFECT_API_URL)"
+        return row
+    archive, drill, chain = (ledgers.get(f) or {} for f in ("archive", "drill", "chain"))
+    drill_good = (drill.get("last_good") or {}).get("at")
+    drill_open = (drill.get("open") or {}).get("failed")
+    row.last_drill = (
+        f"failed since {alert_events.shown(drill_open['since'])}"
+        if drill_open
+        else f"passed {alert_events.shown(drill_good)}"
+        if drill_good
+        else "none recorded"
+    )
+    chain_open = (chain.get("open") or {}).get("broken")
+    chain_good = (chain.get("last_good") or {}).get("at")
+    row.chain = (
+        f"broken since {alert_events.shown(chain_open['since'])}"
+        if chain_open
+        else f"intact (checked {alert_events.shown(chain_good)})"
+        if chain_good
+        else "not checked yet"
+    )
+    row.expectations = _expectations(row, archive, drill)
+    for family, ledger in (("archive", archive), ("drill", drill), ("chain", chain)):
+        for kind, entry in (ledger.get("open") or {}).items():
+            row.incidents.append(f"{family} {kind} since {alert_events.shown(entry.get('since'))}")
+    row.attention = row.attention or bool(row.incidents) or "MISSED" in row.expectations
+    return row
+
+
+def render(rows: list[StatusRow]) -> str:
+    table = [HEADER] + [row.cells() for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
+    lines = ("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in table)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _archive_columns(config, row: StatusRow) -> None:
+    from hht_archival.adapters import s3
+    from hht_archival.history import median_size, recent_archives
+
+    try:
+        client = s3.make_client(config.region, config.aws_credentials)
+        archives = recent_archives(client, config.audit_logs_bucket, config.environment, HISTORY + 1)
+    except Exception as exc:
+        row.error = f"unreadable: {s3.translate(exc, config.sponsor, 'reading the deployment logs').args[0]}"
+        row.attention = True
+        return
+    if not archives:
+        return
+    newest = archives[0]
+    row.last_archive, row.size, row.location = newest.timestamp, newest.size, newest.backup_location
+    moment = alert_events.parse_iso(newest.timestamp)
+    if moment:
+        row.age_hours = round((alert_events.now_utc() - moment).total_seconds() / 3600, 1)
+    median, over = median_size(archives[1:], newest.extension)
+    if median and newest.size:
+        row.trend = f"{newest.size / median - 1:+.0%} vs median of {over}"
+
+
+def _expectations(row: StatusRow, archive: dict, drill: dict) -> str:
+    if not archive.get("every_seconds"):
+        return "none (hht-archival alerts install)"
+    parts = []
+    for what, ledger, last in (
+        ("archive", archive, row.last_archive or archive.get("watched_since")),
+        ("drill", drill, (drill.get("last_good") or {}).get("at") or drill.get("watched_since")),
+    ):
+        every = ledger.get("every_seconds")
+        moment = alert_events.parse_iso(last)
+        if not every or moment is None:
+            continue
+        waited = (alert_events.now_utc() - moment).total_seconds()
+        parts.append(
+            f"{what} MISSED ({_age(waited / 3600)} since the last, every {_age(every / 3600)})"
+            if waited > every
+            else f"{what} ok"
+        )
+    return ", ".join(parts) or "unknown"
+
+
+def _age(hours: float | None) -> str:
+    if hours is None:
+        return "unknown"
+    if hours < 1:
+        return f"{hours * 60:.0f} min" if hours * 60 >= 1 else f"{hours * 3600:.0f} s"
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} d"
+
+
+def read_ledgers(sponsor: str, environment: str) -> dict[str, dict | None] | None:
+    """The pair's three ledgers from the configured Prefect server; None when there is none to ask."""
+    from hht_archival.engine import configured_api_url, embedded_api_in_use
+    from hht_archival.incidents import FAMILIES, read_ledger
+
+    if configured_api_url() is None or embedded_api_in_use():
+        return None
+    return {family: read_ledger(family, sponsor, environment) for family in FAMILIES}
