@@ -1,0 +1,258 @@
+"""No silent failures, end to end: a real `prefect server start`, its automations, a webhook on loopback.
+
+Every notification here is sent by the Prefect server's own automations through a
+custom-webhook notification block, and received over HTTP by tests/support/webhook.py;
+the runs are the real command against real PostgreSQL, pg_dump and moto's S3.
+Waits poll for the message with a generous bound (the server evaluates proactive
+triggers every 5 s; the machine is shared), never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files, run_cli
+from tests.support.prefectserver import api_request
+from tests.support.s3server import list_keys
+from tests.support.webhook import WebhookReceiver
+
+TOKEN = "tok-5e3c7a1d9b"  # the webhook URL's secret part: it lives in the block's secrets only
+BLOCK = "custom-webhook/hht-test-ops"
+UNREACHABLE = "postgresql://postgres@127.0.0.1:9/gone"
+WAIT = 150  # seconds: bounds, not expectations; a message usually arrives within a few seconds
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    with WebhookReceiver() as webhook:
+        yield webhook
+
+
+@pytest.fixture(scope="module")
+def installed(prefect_server, receiver, tmp_path_factory):
+    """A notification block on the server and alerts for titan (production, staging); removed afterwards."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
+        CustomWebhookNotificationBlock(
+            name="ops",
+            url=receiver.url + "/hook/{{token}}",
+            json_data={"subject": "{{subject}}", "body": "{{body}}"},
+            secrets={"token": TOKEN},
+        ).save(BLOCK.split("/")[1], overwrite=True)
+    manifest = tmp_path_factory.mktemp("alerts") / "sponsors.yaml"
+    manifest.write_text("sponsors:\n  - name: titan\n    environments: [production, staging]\n")
+    # Set up before the per-test environment (tests/conftest.py): titan is named the home sponsor here.
+    first = _cli(
+        prefect_server, "alerts", "install", "--block", BLOCK, "--manifest", str(manifest), SPONSOR=SPONSOR
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    yield prefect_server, manifest, first
+    _cli(prefect_server, "alerts", "remove")
+
+
+def _cli(server, *args, **env):
+    return run_cli(*args, env={**server.env(), "ENABLE_S3_BACKUP_ARCHIVAL": "true", **env})
+
+
+def _run(server, environment, database_url):
+    return _cli(server, "run", "--sponsor", SPONSOR, "--environment", environment, DATABASE_URL=database_url)
+
+
+def _newest_log(tmp_path) -> dict:
+    return json.loads(log_files(tmp_path / "logs" / SPONSOR)[-1].read_text())
+
+
+def test_alerts_install_twice_creates_nothing_twice_and_doctor_shows_them(installed, s3):
+    server, manifest, first = installed
+    assert "Automations: 6 created, 0 updated, 0 unchanged, 0 removed; ledgers: 6 created." in first.stdout
+    assert (
+        "✅ titan (production): a successful archive expected every 26 h, a passing restore drill every 8 d"
+        in (first.stdout)
+    )
+
+    again = _cli(server, "alerts", "install", "--block", BLOCK, "--manifest", str(manifest))
+
+    assert again.returncode == 0, again.stderr
+    assert "Automations: 0 created, 0 updated, 6 unchanged, 0 removed; ledgers: 0 created." in again.stdout
+    automations = api_request("POST", f"{server.api_url}/automations/filter", json={}).json()
+    names = [a["name"] for a in automations if a["name"].startswith("hht-alerts-")]
+    assert len(names) == len(set(names)) >= 6
+    assert TOKEN not in json.dumps(automations)  # the webhook's secret stays in its block
+    doctor = _cli(server, "doctor", "--sponsor", SPONSOR, "--environment", "production", "--json")
+    [alerts] = [row for row in json.loads(doctor.stdout) if row["check"] == "alerts"]
+    assert alerts["status"] == "ok", alerts
+    assert alerts["detail"].startswith("a successful archive expected every 26 h, a passing drill every 8 d")
+    assert f"notifications through {BLOCK}" in alerts["detail"]
+
+
+def test_a_failed_archive_notifies_once_and_the_next_success_sends_the_recovery(
+    installed, receiver, s3, seeded_db, tmp_path
+):
+    server = installed[0]
+    assert _run(server, "staging", seeded_db).returncode == 0
+    good = _newest_log(tmp_path)
+
+    failed = [_run(server, "staging", UNREACHABLE) for _ in range(2)]
+
+    assert [done.returncode for done in failed] == [1, 1], failed[0].stderr
+    subject = "❌ hht-archival titan (staging): archiving failed"
+    [message] = receiver.wait_for(subject, timeout=WAIT)
+    first_failure = json.loads(sorted(log_files(tmp_path / "logs" / SPONSOR))[1].read_text())
+    body = message["body"]
+    assert "Sponsor: titan\nEnvironment: staging\n" in body
+    assert "What is wrong: archiving failed: pg_dump could not reach the database for sponsor titan" in body
+    assert "\nSince: 20" in body and " UTC\n" in body
+    assert f"Last good backup: {good['backup_location']} (" in body
+    assert f"Run: http://127.0.0.1:{server.port}/runs/flow-run/{first_failure['flow_run_id']}\n" in body
+    assert message["path"] == f"/hook/{TOKEN}" and TOKEN not in json.dumps(message["body"])
+
+    assert _run(server, "staging", seeded_db).returncode == 0
+
+    [recovery] = receiver.wait_for("✅ hht-archival titan (staging): archiving works again", timeout=WAIT)
+    assert "Resolved: archiving failed, since " in recovery["body"] and "(2 run(s))" in recovery["body"]
+    assert f"Last good backup: {_newest_log(tmp_path)['backup_location']}" in recovery["body"]
+    assert len(receiver.messages(subject)) == 1  # the second failure was the same incident: no message
+
+
+def test_a_missed_expectation_notifies_and_a_successful_run_sends_the_recovery(
+    installed, receiver, s3, seeded_db
+):
+    server = installed[0]
+    short = _cli(
+        server, "alerts", "install", "--block", BLOCK, "--environment", "dev", "--archive-every", "10s"
+    )
+    assert short.returncode == 0, short.stderr
+
+    [stale] = receiver.wait_for("❌ hht-archival titan (dev): no successful archive for 10 s", timeout=WAIT)[
+        :1
+    ]
+
+    assert "Sponsor: titan\nEnvironment: dev\n" in stale["body"]
+    assert "What is wrong: no successful archive for more than 10 s" in stale["body"]
+    assert _run(server, "dev", seeded_db).returncode == 0
+    [recovery] = receiver.wait_for("✅ hht-archival titan (dev): archiving resumed", timeout=WAIT)
+    assert "Resolved: no successful archive within the expected time, since " in recovery["body"]
+    assert "Last good backup: s3://hht-diary-backups-titan-eu-west-1/backups/" in recovery["body"]
+
+    off = _cli(
+        server,
+        "alerts",
+        "install",
+        "--block",
+        BLOCK,
+        "--environment",
+        "dev",
+        ENABLE_S3_BACKUP_ARCHIVAL="false",
+    )
+    assert "⚠️  titan (dev): archival is not enabled, so nothing is expected of it" in off.stdout
+    assert ", 2 removed;" in off.stdout
+
+
+def test_a_shrunken_backup_ends_anomalous_and_notifies_and_a_broken_chain_notifies(
+    installed, receiver, s3, seeded_db, tmp_path, monkeypatch
+):
+    server = installed[0]
+    with psycopg.connect(seeded_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE filler (id int PRIMARY KEY, data text)")
+        conn.execute(
+            "INSERT INTO filler SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 60000) g"
+        )
+    assert _run(server, "production", seeded_db).returncode == 0
+    with psycopg.connect(seeded_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM filler WHERE id > 6000")  # the bad migration
+
+    done = _run(server, "production", seeded_db)
+
+    assert done.returncode == 0, done.stderr  # nothing was lost
+    assert "⚠️  Anomalous backup for sponsor titan (production): the backup is " in done.stdout
+    assert "table public.filler has 6,000 rows, 60,000 in the previous backup (-90%" in done.stdout
+    assert len([k for k in list_keys(s3, BACKUPS) if k.endswith(".sql.gz")]) == 2
+    log = _newest_log(tmp_path)
+    [run] = api_request(
+        "POST",
+        f"{server.api_url}/flow_runs/filter",
+        json={"flow_runs": {"id": {"any_": [log["flow_run_id"]]}}},
+    ).json()
+    assert (run["state_type"], run["state_name"]) == ("COMPLETED", "Anomalous")
+    assert "table public.filler has 6,000 rows" in run["state"]["message"]
+    [message] = receiver.wait_for(
+        "❌ hht-archival titan (production): an anomalous backup was archived", timeout=WAIT
+    )
+    assert (
+        "of the median of the previous 1 backup(s)" in message["body"] and "public.filler" in message["body"]
+    )
+    assert f"/runs/flow-run/{log['flow_run_id']}" in message["body"]
+    previous = json.loads(log_files(tmp_path / "logs" / SPONSOR)[0].read_text())
+    assert f"Last good backup: {previous['backup_location']} (" in message["body"]  # not the shrunken one
+
+    status = _cli(server, "status", "--sponsor", SPONSOR, "--environment", "production", "--json")
+    assert status.returncode == 1, status.stderr  # an open incident needs attention
+    [row] = json.loads(status.stdout)
+    assert row["location"] == log["backup_location"] and row["trend"].startswith("-")
+    assert row["incidents"][0].startswith("archive anomalous since ")
+
+    first_log = sorted(list_keys(s3, AUDIT))[0]
+    s3.put_object(Bucket=AUDIT, Key=first_log, Body=b'{"status": "archived", "backup_size": 1}')  # tampered
+    rows = _status_flow(server, monkeypatch)
+
+    [chain] = receiver.wait_for(
+        "❌ hht-archival titan (production): the deployment logs' hash chain is broken"
+    )
+    assert f"{first_log} was changed after" in chain["body"]
+    assert rows[0]["chain"].startswith("broken since ")
+    artifacts = api_request(
+        "POST",
+        f"{server.api_url}/artifacts/filter",
+        json={"artifacts": {"key": {"any_": ["archive-status"]}}},
+    ).json()
+    assert any("titan (production)" in json.dumps(a["data"]) for a in artifacts)
+
+
+def _status_flow(server, monkeypatch) -> list[dict]:
+    """The archive-status flow, run in this process against the server, as a worker would run it."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.status import archive_status
+
+    monkeypatch.setenv("ENABLE_S3_BACKUP_ARCHIVAL", "true")
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        return archive_status(sponsor=SPONSOR, environment="production")
+
+
+def test_alerts_need_a_server_and_a_notification_block_each_said_in_one_sentence(prefect_server, tmp_path):
+    alone = run_cli("alerts", "install", "--block", BLOCK)
+    assert alone.returncode == 2
+    assert alone.stderr.strip() == (
+        "❌ alerts install needs a Prefect server, where the automations, the notification block and the "
+        "runs' events live; start one (prefect server start) and set PREFECT_API_URL to it, then run again."
+    )
+    missing = _cli(prefect_server, "alerts", "install", "--block", "slack-webhook/nobody")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip() == (
+        "❌ There is no block slack-webhook/nobody on the Prefect server; create the notification block "
+        "first (README: Alerts), then run alerts install again."
+    )
+
+
+@pytest.mark.parametrize(
+    "argv", [["alerts", "--help"], ["alerts", "install", "--help"], ["status", "--help"]]
+)
+def test_help_has_an_example(argv):
+    done = run_cli(*argv)
+    assert done.returncode == 0 and "Example:" in done.stdout
+
+
+def test_status_without_a_server_reads_the_archive_and_says_what_it_cannot_know(s3, tmp_path):
+    done = run_cli("status", "--sponsor", SPONSOR, env={"ENABLE_S3_BACKUP_ARCHIVAL": "true"})
+    assert done.returncode == 0, done.stderr
+    header, line = done.stdout.splitlines()
+    assert header.split()[:3] == ["sponsor", "archival", "last"]
+    assert line.startswith("titan (production)  enabled   none yet")
+    assert "needs the Prefect server (PREFECT_API_URL)" in line
+    assert Path(tmp_path).exists()
