@@ -6,6 +6,11 @@ size, key and every table's row count, and the archival role may already list
 neither list nor read ``backups/`` (hht_archival/iam.py). So checking a new
 backup against the recent ones asks for no right the role does not have.
 
+An archive run looks back ``RECENT_DAYS`` only: it lists the keys after that
+day's (one request, however long the history; hht_archival/audit_chain.py
+keeps runs at that cost too) and reads a handful of logs, all still hot.
+``status`` looks back as far as the archive goes.
+
 Logs are read newest first and only as far as needed; a log that is not JSON,
 is not an archived run's, or is already cold (Glacier) is skipped: its
 integrity is the hash chain's business (hht_archival/chain_verify.py).
@@ -16,11 +21,15 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from hht_archival.catalogue import list_entries
+from hht_archival.adapters import s3_objects
+from hht_archival.catalogue import entry_for
 from hht_archival.iam import DEPLOYMENT_LOGS_PREFIX
+from hht_archival.naming import ENVIRONMENT_KEYS
 
 READ_AT_MOST = 30  # logs read per look-up: failed runs' logs sit between archived ones
+RECENT_DAYS = 62  # an archive run's look-back: weekly backups still give 8; logs stay hot for 90 days
 
 
 @dataclass(frozen=True)
@@ -44,18 +53,36 @@ class Archived:
 
 
 def recent_archives(
-    client, bucket: str, environment: str, limit: int, exclude_key: str | None = None
+    client,
+    bucket: str,
+    environment: str,
+    limit: int,
+    sponsor: str,
+    exclude_key: str | None = None,
+    since_days: int | None = RECENT_DAYS,
 ) -> list[Archived]:
-    """Up to ``limit`` archived runs of ``environment``, newest first, leaving out the log ``exclude_key``."""
+    """Up to ``limit`` archived runs of ``environment``, newest first, leaving out the log ``exclude_key``.
+
+    Only logs of the last ``since_days`` days are listed (None: all of them).
+    """
+    start = None
+    if since_days is not None:
+        start = f"{DEPLOYMENT_LOGS_PREFIX}{datetime.now(UTC) - timedelta(days=since_days):%Y/%m/%d}/"
+    listed = s3_objects.list_after(client, bucket, DEPLOYMENT_LOGS_PREFIX, start, sponsor)
+    short = ENVIRONMENT_KEYS[environment]
+    entries = sorted(
+        (e for e in map(entry_for, listed) if e and e.kind == "log" and e.environment == short),
+        key=lambda e: e.key,
+        reverse=True,
+    )
     found: list[Archived] = []
-    logs = list_entries(client, bucket, DEPLOYMENT_LOGS_PREFIX, environment)
-    entries = [e for e in logs if e.key != exclude_key]
-    for entry in entries[:READ_AT_MOST]:
+    for entry in [e for e in entries if e.key != exclude_key][:READ_AT_MOST]:
         if len(found) >= limit:
             break
-        if entry.cold:  # in Glacier after 90 days: not readable, and too old to be "recent" anyway
+        body = s3_objects.read(client, bucket, entry.key, sponsor)
+        if body is None:  # cold (Glacier): unreadable until restored, and no longer recent
             continue
-        record = _read_json(client, bucket, entry.key)
+        record = _parse(body)
         if record.get("status") != "archived":
             continue
         size = record.get("backup_size")
@@ -78,9 +105,9 @@ def median_size(archives: list[Archived], extension: str) -> tuple[float | None,
     return (statistics.median(sizes) if sizes else None), len(sizes)
 
 
-def _read_json(client, bucket: str, key: str) -> dict:
+def _parse(body: bytes) -> dict:
     try:
-        record = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        record = json.loads(body)
     except ValueError:
         return {}
     return record if isinstance(record, dict) else {}

@@ -137,6 +137,7 @@ def _anomalies(config, record: dict[str, Any]) -> list[Anomaly]:
         config.audit_logs_bucket,
         config.environment,
         settings.archival_anomaly_history,
+        config.sponsor,
         exclude_key=log_location.split("/", 3)[3] if log_location.startswith("s3://") else None,
     )
     return find_anomalies(
