@@ -93,18 +93,17 @@ def summary(sponsor: str, environment: str, anomalies: list[Anomaly]) -> str:
     )
 
 
-def final_state(result: dict[str, Any]) -> Any:
+def final_state(result: dict[str, Any], anomalies: list[Anomaly]) -> Any:
     """The flow's return value: the result itself, or a Completed state named Anomalous carrying it.
 
     A state returned by a flow becomes its run's final state, and whoever called
-    the flow still gets ``result`` (Prefect unwraps the state's data).
+    the flow still gets ``result``, the log as written (Prefect unwraps the state's data).
     """
-    anomalies = result.get("anomalies") or []
     if not anomalies:
         return result
     from prefect.states import Completed
 
-    sentences = "; ".join(a["sentence"] for a in anomalies)
+    sentences = "; ".join(a.sentence for a in anomalies)
     who = f"sponsor {result.get('sponsor')} ({result.get('environment')})"
     message = f"Anomalous backup for {who}: {sentences}."
     return Completed(name=ANOMALOUS_STATE, message=message, data=result)

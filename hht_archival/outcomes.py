@@ -25,10 +25,7 @@ def report_finished_run(config, result: dict[str, Any]) -> Any:
     Completed, named Anomalous); a skipped run (flag off) says nothing."""
     if result.get("status") != "archived":
         return result
-    anomalies = report_archived(config, result)
-    if anomalies:  # beside the log's fields, for the caller (the nightly's summary, the CLI); not in the log
-        result["anomalies"] = [a.as_dict() for a in anomalies]
-    return final_state(result)
+    return final_state(result, report_archived(config, result))
 
 
 def report_failed_run(config, failure: Exception) -> None:
