@@ -5,7 +5,8 @@ truncated by a bad migration. Both leave a backup that "succeeded". So after a
 backup and its log are archived, its compressed size is compared with the
 median of the sponsor's recent backups of the same format (the median, so one
 odd night does not move the baseline), and each table's row count with the
-previous backup's. Below ``ARCHIVAL_ANOMALY_SIZE_FRACTION`` of the median
+previous backup's; what the recent ones were comes from Prefect's record of
+them (hht_archival/baseline.py). Below ``ARCHIVAL_ANOMALY_SIZE_FRACTION`` of the median
 (default 0.5), or a table that lost more than ``ARCHIVAL_ANOMALY_ROW_DROP`` of
 its rows (default 0.2) or is gone, is an anomaly, named in one sentence.
 

@@ -1,18 +1,13 @@
-"""A sponsor's recent archives, read from its deployment logs: the baseline anomalies and status compare with.
+"""A sponsor's recent archives as its deployment logs record them: what ``status`` shows and trends.
 
-Why the logs and not the backups' listing: each log records its backup's
-size, key and every table's row count, and the archival role may already list
-``deployments/`` and read the logs (the hash chain needs both), while it may
-neither list nor read ``backups/`` (hht_archival/iam.py). So checking a new
-backup against the recent ones asks for no right the role does not have.
-
-An archive run looks back ``RECENT_DAYS`` only: it lists the keys after that
-day's (one request, however long the history; hht_archival/audit_chain.py
-keeps runs at that cost too) and reads a handful of logs, all still hot.
-``status`` looks back as far as the archive goes.
+The logs in the audit bucket are the record: each holds its backup's size,
+key and every table's row count. ``status`` reads them with the rights the
+archival role already has (list ``deployments/``, read the logs); an archive
+run compares a new backup with Prefect's events instead (hht_archival/baseline.py),
+so that its own S3 requests do not grow with the history.
 
 Logs are read newest first and only as far as needed; a log that is not JSON,
-is not an archived run's, or is already cold (Glacier) is skipped: its
+is not an archived run's, or is cold (Glacier, after 90 days) is skipped: its
 integrity is the hash chain's business (hht_archival/chain_verify.py).
 """
 
@@ -21,7 +16,6 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from hht_archival.adapters import s3_objects
 from hht_archival.catalogue import entry_for
@@ -29,12 +23,11 @@ from hht_archival.iam import DEPLOYMENT_LOGS_PREFIX
 from hht_archival.naming import ENVIRONMENT_KEYS
 
 READ_AT_MOST = 30  # logs read per look-up: failed runs' logs sit between archived ones
-RECENT_DAYS = 62  # an archive run's look-back: weekly backups still give 8; logs stay hot for 90 days
 
 
 @dataclass(frozen=True)
 class Archived:
-    """One archived run, as its deployment log records it."""
+    """One archived run: where its backup is, how big, when, and its tables' row counts."""
 
     log_key: str
     timestamp: str | None
@@ -52,23 +45,9 @@ class Archived:
         return ""
 
 
-def recent_archives(
-    client,
-    bucket: str,
-    environment: str,
-    limit: int,
-    sponsor: str,
-    exclude_key: str | None = None,
-    since_days: int | None = RECENT_DAYS,
-) -> list[Archived]:
-    """Up to ``limit`` archived runs of ``environment``, newest first, leaving out the log ``exclude_key``.
-
-    Only logs of the last ``since_days`` days are listed (None: all of them).
-    """
-    start = None
-    if since_days is not None:
-        start = f"{DEPLOYMENT_LOGS_PREFIX}{datetime.now(UTC) - timedelta(days=since_days):%Y/%m/%d}/"
-    listed = s3_objects.list_after(client, bucket, DEPLOYMENT_LOGS_PREFIX, start, sponsor)
+def recent_archives(client, bucket: str, environment: str, limit: int, sponsor: str) -> list[Archived]:
+    """Up to ``limit`` archived runs of ``environment``, newest first, from its deployment logs."""
+    listed = s3_objects.list_after(client, bucket, DEPLOYMENT_LOGS_PREFIX, None, sponsor)
     short = ENVIRONMENT_KEYS[environment]
     entries = sorted(
         (e for e in map(entry_for, listed) if e and e.kind == "log" and e.environment == short),
@@ -76,13 +55,13 @@ def recent_archives(
         reverse=True,
     )
     found: list[Archived] = []
-    for entry in [e for e in entries if e.key != exclude_key][:READ_AT_MOST]:
+    for entry in entries[:READ_AT_MOST]:
         if len(found) >= limit:
             break
-        body = s3_objects.read(client, bucket, entry.key, sponsor)
-        if body is None:  # cold (Glacier): unreadable until restored, and no longer recent
+        if entry.cold:  # listed in a Glacier class: not read (a restored copy is listed so too)
             continue
-        record = _parse(body)
+        body = s3_objects.read(client, bucket, entry.key, sponsor)
+        record = _parse(body) if body is not None else {}
         if record.get("status") != "archived":
             continue
         size = record.get("backup_size")

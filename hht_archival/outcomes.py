@@ -52,10 +52,10 @@ def report_archived(config, record: dict[str, Any]) -> list[Anomaly]:
     anomalies: list[Anomaly] = []
     try:
         anomalies = _anomalies(config, record)
-    except Exception as exc:  # the backup is safe; a check that cannot read the logs is only a warning
+    except Exception as exc:  # the backup is safe; a check that cannot read its history is only a warning
         log.warning(
-            "The anomaly check for sponsor %s (%s) could not read the recent deployment logs (%s); the "
-            "backup is archived.",
+            "The anomaly check for sponsor %s (%s) could not read the recent archives from Prefect (%s); "
+            "the backup is archived.",
             config.sponsor,
             config.environment,
             type(exc).__name__,
@@ -72,6 +72,7 @@ def report_archived(config, record: dict[str, Any]) -> list[Anomaly]:
         **good,
         "size_human": human_size(good["size"] or 0),
         "at_shown": alert_events.shown(good["at"]),
+        "table_counts": record.get("table_counts"),  # the next run's baseline (hht_archival/baseline.py)
         "anomalies": [a.as_dict() for a in anomalies],
     }
     problem = "; ".join(a.sentence for a in anomalies) or None
@@ -121,22 +122,17 @@ def report_chain(config, problems: list[str], logs: int) -> None:
 
 def _anomalies(config, record: dict[str, Any]) -> list[Anomaly]:
     from blocks.config import load_settings
-    from hht_archival.adapters import s3
-    from hht_archival.history import Archived, recent_archives
+    from hht_archival.baseline import recent_archives
+    from hht_archival.engine import embedded_api_in_use
+    from hht_archival.history import Archived
 
     settings = load_settings()
-    location = record.get("backup_location") or ""
-    log_location = record.get("log_location") or ""
-    current = Archived("", None, location, record.get("backup_size"), None)
-    client = s3.make_client(config.region, config.aws_credentials)
-    previous = recent_archives(
-        client,
-        config.audit_logs_bucket,
-        config.environment,
-        settings.archival_anomaly_history,
-        config.sponsor,
-        exclude_key=log_location.split("/", 3)[3] if log_location.startswith("s3://") else None,
-    )
+    if embedded_api_in_use() or (
+        settings.archival_anomaly_size_fraction == 0 and settings.archival_anomaly_row_drop >= 1
+    ):
+        return []  # no history to compare with, or nothing to compare
+    current = Archived("", None, record.get("backup_location"), record.get("backup_size"), None)
+    previous = recent_archives(config.sponsor, config.environment, settings.archival_anomaly_history)
     return find_anomalies(
         record.get("backup_size") or 0,
         current.extension,

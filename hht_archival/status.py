@@ -121,7 +121,7 @@ def _archive_columns(config, row: StatusRow) -> None:
     try:
         client = s3.make_client(config.region, config.aws_credentials)
         archives = recent_archives(
-            client, config.audit_logs_bucket, config.environment, HISTORY + 1, config.sponsor, since_days=None
+            client, config.audit_logs_bucket, config.environment, HISTORY + 1, config.sponsor
         )
     except Exception as exc:
         row.error = f"unreadable: {s3.translate(exc, config.sponsor, 'reading the deployment logs').args[0]}"

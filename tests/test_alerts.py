@@ -10,6 +10,7 @@ triggers every 5 s; the machine is shared), never a fixed sleep.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import psycopg
@@ -164,6 +165,7 @@ def test_a_shrunken_backup_ends_anomalous_and_notifies_and_a_broken_chain_notifi
             "INSERT INTO filler SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 60000) g"
         )
     assert _run(server, "production", seeded_db).returncode == 0
+    _wait_until_prefect_recorded(server, _newest_log(tmp_path)["backup_location"])  # the next run's baseline
     with psycopg.connect(seeded_db, autocommit=True) as conn:
         conn.execute("DELETE FROM filler WHERE id > 6000")  # the bad migration
 
@@ -212,6 +214,24 @@ def test_a_shrunken_backup_ends_anomalous_and_notifies_and_a_broken_chain_notifi
         json={"artifacts": {"key": {"any_": ["archive-status"]}}},
     ).json()
     assert any("titan (production)" in json.dumps(a["data"]) for a in artifacts)
+
+
+def _wait_until_prefect_recorded(server, location: str, timeout: float = WAIT) -> None:
+    """Poll until the server holds the run's hht.archive.archived event (its persister writes in batches)."""
+    deadline = time.monotonic() + timeout
+    wanted = {
+        "filter": {
+            "event": {"name": ["hht.archive.archived"]},
+            "resource": {"id": [f"hht.sponsor.{SPONSOR}.production"]},
+        },
+        "limit": 10,
+    }
+    while time.monotonic() < deadline:
+        events = api_request("POST", f"{server.api_url}/events/filter", json=wanted).json()["events"]
+        if any(event["payload"].get("location") == location for event in events):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"Prefect never recorded the archive of {location} within {timeout:g} s")
 
 
 def _status_flow(server, monkeypatch) -> list[dict]:
