@@ -17,8 +17,9 @@ Which watcher notices what, and why there:
   window (52 h by default): the reminder.
 - **A failed archive or drill, an anomalous backup, a broken hash chain** are
   noticed by the run that sees them, because only it knows the reason, since
-  when and the last good backup, and because an automation cannot compute a
-  median of sizes from S3. The run records the incident (hht_archival/incidents.py)
+  when and the last good backup, and because a trigger counts events but cannot
+  compare their payloads (a median of sizes, a table's rows against the last
+  backup's). The run records the incident (hht_archival/incidents.py)
   and emits ``hht.incident.opened`` / ``hht.incident.resolved`` with the message;
   one automation, the relay, sends it. One message per incident, one recovery.
 - **A crashed run** (its process died: our code never got to say anything) is

@@ -3,8 +3,8 @@
 Called by the flows (archive, drill, status) after their own work is done and
 recorded, so nothing here can lose or fail a backup: every step is best effort,
 and a problem becomes one warning line, never an exception. With no Prefect
-server of the operator's (the API this command started for itself, which has
-no automations), only the anomaly check runs: it decides how the run ends.
+server of the operator's (the API this command started for itself) there are
+no automations to tell and no history to compare with: nothing is done.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -275,4 +274,3 @@ def test_status_without_a_server_reads_the_archive_and_says_what_it_cannot_know(
     assert header.split()[:3] == ["sponsor", "archival", "last"]
     assert line.startswith("titan (production)  enabled   none yet")
     assert "needs the Prefect server (PREFECT_API_URL)" in line
-    assert Path(tmp_path).exists()
