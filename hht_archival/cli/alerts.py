@@ -117,6 +117,7 @@ def status(sponsor, environment, manifest, as_json) -> None:
     Example: hht-archival status --manifest sponsors.yaml
     """
     prepare_environment(debug=False)
+    from hht_archival.engine import configured_api_url
     from hht_archival.errors import ArchivalError
     from hht_archival.status import build_row, read_ledgers, render
 
@@ -125,6 +126,8 @@ def status(sponsor, environment, manifest, as_json) -> None:
         rows = [build_row(c, _enabled(c), read_ledgers(c.sponsor, c.environment)) for c in configs]
     except ArchivalError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
+    except Exception as exc:  # the archive itself is read per row, errors and all: this is the server
+        fail(_unreachable(configured_api_url() or "PREFECT_API_URL", exc), None, EXIT_FAILED)
     if as_json:
         click.echo(json.dumps([row.as_dict() for row in rows], indent=2, ensure_ascii=False))
     else:
