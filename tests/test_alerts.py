@@ -4,12 +4,18 @@ Every notification here is sent by the Prefect server's own automations through 
 custom-webhook notification block, and received over HTTP by tests/support/webhook.py;
 the runs are the real command against real PostgreSQL, pg_dump and moto's S3.
 Waits poll for the message with a generous bound (the server evaluates proactive
-triggers every 5 s; the machine is shared), never a fixed sleep.
+triggers every 5 s; the machine is shared), never a fixed sleep. Nothing here uses
+Prefect's client in the test process (blocks are saved and flows run by child
+processes): a client pointed at this server would stay Prefect's process-wide
+events client, and other test files in the same worker talk to another API.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import psycopg
@@ -32,19 +38,30 @@ def receiver():
         yield webhook
 
 
+SAVE_BLOCK = """
+import os, sys
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
+CustomWebhookNotificationBlock(
+    name="ops",
+    url=sys.argv[1] + "/hook/{{token}}",
+    json_data={"subject": "{{subject}}", "body": "{{body}}"},
+    secrets={"token": os.environ["HOOK_TOKEN"]},
+).save(sys.argv[2], overwrite=True)
+"""
+
+
 @pytest.fixture(scope="module")
 def installed(prefect_server, receiver, tmp_path_factory):
     """A notification block on the server and alerts for titan (production, staging); removed afterwards."""
-    from prefect.blocks.notifications import CustomWebhookNotificationBlock
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
-        CustomWebhookNotificationBlock(
-            name="ops",
-            url=receiver.url + "/hook/{{token}}",
-            json_data={"subject": "{{subject}}", "body": "{{body}}"},
-            secrets={"token": TOKEN},
-        ).save(BLOCK.split("/")[1], overwrite=True)
+    saved = subprocess.run(
+        [sys.executable, "-c", SAVE_BLOCK, receiver.url, BLOCK.split("/")[1]],
+        env={**os.environ, **prefect_server.env(), "HOOK_TOKEN": TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert saved.returncode == 0, saved.stderr
     manifest = tmp_path_factory.mktemp("alerts") / "sponsors.yaml"
     manifest.write_text("sponsors:\n  - name: titan\n    environments: [production, staging]\n")
     # Set up before the per-test environment (tests/conftest.py): titan is named the home sponsor here.
@@ -155,7 +172,7 @@ def test_a_missed_expectation_notifies_and_a_successful_run_sends_the_recovery(
 
 
 def test_a_shrunken_backup_ends_anomalous_and_notifies_and_a_broken_chain_notifies(
-    installed, receiver, s3, seeded_db, tmp_path, monkeypatch
+    installed, receiver, s3, seeded_db, tmp_path
 ):
     server = installed[0]
     with psycopg.connect(seeded_db, autocommit=True) as conn:
@@ -200,7 +217,10 @@ def test_a_shrunken_backup_ends_anomalous_and_notifies_and_a_broken_chain_notifi
 
     first_log = sorted(list_keys(s3, AUDIT))[0]
     s3.put_object(Bucket=AUDIT, Key=first_log, Body=b'{"status": "archived", "backup_size": 1}')  # tampered
-    rows = _status_flow(server, monkeypatch)
+    published = _cli(
+        server, "status", "--sponsor", SPONSOR, "--environment", "production", "--publish", "--json"
+    )
+    rows = json.loads(published.stdout)
 
     [chain] = receiver.wait_for(
         "❌ hht-archival titan (production): the deployment logs' hash chain is broken"
@@ -231,17 +251,6 @@ def _wait_until_prefect_recorded(server, location: str, timeout: float = WAIT) -
             return
         time.sleep(0.5)
     raise AssertionError(f"Prefect never recorded the archive of {location} within {timeout:g} s")
-
-
-def _status_flow(server, monkeypatch) -> list[dict]:
-    """The archive-status flow, run in this process against the server, as a worker would run it."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from flows.status import archive_status
-
-    monkeypatch.setenv("ENABLE_S3_BACKUP_ARCHIVAL", "true")
-    with temporary_settings({PREFECT_API_URL: server.api_url}):
-        return archive_status(sponsor=SPONSOR, environment="production")
 
 
 def test_alerts_need_a_server_and_a_notification_block_each_said_in_one_sentence(prefect_server, tmp_path):

@@ -105,25 +105,36 @@ def remove() -> None:
 @click.option("--environment", help="production, staging or dev. Default: $DEPLOYMENT_ENVIRONMENT.")
 @click.option("--manifest", type=click.Path(dir_okay=False), help="Every sponsor of this manifest.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-def status(sponsor, environment, manifest, as_json) -> None:
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="Run it as the archive-status flow on the Prefect server: walk each hash chain (a broken one "
+    "notifies) and publish the table artifact archive-status.",
+)
+def status(sponsor, environment, manifest, as_json, publish) -> None:
     """One line per sponsor and environment: last archive, size trend, last drill, chain, expectations.
 
     The last archive, its size and trend come from the deployment logs in the
     sponsor's audit bucket; the last drill, the hash chain's last check, the
     expectations and open incidents from the alerts' ledgers on the Prefect
     server (PREFECT_API_URL). Exit 1 when any needs attention: an open
-    incident, a missed expectation or an unreadable archive.
+    incident, a missed expectation or an unreadable archive. With --publish it
+    is what the nightly's status deployment does, run here.
 
     Example: hht-archival status --manifest sponsors.yaml
     """
     prepare_environment(debug=False)
     from hht_archival.engine import configured_api_url
     from hht_archival.errors import ArchivalError
-    from hht_archival.status import build_row, read_ledgers, render
+    from hht_archival.status import StatusRow, build_row, read_ledgers, render
 
     try:
-        configs = configs_for(sponsor, environment, manifest)
-        rows = [build_row(c, _enabled(c), read_ledgers(c.sponsor, c.environment)) for c in configs]
+        if publish:
+            _server_or_fail("status --publish")
+            rows = [StatusRow(**row) for row in _published(sponsor, environment, manifest)]
+        else:
+            configs = configs_for(sponsor, environment, manifest)
+            rows = [build_row(c, _enabled(c), read_ledgers(c.sponsor, c.environment)) for c in configs]
     except ArchivalError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
     except Exception as exc:  # the archive itself is read per row, errors and all: this is the server
@@ -133,6 +144,16 @@ def status(sponsor, environment, manifest, as_json) -> None:
     else:
         click.echo(render(rows))
     sys.exit(EXIT_FAILED if any(row.attention for row in rows) else 0)
+
+
+def _published(sponsor, environment, manifest) -> list[dict]:
+    """The archive-status flow (flows/status.py), run in this process against the configured server."""
+    from blocks.binding import home_sponsor
+    from flows.status import archive_status
+
+    return archive_status(
+        manifest=manifest, sponsor=sponsor or (None if manifest else home_sponsor()), environment=environment
+    )
 
 
 def _enabled(config) -> bool:
@@ -162,6 +183,13 @@ def _server_or_fail(command: str) -> str:
 
 
 def _unreachable(server: str, exc: Exception) -> str:
+    """The sentence for a Prefect server that failed us; any other error keeps its own sentence."""
+    import httpx
+
+    from hht_archival.errors import one_sentence
+
+    if not isinstance(exc, httpx.HTTPError) and "prefect" not in type(exc).__module__:
+        return one_sentence(exc)
     return (
         f"The Prefect server at {server} did not answer as expected ({type(exc).__name__}); check that it "
         "runs and that PREFECT_API_URL points at it, then run again."
