@@ -137,6 +137,19 @@ def test_a_failed_archive_notifies_once_and_the_next_success_sends_the_recovery(
     assert len(receiver.messages(subject)) == 1  # the second failure was the same incident: no message
 
 
+def test_a_failed_restore_drill_notifies(installed, receiver, s3):
+    """A drill with no scratch server to restore into is a drill that did not pass: someone must know."""
+    done = _cli(installed[0], "verify", "--sponsor", SPONSOR, "--environment", "staging")
+
+    assert done.returncode == 1
+    [message] = receiver.wait_for("❌ hht-archival titan (staging): the restore drill failed", timeout=WAIT)
+    assert (
+        "What is wrong: the restore drill failed: No drill server is configured for sponsor titan"
+        in (message["body"])
+    )
+    assert "hht-archival verify --sponsor titan --environment staging runs the drill again" in message["body"]
+
+
 def test_a_missed_expectation_notifies_and_a_successful_run_sends_the_recovery(
     installed, receiver, s3, seeded_db
 ):
