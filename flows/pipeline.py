@@ -17,7 +17,7 @@ from flows.run_artifacts import publish_backup, publish_disabled
 from flows.sponsor_lock import sponsor_lock
 from hht_archival.adapters.codecs import FORMATS
 from hht_archival.adapters.postgres import mask_url
-from hht_archival.banner import ENABLED_LINE, disabled_banner
+from hht_archival.banner import ENABLED_LINE, banner_for
 from hht_archival.errors import one_sentence, prefect_api_lost
 from hht_archival.naming import RunNames
 from hht_archival.progress import announce
@@ -49,14 +49,7 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
     )
 
     if not decision.enabled:
-        banner = disabled_banner(
-            config.sponsor,
-            config.environment,
-            config.region,
-            config.backups_bucket,
-            config.audit_logs_bucket,
-            decision.source,
-        )
+        banner = banner_for(config, decision.source)
         announce("%s", banner)
         _best_effort(publish_disabled, config.sponsor, config.environment, banner)
         final, path = _write_log(step, config, names, record, upload=False)

@@ -139,7 +139,7 @@ def notification_block(client, block_ref: str):
     except ObjectNotFound:
         raise ConfigError(
             f"There is no block {block_ref} on the Prefect server; create the notification block first "
-            "(README: Alerts), then run alerts install again."
+            "(docs/prefect-server.md: Alerts), then run alerts install again."
         ) from None
     if "notify" not in (document.block_schema.capabilities if document.block_schema else []):
         raise ConfigError(

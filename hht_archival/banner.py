@@ -56,3 +56,15 @@ To enable this feature, complete the following setup:
 
 See: docs/WIP/phase5-pr1-multi-sponsor-infrastructure-setup.md
 {RULE}"""
+
+
+def banner_for(config, flag_source: str) -> str:
+    """The banner for one sponsor's resolved configuration (blocks/config.SponsorConfig)."""
+    return disabled_banner(
+        config.sponsor,
+        config.environment,
+        config.region,
+        config.backups_bucket,
+        config.audit_logs_bucket,
+        flag_source,
+    )

@@ -277,7 +277,7 @@ def test_alerts_need_a_server_and_a_notification_block_each_said_in_one_sentence
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.strip() == (
         "❌ There is no block slack-webhook/nobody on the Prefect server; create the notification block "
-        "first (README: Alerts), then run alerts install again."
+        "first (docs/prefect-server.md: Alerts), then run alerts install again."
     )
 
 

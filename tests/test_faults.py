@@ -267,7 +267,7 @@ def test_the_prefect_api_going_away_before_the_dump_starts_stops_the_run_with_on
     """The server vanishes as the dump task asks it for its concurrency slot: that task never runs.
 
     Before, compress and upload then waited for bytes that never came, for ever. The dump
-    asks for a slot where an operator capped pg_dumps (README: the hht-archival-dump limit).
+    asks for a slot where an operator capped pg_dumps (docs/prefect-server.md: the hht-archival-dump limit).
     """
     limits = f"{prefect_server.api_url}/v2/concurrency_limits/"
     api_request("POST", limits, json={"name": "tag:hht-archival-dump", "limit": 50})

@@ -59,7 +59,7 @@ def _sponsor_block(request, monkeypatch, s3_proxy, db_url) -> dict:
 WAYS = {
     "env-set-false": (_env_false, "environment"),
     # Deleting the variable leaves no source at all: the run reports `default` (off), as the
-    # README's troubleshooting section says ("default means no source was seen").
+    # docs/operating.md's troubleshooting section says ("default means no source was seen").
     "env-deleted": (_env_deleted, "default"),
     "prefect-variable-false": (_prefect_variable, "prefect-variable"),
     "sponsor-block-false": (_sponsor_block, "block"),

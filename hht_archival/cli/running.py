@@ -109,20 +109,11 @@ def _decided_without_a_server(config):
 def _skip_without_engine(config, decision, started_at) -> None:
     """The disabled run with no Prefect server: the seed's banner, the local log and outputs, no engine."""
     from blocks.flag import describe_decision
-    from hht_archival.banner import disabled_banner
+    from hht_archival.banner import banner_for
     from hht_archival.unorchestrated import write_log_without_engine
 
     click.echo(describe_decision(decision, config.sponsor, config.environment))
-    click.echo(
-        disabled_banner(
-            config.sponsor,
-            config.environment,
-            config.region,
-            config.backups_bucket,
-            config.audit_logs_bucket,
-            decision.source,
-        )
-    )
+    click.echo(banner_for(config, decision.source))
     try:
         record, path = write_log_without_engine(config, decision, started_at)
     except OSError as exc:
