@@ -1,4 +1,8 @@
-"""One module per step of the archival pipeline; each task is thin, over an adapter."""
+"""One module per step of the archival pipeline; each task is thin, over an adapter.
+
+Layering: tasks may import blocks (a sponsor's resolved configuration) and hht_archival (adapters,
+names, the log); never flows.
+"""
 
 from functools import partial
 
