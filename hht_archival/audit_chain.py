@@ -41,8 +41,7 @@ from dataclasses import dataclass
 from hht_archival.adapters import s3, s3_objects
 from hht_archival.catalogue import entry_for
 from hht_archival.errors import ArchivalError
-from hht_archival.iam import DEPLOYMENT_LOGS_PREFIX
-from hht_archival.naming import ENVIRONMENT_KEYS, chain_head_key
+from hht_archival.naming import DEPLOYMENT_LOGS_PREFIX, ENVIRONMENT_KEYS, chain_head_key
 
 HEAD_LOG_KEY = "log-key"  # metadata of the chain head
 HEAD_LOG_SHA256 = "log-sha256"

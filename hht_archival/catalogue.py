@@ -9,18 +9,14 @@ are restored together, and a backup archived before roles were has none.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from hht_archival.adapters import s3_objects
-from hht_archival.naming import ENVIRONMENT_KEYS
+from hht_archival.naming import ENVIRONMENT_KEYS, log_key_for, parse_key, roles_key_for
 
-_KEY_RE = re.compile(
-    r"^(?P<kind>backups|deployments)/\d{4}/\d{2}/\d{2}/"
-    r"(?:backup|deployment)-(?P<env>[a-z]+)-(?P<stamp>\d{8}-\d{6})\.(?P<ext>roles\.json|sql\.gz|sql\.zst|dump|json)$"
-)
-_BACKUP_EXTENSION = re.compile(r"\.(sql\.gz|sql\.zst|dump)$")
+__all__ = ["Entry", "add_details", "entry_for", "list_entries", "log_key_for", "roles_key_for"]
+
 COLD_CLASSES = {
     "DEEP_ARCHIVE": "a Glacier Deep Archive restore takes up to 12 hours (Standard) or 48 hours (Bulk)",
     "GLACIER": "a Glacier Flexible Retrieval restore takes 3-5 hours (Standard) or 5-12 hours (Bulk)",
@@ -80,23 +76,17 @@ def list_entries(
 
 def entry_for(listed: dict) -> Entry | None:
     """The entry for one listed object (``Key``, ``Size``, ``StorageClass``); None if it is not ours."""
-    match = _KEY_RE.match(listed["Key"])
-    if not match:
+    parsed = parse_key(listed["Key"])
+    if parsed is None:
         return None
     return Entry(
         key=listed["Key"],
-        kind=_kind(match),
-        environment=match["env"],
-        stamp=match["stamp"],
+        kind=parsed.kind,
+        environment=parsed.env_key,
+        stamp=parsed.stamp,
         size=listed.get("Size", 0),
         storage_class=listed.get("StorageClass", "STANDARD"),
     )
-
-
-def _kind(match: re.Match) -> str:
-    if match["kind"] == "deployments":
-        return "log"
-    return "roles" if match["ext"] == "roles.json" else "backup"
 
 
 def add_details(client, bucket: str, entries: list[Entry], sponsor: str = "") -> None:
@@ -116,14 +106,3 @@ def add_details(client, bucket: str, entries: list[Entry], sponsor: str = "") ->
             entry.locked_until = state.locked_until.isoformat() if state.locked_until else None
         entry.sha256 = tags.get("sha256") or (state.metadata.get("backup-sha256") if state else None)
         entry.retain_until = tags.get("retain-until")
-
-
-def log_key_for(backup_key: str) -> str:
-    """The deployment log written by the same run as ``backup_key`` (same day and timestamp)."""
-    stem = backup_key.replace("backups/", "deployments/", 1).replace("/backup-", "/deployment-")
-    return _BACKUP_EXTENSION.sub(".json", stem)
-
-
-def roles_key_for(backup_key: str) -> str:
-    """The roles object archived beside ``backup_key`` (same run, same timestamp)."""
-    return _BACKUP_EXTENSION.sub(".roles.json", backup_key)

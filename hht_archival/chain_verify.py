@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from hht_archival.adapters import s3_objects
 from hht_archival.audit_chain import LOG_SHA256, Link
 from hht_archival.catalogue import Entry, list_entries
-from hht_archival.iam import DEPLOYMENT_LOGS_PREFIX
+from hht_archival.naming import DEPLOYMENT_LOGS_PREFIX
 
 
 @dataclass

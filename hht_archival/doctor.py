@@ -30,7 +30,7 @@ from hht_archival.adapters.postgres import find_pg_dump, mask_url, pg_dump_versi
 from hht_archival.audit_chain import previous_link
 from hht_archival.doctor_schedules import check_scheduled_runs
 from hht_archival.errors import ArchivalError
-from hht_archival.iam import DEPLOYMENT_LOGS_PREFIX
+from hht_archival.naming import DEPLOYMENT_LOGS_PREFIX, DOCTOR_PREFIX
 
 Status = Literal["ok", "fail", "warn"]
 MARK = {"ok": "✅", "fail": "❌", "warn": "⚠️ "}
@@ -257,7 +257,7 @@ def _check_chain_read(client, config: SponsorConfig, add) -> None:
 
 def _probe(client, config: SponsorConfig, label: str, bucket: str, add) -> None:
     """Write, tag, read back and remove an object under doctor/: the permissions a run needs."""
-    key = f"doctor/probe-{uuid.uuid4().hex}.txt"
+    key = f"{DOCTOR_PREFIX}probe-{uuid.uuid4().hex}.txt"
     steps = (
         (
             "PutObject",

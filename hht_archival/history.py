@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 from hht_archival.adapters import s3_objects
 from hht_archival.catalogue import entry_for
-from hht_archival.iam import DEPLOYMENT_LOGS_PREFIX
-from hht_archival.naming import ENVIRONMENT_KEYS
+from hht_archival.naming import DEPLOYMENT_LOGS_PREFIX, ENVIRONMENT_KEYS
 
 READ_AT_MOST = 30  # logs read per look-up: failed runs' logs sit between archived ones
 

@@ -70,12 +70,15 @@ import re
 from typing import Any
 
 from hht_archival.errors import ConfigError
-from hht_archival.naming import validate_bucket, validate_sponsor
+from hht_archival.naming import (
+    BACKUPS_PREFIX,
+    DEPLOYMENT_LOGS_PREFIX,
+    DOCTOR_PREFIX,
+    validate_bucket,
+    validate_sponsor,
+)
 
 POLICY_VERSION = "2012-10-17"
-BACKUPS_PREFIX = "backups/"
-DEPLOYMENT_LOGS_PREFIX = "deployments/"
-DOCTOR_PREFIX = "doctor/"
 DOCTOR_ACTIONS = [
     "s3:PutObject",
     "s3:PutObjectTagging",

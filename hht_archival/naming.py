@@ -1,7 +1,10 @@
-"""Names and keys: the one place that decides what is called what, in S3 and on disk.
+"""Names and keys: the one place that decides what is called what, in S3 and on disk, and reads keys back.
 
 Every name that reaches a path or an S3 key is validated here first, so a
 hostile sponsor or environment name can never escape a prefix or a directory.
+Keys are built (``RunNames``) and parsed (``parse_key``) here only: the
+catalogue, the restore, the hash chain and the IAM policy all ask this module,
+so changing the scheme means editing one file.
 """
 
 from __future__ import annotations
@@ -17,6 +20,18 @@ ENVIRONMENT_KEYS = {"production": "prod", "staging": "staging", "dev": "dev"}
 """Accepted DEPLOYMENT_ENVIRONMENT values and the short form used in keys (the seed's ``prod``)."""
 
 RETENTION_YEARS = 7
+BACKUPS_PREFIX = "backups/"
+DEPLOYMENT_LOGS_PREFIX = "deployments/"
+DRILLS_PREFIX = "drills/"
+DOCTOR_PREFIX = "doctor/"
+BACKUP_EXTENSIONS = ("sql.gz", "sql.zst", "dump")  # the formats of adapters/codecs.py, by extension
+ROLES_EXTENSION = "roles.json"
+_ENVIRONMENTS_BY_KEY = {short: name for name, short in ENVIRONMENT_KEYS.items()}
+_KEY_RE = re.compile(
+    rf"^(?P<prefix>{re.escape(BACKUPS_PREFIX)}|{re.escape(DEPLOYMENT_LOGS_PREFIX)})"
+    r"(?P<day>\d{4}/\d{2}/\d{2})/(?:backup|deployment)-(?P<env>[a-z]+)-(?P<stamp>\d{8}-\d{6})\."
+    rf"(?P<ext>{'|'.join(re.escape(e) for e in (ROLES_EXTENSION, *BACKUP_EXTENSIONS, 'json'))})$"
+)
 
 _SPONSOR_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -91,7 +106,7 @@ def chain_head_key(environment: str) -> str:
     Under ``deployments/`` (the archival role writes and reads there) but outside
     its ``YYYY/`` folders, so no listing of logs mistakes it for one.
     """
-    return f"deployments/chain-head-{ENVIRONMENT_KEYS[environment]}.json"
+    return f"{DEPLOYMENT_LOGS_PREFIX}chain-head-{ENVIRONMENT_KEYS[environment]}.json"
 
 
 def end_of_day(day: str) -> datetime:
@@ -138,16 +153,16 @@ class RunNames:
 
     @property
     def backup_key(self) -> str:
-        return f"backups/{self.day_prefix}/backup-{self.env_key}-{self.stamp}.{self.extension}"
+        return f"{BACKUPS_PREFIX}{self.day_prefix}/backup-{self.env_key}-{self.stamp}.{self.extension}"
 
     @property
     def roles_key(self) -> str:
         """The roles the backup's objects refer to, beside the backup (pg_dump leaves them out)."""
-        return f"backups/{self.day_prefix}/backup-{self.env_key}-{self.stamp}.roles.json"
+        return f"{BACKUPS_PREFIX}{self.day_prefix}/backup-{self.env_key}-{self.stamp}.{ROLES_EXTENSION}"
 
     @property
     def log_key(self) -> str:
-        return f"deployments/{self.day_prefix}/deployment-{self.env_key}-{self.stamp}.json"
+        return f"{DEPLOYMENT_LOGS_PREFIX}{self.day_prefix}/deployment-{self.env_key}-{self.stamp}.json"
 
     @property
     def chain_head_key(self) -> str:
@@ -163,7 +178,7 @@ class RunNames:
 
     @property
     def drill_key(self) -> str:
-        return f"drills/{self.day_prefix}/drill-{self.env_key}-{self.stamp}.json"
+        return f"{DRILLS_PREFIX}{self.day_prefix}/drill-{self.env_key}-{self.stamp}.json"
 
     def retention_tags(self, data_class: str, sha256: str | None = None) -> dict[str, str]:
         """The tags a 7-year retention policy and an auditor select on, for an object of this run."""
@@ -181,3 +196,47 @@ class RunNames:
     @property
     def timestamp(self) -> str:
         return self.moment.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    """What a key of ours says: which object (backup, roles, log), of which run."""
+
+    kind: str  # backup | roles | log
+    env_key: str  # prod | staging | dev
+    stamp: str  # YYYYMMDD-HHMMSS
+    extension: str
+
+    def names(self) -> RunNames:
+        """The run's other names: the same timestamp names its backup, roles object and log."""
+        moment = datetime.strptime(self.stamp, "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
+        extension = self.extension if self.extension in BACKUP_EXTENSIONS else "sql.gz"
+        return RunNames("", _ENVIRONMENTS_BY_KEY[self.env_key], moment, extension)
+
+
+def parse_key(key: str) -> ParsedKey | None:
+    """The run and object a key names; None for a key this scheme did not write (a chain head, a probe)."""
+    match = _KEY_RE.match(key)
+    if match is None or match["env"] not in _ENVIRONMENTS_BY_KEY:
+        return None
+    if match["prefix"] == DEPLOYMENT_LOGS_PREFIX:
+        kind = "log" if match["ext"] == "json" else ""
+    else:
+        kind = "roles" if match["ext"] == ROLES_EXTENSION else "backup" if match["ext"] != "json" else ""
+    return ParsedKey(kind, match["env"], match["stamp"], match["ext"]) if kind else None
+
+
+def log_key_for(backup_key: str) -> str:
+    """The deployment log written by the run that wrote ``backup_key`` (same day and timestamp)."""
+    parsed = parse_key(backup_key)
+    if parsed is None:
+        raise ValueError(f"{backup_key} is not a key this tool writes")
+    return parsed.names().log_key
+
+
+def roles_key_for(backup_key: str) -> str:
+    """The roles object archived beside ``backup_key`` (same run, same timestamp)."""
+    parsed = parse_key(backup_key)
+    if parsed is None:
+        raise ValueError(f"{backup_key} is not a key this tool writes")
+    return parsed.names().roles_key

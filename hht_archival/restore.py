@@ -26,6 +26,7 @@ from hht_archival.adapters.postgres import mask_url
 from hht_archival.catalogue import Entry, add_details, list_entries, log_key_for
 from hht_archival.errors import ArchivalError, ConfigError
 from hht_archival.load import load_into
+from hht_archival.naming import BACKUPS_PREFIX
 from hht_archival.restore_roles import RolePlan, fetch_roles, plan_roles
 
 CHUNK = 1024 * 1024
@@ -205,7 +206,7 @@ def restore_backup(
     hash, if one was archived) instead of NOLOGIN.
     """
     sponsor = config.sponsor
-    entries = list_entries(client, config.backups_bucket, "backups/", config.environment)
+    entries = list_entries(client, config.backups_bucket, BACKUPS_PREFIX, config.environment)
     entry = choose_backup(entries, spec, sponsor)
     production = config.database_url.get_secret_value() if config.database_url else None
     check_target(target_url, production, force, production_ok, sponsor)

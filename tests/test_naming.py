@@ -87,3 +87,22 @@ def test_a_fixed_part_size_would_cap_the_object_but_the_plan_does_not():
     assert plan_parts(8 * MIB).capacity() >= 5 * 1024 * 1024 * MIB
     with pytest.raises(ValueError):
         plan_parts(1, max_parts=2, max_object=10 * MIB)
+
+
+def test_keys_are_built_and_read_back_by_one_scheme():
+    """Every key the catalogue, restore and the hash chain read is parsed by the module that builds it."""
+    from datetime import UTC, datetime
+
+    from hht_archival.adapters.codecs import FORMATS
+    from hht_archival.naming import BACKUP_EXTENSIONS, RunNames, log_key_for, parse_key, roles_key_for
+
+    assert set(BACKUP_EXTENSIONS) == {f.extension for f in FORMATS.values()}
+    for extension in BACKUP_EXTENSIONS:
+        names = RunNames("titan", "staging", datetime(2031, 2, 28, 23, 59, 1, tzinfo=UTC), extension)
+        backup, roles, log = parse_key(names.backup_key), parse_key(names.roles_key), parse_key(names.log_key)
+        assert (backup.kind, roles.kind, log.kind) == ("backup", "roles", "log")
+        assert backup.env_key == "staging" and backup.stamp == "20310228-235901"
+        assert log_key_for(names.backup_key) == names.log_key
+        assert roles_key_for(names.backup_key) == names.roles_key
+    assert parse_key(names.chain_head_key) is None and parse_key("doctor/probe-1.txt") is None
+    assert parse_key("backups/2031/02/28/backup-qa-20310228-235901.sql.gz") is None  # not an environment

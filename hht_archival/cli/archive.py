@@ -39,6 +39,7 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
     from hht_archival.adapters import s3
     from hht_archival.catalogue import add_details, list_entries
     from hht_archival.errors import ArchivalError, ConfigError
+    from hht_archival.naming import BACKUPS_PREFIX, DEPLOYMENT_LOGS_PREFIX
 
     try:
         [config] = configs_for(sponsor, None, None)
@@ -47,7 +48,7 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
         entries = list_entries(
             client,
             bucket,
-            "deployments/" if logs else "backups/",
+            DEPLOYMENT_LOGS_PREFIX if logs else BACKUPS_PREFIX,
             environment,
             since.date() if since else None,
         )
