@@ -82,7 +82,9 @@ def worker(pool, limit, name, log_dir) -> None:
             None,
             EXIT_BAD_INPUT,
         )
-    logs = Path(log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or "deployment-logs").resolve()
+    from blocks.config import local_log_dir
+
+    logs = local_log_dir(log_dir).resolve()
     logs.mkdir(parents=True, exist_ok=True)
     os.environ["ARCHIVAL_LOG_DIR"] = str(logs)
     for name in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL"):
