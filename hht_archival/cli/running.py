@@ -1,4 +1,4 @@
-"""run, demo and pre-deploy: the commands that archive."""
+"""run and demo: the commands that archive (pre-deploy and worker are in server.py)."""
 
 from __future__ import annotations
 
