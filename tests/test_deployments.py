@@ -61,7 +61,7 @@ class Worker:
         self.log = team["where"] / f"{name}.log"
         script = str(Path(sys.executable).with_name("hht-archival"))
         self.proc = subprocess.Popen(
-            [script, "worker", "--limit", "3", "--name", name],
+            [script, "worker", "--limit", "2", "--name", name],  # two at a time each: both take some
             cwd=self.clone,
             env={
                 **os.environ,
