@@ -29,23 +29,6 @@ def pre_deploy_parameters(sponsor: str, environment: str, version: str | None) -
     return {"sponsor": sponsor, "environment": environment, "deployment": metadata}
 
 
-def run_record(run: FlowRun, sponsor: str, environment: str) -> dict[str, Any] | None:
-    """The run's deployment log, read back from its record artifact (the local copy is on the worker)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
-
-    from flows.run_artifacts import record_from_artifact, record_key
-
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=[record_key(sponsor, environment)]),
-                flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]),
-            )
-        )
-    return record_from_artifact(found[0].data) if found else None
-
-
 def trigger_pre_deploy(
     sponsor: str, environment: str, version: str | None = None, timeout_seconds: float | None = None
 ) -> FlowRun:

@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.binding import home_sponsor
-from blocks.config import DEFAULT_LOG_DIR, resolve_config
+from blocks.config import local_log_dir, resolve_config
 from blocks.manifest import manifest_settings
 from blocks.sponsor import load_sponsor_block
 from flows.form import (
@@ -132,7 +132,7 @@ def _log_base(log_dir: str | None) -> str | None:
     A process worker starts each run in a temporary directory that is removed
     afterwards: a relative directory there would take the local logs with it.
     """
-    chosen = Path(log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or DEFAULT_LOG_DIR)
+    chosen = local_log_dir(log_dir)
     if prefect_deployment.id and not chosen.is_absolute():
         return str(Path.home() / "hht-archival" / chosen)
     return log_dir

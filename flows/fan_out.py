@@ -21,16 +21,13 @@ from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    ArtifactFilterKey,
     FlowRunFilter,
     FlowRunFilterId,
 )
 from prefect.deployments import run_deployment
 
 from blocks.manifest import SponsorRun
-from flows.run_artifacts import record_from_artifact, record_key
+from flows.run_artifacts import read_record
 from hht_archival.errors import ArchivalError
 from hht_archival.progress import announce
 from hht_archival.unorchestrated import ArchivalFailed
@@ -102,21 +99,10 @@ def _read(flow_run_ids: list) -> list:
 
 def _outcome(submitted: _Submitted, flow_run, state: str) -> dict | Exception:
     """The run's record when it completed; else its one sentence, with the record when it left one."""
-    record = _record(flow_run.id, submitted.run)
+    record = read_record(flow_run.id, submitted.run.sponsor, submitted.run.environment)
     if state == "COMPLETED" and record is not None:
         return record
     message = (flow_run.state.message if flow_run.state else None) or f"the run ended {state}"
     reason = (record or {}).get("error") or message
     retried = " (after starting it again)" if submitted.attempt > 1 else ""
     return ArchivalFailed(f"{reason}{retried}", None, record)
-
-
-def _record(flow_run_id, run: SponsorRun) -> dict | None:
-    key = record_key(run.sponsor, run.environment)
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
-            )
-        )
-    return record_from_artifact(found[0].data) if found else None

@@ -15,6 +15,8 @@ import json
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
 RECORD_PREFIX = "archive-log"
 _SUMMARY_FIELDS = (
@@ -45,6 +47,18 @@ def publish_record(record: dict[str, Any]) -> None:
         table=rows,
         description=f"Deployment log of {record['sponsor']} ({record['environment']}): {record['status']}.",
     )
+
+
+def read_record(flow_run_id, sponsor: str, environment: str) -> dict[str, Any] | None:
+    """A run's deployment log, read back from its record artifact (its local copy is on the worker)."""
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[record_key(sponsor, environment)]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+            )
+        )
+    return record_from_artifact(found[0].data) if found else None
 
 
 def record_from_artifact(data: str) -> dict[str, Any]:

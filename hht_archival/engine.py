@@ -26,8 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from hht_archival.console import DEFAULT_STARTUP_TIMEOUT_SECONDS, STARTUP_TIMEOUT_VARIABLE
@@ -64,20 +63,19 @@ def embedded_api_in_use() -> bool:
     return _embedded_url is not None and configured_api_url() == _embedded_url
 
 
-@contextmanager
-def prefect_api(whose: str, debug: bool = False) -> Iterator[Callable[[], None]]:
-    """Make sure the flows run inside will have a Prefect API; yield a function that waits for it.
+def start_prefect_api(whose: str, debug: bool = False) -> Callable[[], None]:
+    """Make sure the flows this command runs will have a Prefect API; return a function that waits for it.
 
     With a configured server nothing is started and the function returns at
     once. Otherwise an embedded API starts now, so that its start-up overlaps
     with importing the flows; call the function just before the first flow.
+    The embedded API stops when the process ends (``EmbeddedApi``).
     """
     if configured_api_url() is not None:
-        yield lambda: None
-        return
+        return lambda: None
     api = EmbeddedApi(startup_timeout(), debug)
     api.start()
-    yield lambda: api.wait_until_ready(whose)
+    return lambda: api.wait_until_ready(whose)
 
 
 def startup_timeout() -> float:

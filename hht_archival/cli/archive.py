@@ -211,19 +211,19 @@ def verify(sponsor, environment, backup, logs, request_glacier_restore, debug) -
         return
     prepare_environment(debug)
     from blocks.binding import home_sponsor
-    from hht_archival.engine import prefect_api
+    from hht_archival.engine import start_prefect_api
     from hht_archival.errors import one_sentence
 
     sponsor = sponsor or home_sponsor()
-    with prefect_api(f"sponsor {sponsor}", debug) as api_ready:
-        from flows.restore_drill import restore_drill
-        from hht_archival.drill import render_markdown
+    api_ready = start_prefect_api(f"sponsor {sponsor}", debug)  # the imports below overlap its start
+    from flows.restore_drill import restore_drill
+    from hht_archival.drill import render_markdown
 
-        try:
-            api_ready()
-            report = restore_drill(
-                sponsor=sponsor, environment=environment, backup=backup, return_state=True
-            ).result()
-        except Exception as exc:
-            fail(one_sentence(exc), None, EXIT_FAILED)
+    try:
+        api_ready()
+        report = restore_drill(
+            sponsor=sponsor, environment=environment, backup=backup, return_state=True
+        ).result()
+    except Exception as exc:
+        fail(one_sentence(exc), None, EXIT_FAILED)
     click.echo(render_markdown(report))

@@ -139,41 +139,41 @@ def _refuse_without_engine(config, decision, started_at) -> None:
 
 def _archive_with_engine(whose, config, decision, started_at, debug, log_dir, parameters) -> dict:
     """Run the archive-sponsor flow on the configured Prefect API, or on one started for this run."""
-    from hht_archival.engine import EngineUnavailable, prefect_api
+    from hht_archival.engine import EngineUnavailable, start_prefect_api
     from hht_archival.errors import one_sentence
 
-    with prefect_api(whose, debug) as api_ready:
-        from flows.archive_sponsor import ArchivalFailed, archive_sponsor
-        from hht_archival.unorchestrated import record_config_failure, write_log_without_engine
+    api_ready = start_prefect_api(whose, debug)  # the imports below overlap its start
+    from flows.archive_sponsor import ArchivalFailed, archive_sponsor
+    from hht_archival.unorchestrated import record_config_failure, write_log_without_engine
 
-        if not debug:
-            attach_console()
-        try:
-            api_ready()
-        except EngineUnavailable as exc:
-            if config is not None:
-                record, path = write_log_without_engine(config, decision, started_at, str(exc))
-                record = record.model_dump(mode="json")
-            else:
-                failure = record_config_failure(
-                    exc, parameters["sponsor"], parameters["environment"], log_dir, started_at
-                )
-                record, path = failure.record, failure.log_path
-            print_log(record)
-            emit_outputs(record)
-            fail(str(exc), path, EXIT_FAILED)
-        try:
-            return archive_sponsor(**parameters, log_dir=log_dir)
-        except ArchivalFailed as exc:
-            if exc.record:
-                print_log(exc.record)
-                emit_outputs(exc.record)
-            fail(str(exc), exc.log_path, EXIT_FAILED)
-        except Exception as exc:
-            if debug:
-                traceback.print_exc()
-            _leave_if_prefect_api_lost(exc, whose, log_dir)
-            fail(one_sentence(exc), None, EXIT_FAILED)
+    if not debug:
+        attach_console()
+    try:
+        api_ready()
+    except EngineUnavailable as exc:
+        if config is not None:
+            record, path = write_log_without_engine(config, decision, started_at, str(exc))
+            record = record.model_dump(mode="json")
+        else:
+            failure = record_config_failure(
+                exc, parameters["sponsor"], parameters["environment"], log_dir, started_at
+            )
+            record, path = failure.record, failure.log_path
+        print_log(record)
+        emit_outputs(record)
+        fail(str(exc), path, EXIT_FAILED)
+    try:
+        return archive_sponsor(**parameters, log_dir=log_dir)
+    except ArchivalFailed as exc:
+        if exc.record:
+            print_log(exc.record)
+            emit_outputs(exc.record)
+        fail(str(exc), exc.log_path, EXIT_FAILED)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        _leave_if_prefect_api_lost(exc, whose, log_dir)
+        fail(one_sentence(exc), None, EXIT_FAILED)
 
 
 @main.command()
@@ -200,25 +200,25 @@ def demo(database_url, sponsor, out_dir, debug) -> None:
     prepare_environment(debug)
     if database_url:
         refuse_password_in_argv("--database-url", database_url, "DATABASE_URL")
-    from hht_archival.engine import prefect_api
+    from hht_archival.engine import start_prefect_api
     from hht_archival.errors import ArchivalError
 
-    with prefect_api(f"sponsor {sponsor}", debug) as api_ready:
-        from hht_archival.demo import run_demo
+    api_ready = start_prefect_api(f"sponsor {sponsor}", debug)  # the imports below overlap its start
+    from hht_archival.demo import run_demo
 
-        if not debug:
-            attach_console()
-        try:
-            api_ready()
-            code = run_demo(database_url=database_url, sponsor=sponsor, out_dir=Path(out_dir))
-        except ArchivalError as exc:
-            fail(str(exc), getattr(exc, "log_path", None), EXIT_FAILED)
+    if not debug:
+        attach_console()
+    try:
+        api_ready()
+        code = run_demo(database_url=database_url, sponsor=sponsor, out_dir=Path(out_dir))
+    except ArchivalError as exc:
+        fail(str(exc), getattr(exc, "log_path", None), EXIT_FAILED)
     sys.exit(code)
 
 
 def _run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> None:
     from blocks.manifest import expand, load_manifest
-    from hht_archival.engine import EngineUnavailable, prefect_api
+    from hht_archival.engine import EngineUnavailable, start_prefect_api
     from hht_archival.errors import ArchivalError, one_sentence
     from hht_archival.record import utc_now_iso
 
@@ -236,34 +236,34 @@ def _run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> 
             EXIT_BAD_INPUT,
         )
     whose = "sponsors " + ", ".join(sorted({run.sponsor for run in runs}))
-    with prefect_api(whose, debug) as api_ready:
-        from flows.archive_all_sponsors import SponsorsFailed, archive_all_sponsors
-        from hht_archival.unorchestrated import record_config_failure
+    api_ready = start_prefect_api(whose, debug)  # the imports below overlap its start
+    from flows.archive_all_sponsors import SponsorsFailed, archive_all_sponsors
+    from hht_archival.unorchestrated import record_config_failure
 
-        if not debug:
-            attach_console(prefix_runs=True)
-        try:
-            api_ready()
-        except EngineUnavailable as exc:
-            for run in runs:  # every sponsor's run still leaves its log, in its own directory
-                record_config_failure(exc, run.sponsor, run.environment, log_dir, started_at)
-            fail(str(exc), None, EXIT_FAILED)
-        try:
-            summary = archive_all_sponsors(
-                manifest=manifest,
-                sponsors=sponsors,
-                environments=environments,
-                max_parallel=max_parallel,
-                log_dir=log_dir,
-            )
-        except SponsorsFailed as exc:
-            print_sponsor_runs(exc.summary)
-            fail(str(exc), None, EXIT_FAILED)
-        except Exception as exc:
-            if debug:
-                traceback.print_exc()
-            _leave_if_prefect_api_lost(exc, whose, log_dir)
-            fail(one_sentence(exc), None, EXIT_FAILED)
+    if not debug:
+        attach_console(prefix_runs=True)
+    try:
+        api_ready()
+    except EngineUnavailable as exc:
+        for run in runs:  # every sponsor's run still leaves its log, in its own directory
+            record_config_failure(exc, run.sponsor, run.environment, log_dir, started_at)
+        fail(str(exc), None, EXIT_FAILED)
+    try:
+        summary = archive_all_sponsors(
+            manifest=manifest,
+            sponsors=sponsors,
+            environments=environments,
+            max_parallel=max_parallel,
+            log_dir=log_dir,
+        )
+    except SponsorsFailed as exc:
+        print_sponsor_runs(exc.summary)
+        fail(str(exc), None, EXIT_FAILED)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        _leave_if_prefect_api_lost(exc, whose, log_dir)
+        fail(one_sentence(exc), None, EXIT_FAILED)
     print_sponsor_runs(summary)
 
 

@@ -32,7 +32,8 @@ def pre_deploy(sponsor, environment, app_version, timeout) -> None:
     Example: hht-archival pre-deploy --sponsor callisto --environment production
     """
     prepare_environment(debug=False)
-    from deployments.trigger import run_record, trigger_pre_deploy
+    from deployments.trigger import trigger_pre_deploy
+    from flows.run_artifacts import read_record
     from hht_archival.errors import ArchivalError
 
     try:
@@ -41,7 +42,7 @@ def pre_deploy(sponsor, environment, app_version, timeout) -> None:
         fail(str(exc), None, EXIT_BAD_INPUT)
     ended = run.state.name if run.state else "unknown"
     click.echo(f"Flow run {run.name} ({run.id}): {ended}")
-    record = run_record(run, sponsor, environment)
+    record = read_record(run.id, sponsor, environment)
     print_run_end(record or {})
     if run.state is None or not run.state.is_completed():
         reason = (record or {}).get("error") or (run.state.message if run.state else None) or "no message"
