@@ -8,9 +8,8 @@ written before the flow ends, and a failed run ends the flow run Failed.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from prefect import flow
 from prefect.runtime import deployment as prefect_deployment
@@ -24,9 +23,11 @@ from blocks.sponsor import load_sponsor_block
 from flows.form import (
     FOLLOW_SPONSOR,
     ArchivalChoice,
+    Environment,
     EnvironmentChoice,
     Text,
     archival_override,
+    environment_or_default,
     field,
     optional,
 )
@@ -57,8 +58,8 @@ class ApplicationDeployment(BaseModel):
 def _run_name() -> str:
     params = flow_run.parameters or {}
     sponsor = params.get("sponsor") or home_sponsor()
-    environment = params.get("environment") or os.environ.get("DEPLOYMENT_ENVIRONMENT") or "production"
-    if isinstance(environment, str) and environment not in ("production", "staging", "dev"):
+    environment = environment_or_default(params.get("environment"))
+    if environment not in get_args(Environment):
         environment = "invalid"
     return f"archive-{sponsor}-{environment}"
 

@@ -28,7 +28,8 @@ def _archival(value: Any) -> Any:
     return value
 
 
-def _environment(value: Any) -> Any:
+def environment_or_default(value: Any) -> Any:
+    """An empty environment means the worker's DEPLOYMENT_ENVIRONMENT, else production."""
     return value or os.environ.get("DEPLOYMENT_ENVIRONMENT") or "production"
 
 
@@ -37,7 +38,7 @@ def _text(value: Any) -> Any:
 
 
 ArchivalChoice = Annotated[Archival, BeforeValidator(_archival)]
-EnvironmentChoice = Annotated[Environment, BeforeValidator(_environment)]
+EnvironmentChoice = Annotated[Environment, BeforeValidator(environment_or_default)]
 Text = Annotated[str, BeforeValidator(_text)]
 
 
