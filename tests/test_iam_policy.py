@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from hht_archival.errors import ConfigError
-from hht_archival.iam import allows, least_privilege_policy, policy_json
+from hht_archival.iam import least_privilege_policy, policy_json
 from tests.conftest import AUDIT, BACKUPS
 from tests.flowhelpers import run_flow
 from tests.support.faultproxy import (
@@ -25,6 +25,7 @@ from tests.support.faultproxy import (
     is_put_object,
     is_upload_part,
 )
+from tests.support.iam_eval import allows
 
 KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
