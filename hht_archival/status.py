@@ -81,30 +81,23 @@ def build_row(config, enabled: bool, ledgers: dict[str, dict | None] | None) -> 
         row.last_drill = row.chain = row.expectations = "needs the Prefect server (PREFECT_API_URL)"
         return row
     archive, drill, chain = (ledgers.get(f) or {} for f in ("archive", "drill", "chain"))
-    drill_good = (drill.get("last_good") or {}).get("at")
-    drill_open = (drill.get("open") or {}).get("failed")
-    row.last_drill = (
-        f"failed since {alert_events.shown(drill_open['since'])}"
-        if drill_open
-        else f"passed {alert_events.shown(drill_good)}"
-        if drill_good
-        else "none recorded"
-    )
-    chain_open = (chain.get("open") or {}).get("broken")
-    chain_good = (chain.get("last_good") or {}).get("at")
-    row.chain = (
-        f"broken since {alert_events.shown(chain_open['since'])}"
-        if chain_open
-        else f"intact (checked {alert_events.shown(chain_good)})"
-        if chain_good
-        else "not checked yet"
-    )
+    row.last_drill = _open_or_good(drill, "failed", "failed since {}", "passed {}", "none recorded")
+    row.chain = _open_or_good(chain, "broken", "broken since {}", "intact (checked {})", "not checked yet")
     row.expectations = _expectations(row, archive, drill)
     for family, ledger in (("archive", archive), ("drill", drill), ("chain", chain)):
         for kind, entry in (ledger.get("open") or {}).items():
             row.incidents.append(f"{family} {kind} since {alert_events.shown(entry.get('since'))}")
     row.attention = row.attention or bool(row.incidents) or "MISSED" in row.expectations
     return row
+
+
+def _open_or_good(ledger: dict, kind: str, opened: str, good: str, never: str) -> str:
+    """An open incident of ``kind`` outranks the last good check; a ledger with neither says so."""
+    incident = (ledger.get("open") or {}).get(kind)
+    if incident:
+        return opened.format(alert_events.shown(incident["since"]))
+    last_good = (ledger.get("last_good") or {}).get("at")
+    return good.format(alert_events.shown(last_good)) if last_good else never
 
 
 def render(rows: list[StatusRow]) -> str:
