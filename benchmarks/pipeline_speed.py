@@ -43,8 +43,8 @@ from hht_archival_command import StartupTimer, run_command  # noqa: E402
 
 from hht_archival.adapters import s3  # noqa: E402
 from hht_archival.adapters.codecs import FORMATS, compress_stream  # noqa: E402
+from hht_archival.adapters.pg_dump import stream_dump  # noqa: E402
 from hht_archival.adapters.pipe import keep_memory_flat, stream_through  # noqa: E402
-from hht_archival.adapters.postgres import stream_dump  # noqa: E402
 from tasks.stream import PIPE_CAPACITY  # noqa: E402
 
 DB = "hht_bench_speed"

@@ -46,8 +46,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 from blocks.config import resolve_config  # noqa: E402
 from hht_archival.adapters import s3  # noqa: E402
 from hht_archival.adapters.codecs import FORMATS, compress_stream  # noqa: E402
+from hht_archival.adapters.pg_dump import stream_dump  # noqa: E402
 from hht_archival.adapters.pipe import keep_memory_flat, stream_through  # noqa: E402
-from hht_archival.adapters.postgres import stream_dump  # noqa: E402
 from hht_archival.naming import RunNames  # noqa: E402
 from hht_archival.restore import restore_backup  # noqa: E402
 from tasks.stream import PIPE_CAPACITY  # noqa: E402

@@ -24,7 +24,8 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from hht_archival.adapters import s3
-from hht_archival.adapters.postgres import count_table_rows, mask_url
+from hht_archival.adapters.pg_inspect import count_table_rows
+from hht_archival.adapters.postgres import mask_url
 from hht_archival.errors import ArchivalError, ConfigError, one_sentence
 from hht_archival.landed import confirm
 from hht_archival.naming import RunNames

@@ -24,6 +24,15 @@ class TransientError(ArchivalError):
     retryable = True
 
 
+def in_context(exc: ArchivalError, sentence: str) -> ArchivalError:
+    """The caller's ``sentence`` (which quotes ``exc``) as an error of ``exc``'s own kind.
+
+    How a layer adds what it knows (the sponsor, the remedy) to an adapter's
+    clause without turning a transient failure into a permanent one, or back.
+    """
+    return type(exc)(sentence)
+
+
 def is_retryable(exc: BaseException | None) -> bool:
     """Decide whether a task should spend a retry on ``exc``.
 

@@ -10,8 +10,9 @@ from prefect.exceptions import ObjectNotFound
 
 from blocks.config import SponsorConfig
 from hht_archival.adapters.codecs import FORMATS
+from hht_archival.adapters.pg_dump import DumpResult, stream_dump
 from hht_archival.adapters.pipe import BoundedPipe, failing
-from hht_archival.adapters.postgres import DumpResult, mask_url, stream_dump
+from hht_archival.adapters.postgres import mask_url
 from hht_archival.errors import ConfigError
 from hht_archival.progress import announce, human_size
 from tasks import archival_task

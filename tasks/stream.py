@@ -27,8 +27,8 @@ from prefect.states import State
 
 from blocks.config import SponsorConfig
 from hht_archival.adapters.codecs import Compressed
+from hht_archival.adapters.pg_dump import DumpResult
 from hht_archival.adapters.pipe import BoundedPipe, keep_memory_flat, root_cause
-from hht_archival.adapters.postgres import DumpResult
 from hht_archival.adapters.s3 import StreamUpload
 from hht_archival.naming import RunNames
 from hht_archival.record import StepRecord

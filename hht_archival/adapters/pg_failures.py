@@ -1,10 +1,11 @@
-"""What pg_dump's failures mean: one sentence each, marked retryable only when waiting may help.
+"""What PostgreSQL's failures mean: one sentence each, marked retryable only when waiting may help.
 
-Kept apart from the adapter that runs pg_dump (postgres.py) so that the
-patterns, the part most often extended, read on their own. Wrong passwords,
-missing databases and version mismatches are permanent; an unreachable or
-restarting server is a ``TransientError``. The password is removed from
-anything pg_dump or the server said before it reaches a message.
+Kept apart from the adapters that run pg_dump (pg_dump.py) and open
+connections (postgres.py) so that the patterns, the part most often extended,
+read on their own and are the same for both. Wrong passwords, missing
+databases and version mismatches are permanent; an unreachable or restarting
+server is a ``TransientError``. The password is removed from anything pg_dump
+or the server said before it reaches a message.
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ def scrub(text: str, database_url: str) -> str:
     return text.replace(password, "***") if password else text
 
 
+def connection_failure(doing: str, said: str, database_url: str) -> ArchivalError:
+    """``doing`` failed, for the reason libpq or the server ``said``: a clause for the caller's sentence."""
+    text = scrub(said, database_url)
+    permanent = any(pattern.search(text) for pattern, _ in _PERMANENT_PATTERNS)
+    kind = TransientError if _TRANSIENT_PATTERNS.search(text) and not permanent else ArchivalError
+    return kind(f"{doing} failed: {_reason(text)}")
+
+
 def classify_failure(stderr: str, code: int, sponsor: str) -> ArchivalError:
     detail = _last_line(stderr) or f"exit status {code}"
     for pattern, remedy in _PERMANENT_PATTERNS:
@@ -85,6 +94,12 @@ def _matching_line(text: str, pattern: re.Pattern) -> str:
         if pattern.search(line):
             return line.split("FATAL:", 1)[-1].strip().removeprefix("pg_dump: error: ")
     return ""
+
+
+def _reason(text: str) -> str:
+    """The server's own words, without libpq's "connection to server at ... failed:" preamble."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "no reason given")
+    return first.split("FATAL:", 1)[-1].rsplit(" failed: ", 1)[-1].strip()
 
 
 def _last_line(text: str) -> str:

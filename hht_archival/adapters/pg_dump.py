@@ -1,0 +1,163 @@
+"""pg_dump, run without a shell into a bounded pipe, and counted a backup only when complete.
+
+Finding the binary and keeping the password in a private passfile, never in
+argv, are postgres.py's; this module runs one dump and judges its output.
+
+Contract: ``stream_dump`` streams pg_dump's output into a bounded pipe and
+closes the pipe only when the dump is complete; otherwise it fails the pipe
+and raises. A non-zero exit or a dump without pg_dump's closing trailer is an
+error, so a truncated dump can never be completed as a backup. Failures that
+waiting may cure (server unreachable, restarting) are ``TransientError``;
+wrong passwords, missing databases and version mismatches are not.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import subprocess
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from hht_archival.adapters.pg_failures import classify_failure, scrub
+from hht_archival.adapters.pg_inspect import count_table_rows
+from hht_archival.adapters.pg_roles import read_roles
+from hht_archival.adapters.pipe import BoundedPipe, failing
+from hht_archival.adapters.postgres import find_pg_dump, passfile_environment
+from hht_archival.errors import TransientError
+from hht_archival.roles import DatabaseRoles
+
+DUMP_TRAILER = b"-- PostgreSQL database dump complete"
+_TRAILER_WINDOW = 4096
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DumpResult:
+    size: int  # bytes pg_dump wrote
+    table_counts: dict[str, int] | None = None  # rows per table, in the dump's own snapshot
+    roles: DatabaseRoles | None = None  # the roles the dumped objects refer to, in the same snapshot
+
+
+def stream_dump(
+    database_url: str,
+    out: BoundedPipe,
+    sponsor: str,
+    count_rows: bool = True,
+    custom_format: bool = False,
+    role_passwords: bool = False,
+) -> DumpResult:
+    """Run pg_dump into ``out``; close it only once the dump is known complete, else fail it.
+
+    Complete means pg_dump exited 0 and its output ends with the plain format's
+    closing trailer (or, for the custom format, starts with its magic header).
+    A REPEATABLE READ transaction exports its snapshot and pg_dump dumps exactly
+    that snapshot (``--snapshot``). In it, before pg_dump starts, the roles the
+    database's objects refer to are read (pg_roles.py: pg_dump leaves them out,
+    and a backup without them restores only where they exist); with
+    ``count_rows``, every table's rows are counted in it while pg_dump runs. Both
+    describe the dump, not the database a moment later, so a restore drill can
+    hold the restore to them.
+    """
+    with failing(out):
+        result = _stream_dump(database_url, out, sponsor, count_rows, custom_format, role_passwords)
+    out.close()
+    return result
+
+
+def _stream_dump(
+    database_url, out: BoundedPipe, sponsor, count_rows, custom_format, role_passwords
+) -> DumpResult:
+    import psycopg
+
+    pg_dump = find_pg_dump()
+    with passfile_environment(database_url) as (conninfo, env), ExitStack() as held:
+        argv = [
+            pg_dump,
+            f"--format={'custom' if custom_format else 'plain'}",
+            "--no-password",
+            f"--dbname={conninfo}",
+        ]
+        try:  # the snapshot's connection stays open until pg_dump is done with it
+            conn = held.enter_context(psycopg.connect(database_url, connect_timeout=10))
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            roles = read_roles(conn, sponsor, role_passwords)
+        except psycopg.Error as exc:
+            raise classify_failure(scrub(str(exc), database_url), 1, sponsor) from None
+        argv.append(f"--snapshot={snapshot}")
+        counter = _Background(count_table_rows, conn) if count_rows else None
+        proc = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        _widen_pipe(proc.stdout)
+        stderr = _Background(_read_tail, proc.stderr)
+        try:
+            size, head, tail = _copy_output(proc.stdout, out)
+        except BaseException:
+            proc.kill()  # a later stage failed: no one will read the rest
+            raise
+        finally:
+            proc.stdout.close()
+            proc.wait()
+        if counter:
+            counter.join()  # before the connection, and with it the snapshot, is closed
+        stderr.join()
+    stderr_text = scrub((stderr.value or b"").decode("utf-8", "replace").strip(), database_url)
+    if proc.returncode != 0:  # pg_dump's own words first: they say why the count may have failed too
+        raise classify_failure(stderr_text, proc.returncode, sponsor)
+    complete = head.startswith(b"PGDMP") if custom_format else DUMP_TRAILER in tail
+    if not complete:
+        raise TransientError(
+            f"pg_dump for sponsor {sponsor} exited cleanly but its output lacks the "
+            "'dump complete' trailer, so the dump is treated as truncated and not uploaded."
+        )
+    if counter and counter.error is not None:
+        raise classify_failure(scrub(str(counter.error), database_url), 1, sponsor) from None
+    return DumpResult(size=size, table_counts=counter.value if counter else None, roles=roles)
+
+
+def _copy_output(stdout, out: BoundedPipe) -> tuple[int, bytes, bytes]:
+    """Move pg_dump's output into the pipe; return its size, first bytes and last bytes."""
+    size, head, tail = 0, b"", b""
+    while chunk := stdout.read(CHUNK):
+        if size < _TRAILER_WINDOW:
+            head = (head + chunk)[:_TRAILER_WINDOW]
+        tail = (tail + chunk)[-_TRAILER_WINDOW:] if len(chunk) < _TRAILER_WINDOW else chunk[-_TRAILER_WINDOW:]
+        size += len(chunk)
+        out.put(chunk)
+    return size, head, tail
+
+
+def _widen_pipe(stream) -> None:
+    """Let pg_dump run ahead by a chunk instead of 64 KiB (Linux only; elsewhere a no-op)."""
+    try:
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
+    except OSError:
+        pass  # capped by /proc/sys/fs/pipe-max-size for unprivileged users: the default still works
+
+
+def _read_tail(stream, limit: int = 64 * 1024) -> bytes:
+    """Drain pg_dump's stderr (so it never blocks on a full pipe), keeping the last ``limit`` bytes."""
+    kept = b""
+    while chunk := stream.read(4096):
+        kept = (kept + chunk)[-limit:]
+    return kept
+
+
+class _Background:
+    """Run one call on a thread beside pg_dump; after ``join``, ``value`` or ``error`` holds the outcome."""
+
+    def __init__(self, call, *args):
+        self.value = self.error = None
+        self._thread = threading.Thread(target=self._run, args=(call, *args), daemon=True)
+        self._thread.start()
+
+    def _run(self, call, *args):
+        try:
+            self.value = call(*args)
+        except BaseException as exc:  # read by the caller after join()
+            self.error = exc
+
+    def join(self) -> None:
+        self._thread.join()
