@@ -18,23 +18,15 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
-
-from hht_archival.adapters import s3_objects
-from hht_archival.adapters.postgres import mask_url
+from hht_archival.adapters import pg_inspect, s3_objects
+from hht_archival.adapters.postgres import mask_url, same_database
 from hht_archival.catalogue import Entry, add_details, list_entries, log_key_for
 from hht_archival.errors import ArchivalError, ConfigError
 from hht_archival.load import load_into
 from hht_archival.naming import BACKUPS_PREFIX
-from hht_archival.restore_roles import RolePlan, fetch_roles, plan_roles
+from hht_archival.restore_roles import RolePlan, fetch_roles, plan_roles, unreadable_target
 
 CHUNK = 1024 * 1024
-_USER_TABLES = """
-SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg_toast%'
-"""
 
 
 @dataclass
@@ -153,37 +145,22 @@ def download_verified(client, bucket: str, key: str, expected: str, dest: Path, 
 def check_target(
     target_url: str, production_url: str | None, force: bool, production_ok: bool, sponsor: str
 ) -> None:
-    if production_url and _same_database(target_url, production_url) and not production_ok:
+    if production_url and same_database(target_url, production_url) and not production_ok:
         raise ConfigError(
             f"The target {mask_url(target_url)} is sponsor {sponsor}'s own DATABASE_URL; "
             "restoring over production "
             "needs --i-know-this-is-production."
         )
     try:
-        with psycopg.connect(target_url, connect_timeout=10) as conn:
-            tables = conn.execute(_USER_TABLES).fetchone()[0]
-    except psycopg.Error as exc:
-        raise ArchivalError(
-            f"Cannot connect to the restore target {mask_url(target_url)} ({type(exc).__name__}); "
-            "check --target-url."
-        ) from None
+        tables = pg_inspect.user_table_count(target_url)
+    except ArchivalError as exc:
+        raise unreadable_target(exc, sponsor) from None
     if tables and not force:
         raise ConfigError(
             f"The target {mask_url(target_url)} already holds {tables} table(s); "
             "restore into an empty database, "
             "or pass --force to load into it anyway."
         )
-
-
-def _same_database(a: str, b: str) -> bool:
-    def key(url: str):
-        p = conninfo_to_dict(url)
-        return (p.get("host") or "localhost", str(p.get("port") or "5432"), p.get("dbname"))
-
-    try:
-        return key(a) == key(b)
-    except Exception:
-        return False
 
 
 def restore_backup(

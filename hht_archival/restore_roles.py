@@ -24,11 +24,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-import psycopg
-
+from hht_archival.adapters import pg_inspect
 from hht_archival.adapters.postgres import mask_url
 from hht_archival.catalogue import Entry
-from hht_archival.errors import ArchivalError, ConfigError
+from hht_archival.errors import ArchivalError, ConfigError, in_context
 from hht_archival.roles import DatabaseRoles, create_statements
 
 
@@ -94,25 +93,16 @@ def plan_roles(
     target_url: str, roles: DatabaseRoles | None, sponsor: str, *, no_owner: bool = False, login: bool = False
 ) -> RolePlan:
     """Decide, on the target, which roles to create; refuse in one sentence if it cannot take them."""
-    with psycopg.connect(target_url, connect_timeout=10) as conn:
-        user, superuser = conn.execute(
-            "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
-        ).fetchone()
-        if no_owner or roles is None:
-            return RolePlan(archived=roles is not None, restoring_user=user, no_owner=no_owner)
-        names = roles.names
-        existing = {
-            row[0] for row in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (names,))
-        }
-        member_of = {
-            row[0]
-            for row in conn.execute(
-                "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND pg_has_role(rolname, 'MEMBER')",
-                (names,),
-            )
-        }
+    try:
+        on_target = pg_inspect.standing(target_url, [] if no_owner or roles is None else roles.names)
+    except ArchivalError as exc:
+        raise unreadable_target(exc, sponsor) from None
+    user, existing, member_of = on_target.user, on_target.existing, on_target.member_of
+    if no_owner or roles is None:
+        return RolePlan(archived=roles is not None, restoring_user=user, no_owner=no_owner)
+    names = roles.names
     missing = [name for name in names if name not in existing]
-    if not superuser:
+    if not on_target.superuser:
         out_of_reach = [r.name for r in roles.roles if r.owns_objects and r.name not in member_of]
         problem = _why_not(user, missing, out_of_reach)
         if problem:
@@ -131,6 +121,13 @@ def plan_roles(
         existing=sorted(existing),
         prelude="".join(f"{statement}\n" for statement in statements),
         secrets=tuple(r.password_hash for r in created if login and r.password_hash),
+    )
+
+
+def unreadable_target(exc: ArchivalError, sponsor: str) -> ArchivalError:
+    """The sentence for a restore target that could not be read (pg_inspect's clause in ``exc``)."""
+    return in_context(
+        exc, f"The restore target for sponsor {sponsor} cannot be read: {exc}; check --target-url."
     )
 
 
