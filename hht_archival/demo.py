@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from hht_archival.errors import ConfigError
+from hht_archival.errors import ArchivalError, ConfigError
 
 DEFAULT_DEMO_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
 REGION = "eu-west-1"
@@ -27,16 +27,13 @@ def _free_port() -> int:
 
 
 def _check_database(url: str) -> None:
-    import psycopg
-
-    from hht_archival.adapters.postgres import mask_url
+    from hht_archival.adapters import pg_admin
 
     try:
-        psycopg.connect(url, connect_timeout=5).close()
-    except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        pg_admin.probe(url)
+    except ArchivalError as exc:
         raise ConfigError(
-            f"The demo cannot reach PostgreSQL at {mask_url(url)} ({reason}); start PostgreSQL "
+            f"The demo cannot reach PostgreSQL: {exc}; start PostgreSQL "
             "or set DATABASE_URL to a database it may dump."
         ) from None
 

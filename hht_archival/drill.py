@@ -19,21 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-from hht_archival.adapters import s3
-from hht_archival.adapters.pg_inspect import count_table_rows
+from hht_archival.adapters import pg_admin, pg_inspect, s3
 from hht_archival.adapters.postgres import mask_url
-from hht_archival.errors import ArchivalError, ConfigError, one_sentence
+from hht_archival.errors import ArchivalError, ConfigError, in_context, one_sentence
 from hht_archival.landed import confirm
 from hht_archival.naming import RunNames
 from hht_archival.restore import restore_backup
-
-
-def _database_url(admin_url: str, name: str) -> str:
-    return make_conninfo(**{**conninfo_to_dict(admin_url), "dbname": name})
 
 
 def compare_counts(expected: dict[str, int] | None, actual: dict[str, int]) -> list[dict[str, Any]]:
@@ -95,15 +86,14 @@ def run_drill(
         "error": None,
     }
     try:
-        with psycopg.connect(drill_admin_url, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.Error as exc:
-        raise ArchivalError(
-            f"Cannot create a throwaway database on {mask_url(drill_admin_url)} for sponsor "
-            f"{config.sponsor} ({type(exc).__name__}); check ARCHIVAL_DRILL_DATABASE_URL."
+        target = pg_admin.create_database(drill_admin_url, name)
+    except ArchivalError as exc:
+        raise in_context(
+            exc,
+            f"Cannot create a throwaway database for sponsor {config.sponsor}: {exc}; "
+            "check ARCHIVAL_DRILL_DATABASE_URL.",
         ) from None
     try:
-        target = _database_url(drill_admin_url, name)
         restored = restore_backup(client, config, backup, target, work_dir)
         report.update(
             backup_location=f"s3://{config.backups_bucket}/{restored.key}",
@@ -114,8 +104,12 @@ def run_drill(
             roles_existing=restored.roles.existing,
             roles=restored.roles.summary(),
         )
-        with psycopg.connect(target) as conn:
-            actual = count_table_rows(conn)
+        try:
+            actual = pg_inspect.table_rows(target)
+        except ArchivalError as exc:
+            raise in_context(
+                exc, f"The drill for sponsor {config.sponsor} could not count what it restored: {exc}."
+            ) from None
         report["tables"] = actual
         report["differences"] = compare_counts((restored.log or {}).get("table_counts"), actual)
         if restored.log_cold:  # the counts are in the log, which went cold with the backup
@@ -130,25 +124,25 @@ def run_drill(
     except ArchivalError as exc:
         report["error"] = one_sentence(exc)
     finally:
-        with psycopg.connect(drill_admin_url, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            report["roles_dropped"] = _drop_roles(conn, report["roles_created"])
+        report["roles_dropped"] = _drop_throwaway(
+            drill_admin_url, name, report["roles_created"], config.sponsor
+        )
         report["throwaway_dropped"] = True
         report["finished_at"] = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     report["report_location"] = _store_report(client, config, report, started)
     return report
 
 
-def _drop_roles(conn, created: list[str]) -> list[str]:
-    """Drop the roles this drill created; one still in use (another drill's restore) is left, not forced."""
-    dropped = []
-    for role in created:
-        try:
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-            dropped.append(role)
-        except psycopg.Error:
-            pass  # objects of a concurrent drill depend on it; the report shows it was not dropped
-    return dropped
+def _drop_throwaway(admin_url: str, name: str, roles: list[str], sponsor: str) -> list[str]:
+    """Drop the throwaway database and the roles its restore created; return the roles dropped."""
+    try:
+        return pg_admin.drop_database(admin_url, name, roles)
+    except ArchivalError as exc:
+        raise in_context(
+            exc,
+            f"The drill for sponsor {sponsor} could not drop its throwaway database: {exc}; "
+            f"drop database {name} on the drill server by hand.",
+        ) from None
 
 
 def _store_report(client, config, report: dict[str, Any], started: datetime) -> str:
