@@ -1,1 +1,1 @@
-"""Adapters: the only code that talks to pg_dump and S3; tasks stay thin over them."""
+"""Adapters: the only code that talks to PostgreSQL (pg_dump, psql, queries) and S3; tasks stay thin."""
