@@ -85,19 +85,11 @@ class ManifestSettings:
 
 @dataclass(frozen=True)
 class SponsorRun:
-    """One (sponsor, environment) parameter set of the all-sponsors flow."""
+    """One (sponsor, environment) of the all-sponsors flow; its run's parameters: flows/parameters.py."""
 
     sponsor: str
     environment: str
     settings: ManifestSettings
-
-    def flow_parameters(self) -> dict[str, str]:
-        """The child run's parameters: the sponsor and the manifest that binds its settings, nothing else.
-
-        A run reads the entry itself, so no parameter carries a prefix, a block
-        or a bucket that could point one sponsor at another's settings.
-        """
-        return {"sponsor": self.sponsor, "environment": self.environment, "manifest": self.settings.path}
 
 
 def load_manifest(path: Path | str) -> Manifest:

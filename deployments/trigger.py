@@ -14,6 +14,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
 from blocks.settings import deployment_metadata_from_environment
+from flows.parameters import sponsor_parameters
 from hht_archival.errors import ConfigError
 from hht_archival.naming import validate_environment, validate_sponsor
 
@@ -26,7 +27,7 @@ def pre_deploy_parameters(sponsor: str, environment: str, version: str | None) -
     metadata = deployment_metadata_from_environment()
     if version:
         metadata["version"] = version
-    return {"sponsor": sponsor, "environment": environment, "deployment": metadata}
+    return sponsor_parameters(sponsor=sponsor, environment=environment, deployment=metadata)
 
 
 def trigger_pre_deploy(

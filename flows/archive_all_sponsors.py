@@ -22,8 +22,9 @@ from prefect.futures import as_completed
 
 from blocks.config import load_settings
 from blocks.manifest import SponsorRun, expand, load_manifest
-from flows.archive_sponsor import ApplicationDeployment, archive_sponsor
+from flows.archive_sponsor import archive_sponsor
 from flows.fan_out import archive_on_workers
+from flows.parameters import ApplicationDeployment, sponsor_parameters, sponsor_run_parameters
 from hht_archival.errors import ArchivalError, one_sentence
 from hht_archival.progress import announce, human_size
 
@@ -44,7 +45,7 @@ def archive_one(
     run: SponsorRun, deployment: ApplicationDeployment | None, log_dir: str | None
 ) -> dict[str, Any]:
     """Run the one-sponsor flow as a child run; its own tasks carry the retries."""
-    return archive_sponsor(**run.flow_parameters(), deployment=deployment, log_dir=log_dir)
+    return archive_sponsor(**sponsor_run_parameters(run), deployment=deployment, log_dir=log_dir)
 
 
 def _summary_row(run: SponsorRun, outcome: Any) -> dict[str, Any]:
@@ -101,9 +102,7 @@ def archive_all_sponsors(
     runs = expand(load_manifest(path), sponsors, environments, path=path)
     if fan_out:
         announce("Archiving %d sponsor run(s) on the pool's workers.", len(runs))
-        child = {"deployment": deployment.model_dump(exclude_none=True) if deployment else None}
-        if log_dir:
-            child["log_dir"] = log_dir
+        child = sponsor_parameters(deployment=deployment, log_dir=log_dir)
         outcomes = archive_on_workers(runs, child, night_hours * 3600)
     else:
         limit = max_parallel or settings.archival_max_parallel

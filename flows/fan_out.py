@@ -27,6 +27,7 @@ from prefect.client.schemas.filters import (
 from prefect.deployments import run_deployment
 
 from blocks.manifest import SponsorRun
+from flows.parameters import sponsor_run_parameters
 from flows.run_artifacts import read_record
 from hht_archival.errors import ArchivalError
 from hht_archival.progress import announce
@@ -85,7 +86,7 @@ def archive_on_workers(
 def _submit(run: SponsorRun, parameters: dict[str, Any], attempt: int = 1) -> _Submitted:
     flow_run = run_deployment(
         SPONSOR_RUN_DEPLOYMENT,
-        parameters={**run.flow_parameters(), **parameters},
+        parameters={**sponsor_run_parameters(run), **parameters},
         timeout=0,  # return once created: the pool's workers run it
         as_subflow=True,
     )

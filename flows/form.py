@@ -5,7 +5,8 @@ draws an optional value with a value/None toggle under it, and an optional
 bool as a switch that starts off (one click sends "disabled"). A ``Literal``
 becomes a drop-down and a plain text field left empty means "the default".
 Python callers (the command line, the nightly, tests) still pass None and
-booleans: the validators turn them into the form's values.
+booleans: the validators turn them into the form's values. The parameters
+themselves, with their titles, are in flows/parameters.py.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ EnvironmentChoice = Annotated[Environment, BeforeValidator(environment_or_defaul
 Text = Annotated[str, BeforeValidator(_text)]
 
 
-def field(title: str, default: Any = "") -> Any:
+def field(title: str, description: str, default: Any = "") -> Any:
     """A parameter default that also gives the form its title (Prefect otherwise shows the name)."""
-    return Field(default=default, json_schema_extra={"title": title})
+    return Field(default=default, description=description, json_schema_extra={"title": title})
 
 
 def archival_override(choice: str) -> bool | None:

@@ -7,8 +7,9 @@ parameters, and this one as what happens; whatever happens, write_log runs.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from prefect.runtime import flow_run
 
@@ -31,91 +32,107 @@ from tasks.tag import tag
 from tasks.write_log import write_log
 
 
-def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
-    names = RunNames.now(config.sponsor, config.environment)
-    options = retry_options(config.task_retries, config.retry_delay_seconds)
-    suffix = f"{config.sponsor}-{config.environment}"
+@dataclass
+class Run:
+    """What every step of one run shares, so each helper takes the run and nothing else.
 
-    def step(task):
+    The log record only grows: ``note`` is the one place it changes, and
+    whichever path the run ends on writes the record as it stands.
+    """
+
+    config: SponsorConfig
+    names: RunNames
+    record: DeploymentLog
+
+    def note(self, **changes: Any) -> None:
+        self.record = self.record.model_copy(update=changes)
+
+    def step(self, task):
+        """The task as this run calls it: named for the sponsor in the UI, with the configured retries."""
+        suffix = f"{self.config.sponsor}-{self.config.environment}"
+        options = retry_options(self.config.task_retries, self.config.retry_delay_seconds)
         return task.with_options(task_run_name=f"{task.name}-{suffix}", **options)
 
-    record = new_log(config, names, started_at, str(flow_run.id) if flow_run.id else None)
+    def result(self, final: DeploymentLog, path: Path) -> dict[str, Any]:
+        return {**final.model_dump(mode="json"), "local_log": str(path)}
+
+
+def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
+    names = RunNames.now(config.sponsor, config.environment)
+    run = Run(config, names, new_log(config, names, started_at, str(flow_run.id) if flow_run.id else None))
     try:
-        decision = step(check_flag)(config)
+        decision = run.step(check_flag)(config)
     except Exception as exc:
-        return _finish_failed(step, config, names, record, exc, upload=False)
-    record = record.model_copy(
-        update={"s3_archival_enabled": decision.enabled, "flag_source": decision.source}
-    )
+        _fail(run, exc, upload=False)
+    run.note(s3_archival_enabled=decision.enabled, flag_source=decision.source)
 
     if not decision.enabled:
         banner = banner_for(config, decision.source)
         announce("%s", banner)
         _best_effort(publish_disabled, config.sponsor, config.environment, banner)
-        final, path = _write_log(step, config, names, record, upload=False)
-        return {**final.model_dump(mode="json"), "local_log": str(path)}
+        return run.result(*_write_log(run, upload=False))
 
     announce("%s for sponsor %s (%s)", ENABLED_LINE, config.sponsor, config.environment)
     try:
         config.require_archivable()  # a database and an identity of the sponsor's own, before any work
     except Exception as exc:
-        return _finish_failed(step, config, names, record, exc, upload=False)
+        _fail(run, exc, upload=False)
     if config.database_url is not None:
-        record = record.model_copy(update={"database": mask_url(config.database_url.get_secret_value())})
+        run.note(database=mask_url(config.database_url.get_secret_value()))
     try:
         with sponsor_lock(config.sponsor, config.environment, config.lock_timeout_seconds):
             # Named inside the lock, and the lock held into the next second, so two runs of
             # one sponsor can never share a timestamp, hence never a key.
-            names = RunNames.now(config.sponsor, config.environment, FORMATS[config.backup_format].extension)
-            record = record.model_copy(update={"timestamp": names.timestamp})
+            extension = FORMATS[config.backup_format].extension
+            run.names = RunNames.now(config.sponsor, config.environment, extension)
+            run.note(timestamp=run.names.timestamp)
             try:
-                return _archive_enabled(config, names, record, step, suffix)
+                return _archive_enabled(run)
             finally:
-                _wait_for_next_second(names)
+                _wait_for_next_second(run.names)
     except ArchivalFailed:
         raise
     except Exception as exc:  # the lock could not be had (or the API failed): nothing written to S3
-        return _finish_failed(step, config, names, record, exc, upload=False)
+        _fail(run, exc, upload=False)
 
 
-def _archive_enabled(config: SponsorConfig, names: RunNames, record: DeploymentLog, step, suffix: str):
+def _archive_enabled(run: Run) -> dict[str, Any]:
+    config, names = run.config, run.names
     steps: list[StepRecord] = []
     try:
-        streamed = step(archive_stream)(config, names)
+        # One parent task: it starts the dump's task run before compress's and upload's (tasks/stream.py).
+        streamed = run.step(archive_stream)(config, names)
         steps += streamed.steps
         sha256 = streamed.packed.sha256
-        tagged = _timed(steps, "tag", lambda: step(tag)(config, names, sha256))
-        roles = _timed(steps, "roles", lambda: step(store_roles)(config, names, streamed.dumped.roles))
+        tagged = _timed(steps, "tag", lambda: run.step(tag)(config, names, sha256))
+        roles = _timed(steps, "roles", lambda: run.step(store_roles)(config, names, streamed.dumped.roles))
     except Exception as exc:
-        record = record.model_copy(update={"steps": steps})
-        return _finish_failed(step, config, names, record, exc, upload=True)
+        run.note(steps=steps)
+        _fail(run, exc, upload=True)
 
-    location = f"s3://{config.backups_bucket}/{names.backup_key}"
-    record = record.model_copy(
-        update={
-            "status": "archived",
-            "backup_location": location,
-            "backup_size": streamed.packed.size,
-            "backup_sha256": sha256,
-            "backup_uncompressed_size": streamed.packed.raw_size,
-            "roles_location": roles.location,
-            "roles_sha256": roles.sha256,
-            "upload_parts": streamed.sent.parts,
-            "s3_retries": streamed.sent.retries,
-            "stream_attempts": streamed.attempts,
-            "retain_until": names.retain_until,
-            "object_lock_retain_until": _iso(tagged.locked_until),
-            "table_counts": streamed.dumped.table_counts,
-            "steps": steps,
-        }
+    run.note(
+        status="archived",
+        backup_location=f"s3://{config.backups_bucket}/{names.backup_key}",
+        backup_size=streamed.packed.size,
+        backup_sha256=sha256,
+        backup_uncompressed_size=streamed.packed.raw_size,
+        roles_location=roles.location,
+        roles_sha256=roles.sha256,
+        upload_parts=streamed.sent.parts,
+        s3_retries=streamed.sent.retries,
+        stream_attempts=streamed.attempts,
+        retain_until=names.retain_until,
+        object_lock_retain_until=_iso(tagged.locked_until),
+        table_counts=streamed.dumped.table_counts,
+        steps=steps,
     )
-    final, path = _write_log(step, config, names, record, upload=True)
+    final, path = _write_log(run, upload=True)
     if final.status == "failed":
         raise ArchivalFailed(
             final.error or "The deployment log could not be archived.", path, final.model_dump(mode="json")
         )
     _best_effort(publish_backup, final.model_dump(mode="json"), config.region)
-    return {**final.model_dump(mode="json"), "local_log": str(path)}
+    return run.result(final, path)
 
 
 def _best_effort(publish, *args) -> None:
@@ -126,7 +143,7 @@ def _best_effort(publish, *args) -> None:
         announce("An artifact for the Prefect UI could not be created (%s); the run is not affected.", exc)
 
 
-def _write_log(step, config: SponsorConfig, names: RunNames, record: DeploymentLog, upload: bool):
+def _write_log(run: Run, upload: bool) -> tuple[DeploymentLog, Path]:
     """Run write_log as a task; if Prefect cannot even run it (its API is gone), write the log anyway.
 
     write_log handles its own failures (an S3 error becomes ``log_upload_error``),
@@ -134,8 +151,9 @@ def _write_log(step, config: SponsorConfig, names: RunNames, record: DeploymentL
     step's local log shows it ran, the same work is done without Prefect,
     because a run must never end without its log.
     """
+    config, names = run.config, run.names
     try:
-        return step(write_log)(config, names, record, upload=upload)
+        return run.step(write_log)(config, names, run.record, upload=upload)
     except OSError as exc:  # the local write itself failed: a full or read-only log directory
         where = f"s3://{config.audit_logs_bucket}/{names.log_key}" if upload else None
         raise ArchivalFailed(
@@ -143,14 +161,22 @@ def _write_log(step, config: SponsorConfig, names: RunNames, record: DeploymentL
             f"{config.sponsor} ({exc.strerror or exc}); free space there or set ARCHIVAL_LOG_DIR to a "
             f"writable directory{f' (the log reached {where})' if where else ''}.",
             None,
-            record.model_dump(mode="json"),
+            run.record.model_dump(mode="json"),
         ) from exc
     except Exception as exc:
         written = Path(config.log_dir) / names.log_filename
         if written.exists():  # the step ran; only Prefect's bookkeeping of it failed
             return DeploymentLog.model_validate_json(written.read_text(encoding="utf-8")), written
         announce("write_log: Prefect could not run the step (%s); writing it directly", type(exc).__name__)
-        return write_log.fn(config, names, record, upload=upload)
+        return write_log.fn(config, names, run.record, upload=upload)
+
+
+def _fail(run: Run, exc: BaseException, upload: bool) -> NoReturn:
+    """Record the failure locally (and in the audit bucket when enabled), then raise ArchivalFailed."""
+    reason = prefect_api_lost(exc, f"sponsor {run.config.sponsor}", run.config.log_dir) or one_sentence(exc)
+    run.note(status="failed", error=reason)
+    final, path = _write_log(run, upload=upload)
+    raise ArchivalFailed(reason, path, final.model_dump(mode="json")) from exc
 
 
 def _iso(moment) -> str | None:
@@ -167,11 +193,3 @@ def _timed(steps: list[StepRecord], name: str, call):
     result = call()
     steps.append(StepRecord(step=name, seconds=round(time.monotonic() - started, 3)))
     return result
-
-
-def _finish_failed(step, config, names, record: DeploymentLog, exc: BaseException, upload: bool):
-    """Record the failure locally (and in the audit bucket when enabled), then raise ArchivalFailed."""
-    reason = prefect_api_lost(exc, f"sponsor {config.sponsor}", config.log_dir) or one_sentence(exc)
-    record = record.model_copy(update={"status": "failed", "error": reason})
-    final, path = _write_log(step, config, names, record, upload=upload)
-    raise ArchivalFailed(reason, path, final.model_dump(mode="json")) from exc

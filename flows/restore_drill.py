@@ -16,8 +16,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
 from blocks.binding import home_sponsor
-from blocks.config import load_settings, resolve_config
-from blocks.sponsor import load_sponsor_block
+from blocks.config import load_settings
+from flows.parameters import resolve_named
 from hht_archival.adapters import s3
 from hht_archival.drill import render_markdown, run_drill
 from hht_archival.errors import ArchivalError
@@ -51,9 +51,8 @@ def restore_drill(
         skip_unconfigured: Without ARCHIVAL_DRILL_DATABASE_URL on the worker, end Completed with a
             "not configured" artifact instead of failing (the scheduled weekly drill does).
     """
-    block = load_sponsor_block(sponsor_block) if sponsor_block else None
-    config = resolve_config(
-        sponsor=sponsor, environment=environment, sponsor_block=block, env_prefix=env_prefix
+    config = resolve_named(
+        sponsor=sponsor, environment=environment, sponsor_block=sponsor_block, env_prefix=env_prefix
     )
     drill_url = load_settings().archival_drill_database_url
     if drill_url is None and skip_unconfigured:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from blocks.manifest import expand, load_manifest
+from flows.parameters import sponsor_run_parameters
 from hht_archival.errors import ConfigError
 
 GOOD = """\
@@ -37,7 +38,7 @@ def test_a_good_manifest_expands_to_one_parameter_set_per_sponsor_and_environmen
     ]
     assert (runs[0].settings.env_prefix, runs[2].settings.block) == ("CALLISTO_", "titan")
     # A child run gets only the sponsor and the manifest: it reads its own entry, no prefix or block.
-    assert runs[0].flow_parameters() == {
+    assert sponsor_run_parameters(runs[0]) == {
         "sponsor": "callisto",
         "environment": "production",
         "manifest": str(path),

@@ -1,9 +1,10 @@
 """The ``hht-archival`` command: a thin layer over the flows, with one sentence for every failure.
 
 Exit status: 0 archived or skipped (or all checks passed), 1 the work failed, 2 bad input
-(nothing done). The commands live in one module per job: ``running`` (run, demo), ``server``
-(pre-deploy, worker), ``readiness`` (doctor, provision, iam-policy), ``archive`` (list, restore,
-verify) and ``alerts`` (alerts install/remove, status); ``outputs`` ends a run as the seed's step did.
+(nothing done). The commands live in one module per job: ``running`` (run, demo; run's work is in
+``one_sponsor`` and ``all_sponsors``), ``server`` (pre-deploy, worker), ``readiness`` (doctor,
+provision, iam-policy), ``archive`` (list, restore, verify) and ``alerts`` (alerts install/remove,
+status); ``outputs`` ends a run as the seed's step did.
 """
 
 from __future__ import annotations

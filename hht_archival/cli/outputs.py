@@ -3,17 +3,20 @@
 Why one module: the single run, the manifest run and `pre-deploy` all end
 the way the seed's step did (the log printed, the INFO line when archival is
 off, the outputs appended to $GITHUB_OUTPUT for the next GitHub Actions
-step), and a CI job reads them the same way whichever it called.
+step), and a CI job reads them the same way whichever it called; and a run
+whose Prefect API is gone ends the same way too (``leave_if_prefect_api_lost``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 
 import click
 
 from hht_archival.banner import LOG_LOCAL_ONLY
+from hht_archival.cli import EXIT_FAILED
 
 
 def print_log(record: dict, title: str = "Deployment log:") -> None:
@@ -67,3 +70,20 @@ def print_sponsor_runs(rows: list[dict]) -> None:
         where = row["reason"] or row["location"]
         who = f"{row['sponsor']} ({row['environment']})"
         click.echo(f"  {row['status']:9s} {who}: {where}  [log: {row['local_log']}]")
+
+
+def leave_if_prefect_api_lost(exc: BaseException, whose: str, log_dir) -> None:
+    """If ``exc`` is the Prefect API gone, print the one sentence and exit 1 at once.
+
+    Each run's outcome is in its local log by then; Prefect's own exit would
+    retry sending every pending event and log line to the dead API for minutes.
+    """
+    from blocks.config import local_log_dir
+    from hht_archival.errors import prefect_api_lost
+
+    sentence = prefect_api_lost(exc, whose, local_log_dir(log_dir))
+    if sentence:
+        click.echo(f"\n❌ {sentence}", err=True)  # after whatever Prefect printed unterminated
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_FAILED)

@@ -1,0 +1,139 @@
+"""run for one sponsor: decided and logged without an engine when it can be, else the archive-sponsor flow.
+
+Why ``run`` resolves the sponsor's configuration before the flow resolves it
+again: the flow has to resolve on its own (a run from a deployment has no
+command line before it), and a resolved configuration cannot be handed to it,
+because Prefect stores a flow's parameters and this one holds the database URL
+and keys. Resolving first lets a disabled run without a Prefect server finish
+without starting an engine, says a bad input in one sentence before the
+engine's start, and tells where the local log goes when the engine cannot
+start. Both resolve from the same arguments with the same function
+(``resolve_named`` in flows/parameters.py), so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+import click
+
+from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, fail
+from hht_archival.cli.outputs import emit_outputs, leave_if_prefect_api_lost, print_log, print_run_end
+from hht_archival.console import attach_console
+
+
+def run_one(sponsor, environment, enabled, sponsor_block, log_dir, debug) -> None:
+    """Archive one sponsor, or show why archival is off; exits with the one sentence on failure."""
+    from blocks.binding import home_sponsor
+    from flows.parameters import resolve_named
+    from hht_archival.errors import ArchivalError
+    from hht_archival.record import utc_now_iso
+    from hht_archival.unorchestrated import record_config_failure
+
+    started_at = utc_now_iso()
+    parameters = dict(
+        sponsor=sponsor,
+        environment=environment,
+        enabled=enabled,
+        sponsor_block=sponsor_block,
+        log_dir=log_dir,
+    )
+    config = decision = None
+    if sponsor_block is None:  # a block lives on a Prefect server: only the flow can read it
+        try:
+            config = resolve_named(**parameters)
+        except ArchivalError as exc:
+            failure = record_config_failure(exc, sponsor, environment, log_dir, started_at)
+            fail(str(failure), failure.log_path, EXIT_BAD_INPUT)
+        decision = _decided_without_a_server(config)
+        if decision is not None and not decision.enabled:
+            _skip_without_engine(config, decision, started_at)
+            return
+        if decision is not None and config.refusals:  # enabled, but not everything is bound to the sponsor
+            _refuse_without_engine(config, decision, started_at)
+    whose = f"sponsor {config.sponsor if config else sponsor or home_sponsor()}"
+    print_run_end(_archive_with_engine(whose, config, decision, started_at, debug, parameters))
+
+
+def _decided_without_a_server(config):
+    """The flag decided before any engine starts, when no Prefect server is configured; else None.
+
+    Without a server there is no operator's Prefect variable to read, so the
+    parameter, the environment and the default decide, as ``doctor`` says.
+    """
+    from blocks.flag import decide_flag
+    from hht_archival.engine import configured_api_url
+
+    if configured_api_url() is not None:
+        return None
+    return decide_flag(config.flag, config.sponsor, config.environment)
+
+
+def _skip_without_engine(config, decision, started_at) -> None:
+    """The disabled run with no Prefect server: the seed's banner, the local log and outputs, no engine."""
+    from blocks.flag import describe_decision
+    from hht_archival.banner import banner_for
+    from hht_archival.unorchestrated import write_log_without_engine
+
+    click.echo(describe_decision(decision, config.sponsor, config.environment))
+    click.echo(banner_for(config, decision.source))
+    try:
+        record, path = write_log_without_engine(config, decision, started_at)
+    except OSError as exc:
+        fail(
+            f"The local deployment log could not be written to {config.log_dir} for sponsor {config.sponsor} "
+            f"({exc.strerror or exc}); free space there or set ARCHIVAL_LOG_DIR to a writable directory.",
+            None,
+            EXIT_FAILED,
+        )
+    click.echo(f"write_log: {path} (S3: {record.log_location})")
+    print_run_end({**record.model_dump(mode="json"), "local_log": str(path)})
+
+
+def _refuse_without_engine(config, decision, started_at) -> None:
+    """An enabled run whose database or identity is not the sponsor's own: one sentence, no work."""
+    from hht_archival.unorchestrated import write_log_without_engine
+
+    sentence = next(iter(config.refusals.values()))
+    record, path = write_log_without_engine(config, decision, started_at, sentence)
+    emit_outputs(record.model_dump(mode="json"))
+    fail(sentence, path, EXIT_BAD_INPUT)
+
+
+def _archive_with_engine(whose, config, decision, started_at, debug, parameters) -> dict:
+    """Run the archive-sponsor flow on the configured Prefect API, or on one started for this run."""
+    from hht_archival.engine import EngineUnavailable, start_prefect_api
+    from hht_archival.errors import one_sentence
+
+    api_ready = start_prefect_api(whose, debug)  # the imports below overlap its start
+    from flows.archive_sponsor import ArchivalFailed, archive_sponsor
+    from hht_archival.unorchestrated import record_config_failure, write_log_without_engine
+
+    if not debug:
+        attach_console()
+    try:
+        api_ready()
+    except EngineUnavailable as exc:
+        if config is not None:
+            record, path = write_log_without_engine(config, decision, started_at, str(exc))
+            record = record.model_dump(mode="json")
+        else:
+            failure = record_config_failure(
+                exc, parameters["sponsor"], parameters["environment"], parameters["log_dir"], started_at
+            )
+            record, path = failure.record, failure.log_path
+        print_log(record)
+        emit_outputs(record)
+        fail(str(exc), path, EXIT_FAILED)
+    try:
+        return archive_sponsor(**parameters)
+    except ArchivalFailed as exc:
+        if exc.record:
+            print_log(exc.record)
+            emit_outputs(exc.record)
+        fail(str(exc), exc.log_path, EXIT_FAILED)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        leave_if_prefect_api_lost(exc, whose, parameters["log_dir"])
+        fail(one_sentence(exc), None, EXIT_FAILED)
