@@ -18,10 +18,8 @@ from dataclasses import dataclass, field
 import boto3
 from pydantic import SecretStr
 
+from blocks.defaults import home_sponsor
 from hht_archival.errors import ConfigError
-
-DEFAULT_SPONSOR = "callisto"
-HOME_SPONSOR_VARIABLE = "SPONSOR"
 
 # The setting -> the seed's variable name; a sponsor's own is the same name behind its prefix.
 SPONSOR_VARIABLES = {
@@ -34,11 +32,6 @@ SPONSOR_VARIABLES = {
 }
 AWS_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 MACHINE_IDENTITY = "the machine's (boto3's chain: instance or task role, ~/.aws)"
-
-
-def home_sponsor() -> str:
-    """The sponsor the unprefixed variables belong to."""
-    return os.environ.get(HOME_SPONSOR_VARIABLE, "").strip() or DEFAULT_SPONSOR
 
 
 def own_prefix(sponsor: str) -> str:
@@ -178,4 +171,23 @@ def _prefixed_keys(sponsor: str, prefix: str) -> AwsKeys | None:
         access_key_id=found["AWS_ACCESS_KEY_ID"],
         secret_access_key=SecretStr(found["AWS_SECRET_ACCESS_KEY"]),
         session_token=SecretStr(token) if token else None,
+    )
+
+
+def no_database_refusal(sponsor: str, variable: str) -> str:
+    """Why an enabled run of ``sponsor`` cannot archive: no database URL is bound to it (and whose is set)."""
+    if variable == "DATABASE_URL":
+        return (
+            f"DATABASE_URL is not set for sponsor {sponsor}; archival is enabled, so set it "
+            "(doppler secrets set DATABASE_URL=...) or name a Secret block in the sponsor block."
+        )
+    home = home_sponsor()
+    theirs = (
+        f" (DATABASE_URL belongs to sponsor {home}, which SPONSOR names)"
+        if os.environ.get("DATABASE_URL", "").strip()
+        else ""
+    )
+    return (
+        f"No database URL is bound to sponsor {sponsor}{theirs}; archival is enabled, so set {variable}, "
+        f"or name a Secret block in {sponsor}'s sponsor block."
     )

@@ -9,7 +9,6 @@ which the run's log and ``doctor`` show.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, ValidationError
 
-from blocks.binding import DEFAULT_SPONSOR, bound_aws_identity, bound_environment, home_sponsor, own_prefix
+from blocks.binding import bound_aws_identity, bound_environment, no_database_refusal, own_prefix
+from blocks.defaults import DEFAULT_REGION, environment_or_default, home_sponsor, local_log_dir
 from blocks.flag import FlagInputs, parse_flag
 from blocks.settings import ArchivalSettings, deployment_metadata_from_environment
 from hht_archival.errors import ConfigError
@@ -33,19 +33,7 @@ from hht_archival.naming import (
     validate_sponsor,
 )
 
-__all__ = ["DEFAULT_SPONSOR", "SponsorConfig", "load_settings", "local_log_dir", "resolve_config"]
-
-DEFAULT_ENVIRONMENT = "production"
-DEFAULT_REGION = "eu-west-1"
-DEFAULT_LOG_DIR = Path("deployment-logs")
-
-
-def local_log_dir(log_dir: str | Path | None = None, sponsor: str | None = None) -> Path:
-    """Where a sponsor's local logs go: ``{the given directory, else ARCHIVAL_LOG_DIR, else
-    deployment-logs}/{sponsor}``, so a worker serving many sponsors keeps each one's logs apart.
-    Without a valid sponsor name (a run refused before it had one) the base directory itself."""
-    base = Path(log_dir or os.environ.get("ARCHIVAL_LOG_DIR") or DEFAULT_LOG_DIR)
-    return base / sponsor if sponsor else base
+__all__ = ["SponsorConfig", "load_settings", "resolve_config"]
 
 
 @dataclass(frozen=True)
@@ -128,7 +116,7 @@ def resolve_config(
             "can only name the sponsor's own settings: declare other mappings in the sponsor manifest."
         )
     environment = validate_environment(
-        _first(environment, env.deployment_environment, DEFAULT_ENVIRONMENT), name
+        environment_or_default(_first(environment, env.deployment_environment)), name
     )
     bound = bound_environment(name, manifest.env_prefix if manifest else None)
     sources: dict[str, str] = {}
@@ -189,7 +177,7 @@ def resolve_config(
 
     refusals = {}
     if database_url is None:
-        refusals["database"] = _no_database(name, bound.variable("database_url"))
+        refusals["database"] = no_database_refusal(name, bound.variable("database_url"))
     if identity_refusal:
         refusals["aws_identity"] = identity_refusal
 
@@ -230,24 +218,6 @@ def _names_an_identity(credentials: Any) -> bool:
     """A credentials block with keys or a profile; an empty one would fall back to the environment's keys."""
     return credentials is not None and bool(
         getattr(credentials, "aws_access_key_id", None) or getattr(credentials, "profile_name", None)
-    )
-
-
-def _no_database(sponsor: str, variable: str) -> str:
-    if variable == "DATABASE_URL":
-        return (
-            f"DATABASE_URL is not set for sponsor {sponsor}; archival is enabled, so set it "
-            "(doppler secrets set DATABASE_URL=...) or name a Secret block in the sponsor block."
-        )
-    home = home_sponsor()
-    theirs = (
-        f" (DATABASE_URL belongs to sponsor {home}, which SPONSOR names)"
-        if os.environ.get("DATABASE_URL", "").strip()
-        else ""
-    )
-    return (
-        f"No database URL is bound to sponsor {sponsor}{theirs}; archival is enabled, so set {variable}, "
-        f"or name a Secret block in {sponsor}'s sponsor block."
     )
 
 

@@ -11,16 +11,15 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from blocks.defaults import DEFAULT_ENVIRONMENT, DEFAULT_REGION
 from hht_archival.errors import ConfigError
-from hht_archival.naming import ENVIRONMENT_KEYS, validate_bucket, validate_sponsor
+from hht_archival.naming import ENVIRONMENT_KEYS, Environment, validate_bucket, validate_sponsor
 
 DEFAULT_MANIFEST = Path("sponsors.yaml")
-Environment = Literal["production", "staging", "dev"]
 _PREFIX_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,40}_$")
 
 
@@ -59,8 +58,8 @@ class SponsorEntry(BaseModel):
 class Defaults(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    region: str = "eu-west-1"
-    environments: list[Environment] = Field(default_factory=lambda: ["production"])
+    region: str = DEFAULT_REGION
+    environments: list[Environment] = Field(default_factory=lambda: [DEFAULT_ENVIRONMENT])
 
 
 class Manifest(BaseModel):

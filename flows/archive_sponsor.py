@@ -15,8 +15,7 @@ from prefect import flow
 from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run
 
-from blocks.binding import home_sponsor
-from blocks.config import local_log_dir
+from blocks.defaults import local_log_dir, sponsor_or_home
 from flows.form import ArchivalChoice, Environment, EnvironmentChoice, Text, environment_or_default
 from flows.parameters import ApplicationDeployment, SponsorParameters, form, resolve_named
 from flows.pipeline import run_pipeline
@@ -30,7 +29,7 @@ __all__ = ["ApplicationDeployment", "ArchivalFailed", "archive_sponsor", "record
 
 def _run_name() -> str:
     params = flow_run.parameters or {}
-    sponsor = params.get("sponsor") or home_sponsor()
+    sponsor = sponsor_or_home(params.get("sponsor"))
     environment = environment_or_default(params.get("environment"))
     if environment not in get_args(Environment):
         environment = "invalid"

@@ -11,14 +11,15 @@ themselves, with their titles, are in flows/parameters.py.
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
+from blocks.defaults import environment_or_default
+from hht_archival.naming import Environment
+
 FOLLOW_SPONSOR = "sponsor's setting"
 Archival = Literal["sponsor's setting", "on", "off"]
-Environment = Literal["production", "staging", "dev"]
 
 
 def _archival(value: Any) -> Any:
@@ -27,11 +28,6 @@ def _archival(value: Any) -> Any:
     if isinstance(value, bool):
         return "on" if value else "off"
     return value
-
-
-def environment_or_default(value: Any) -> Any:
-    """An empty environment means the worker's DEPLOYMENT_ENVIRONMENT, else production."""
-    return value or os.environ.get("DEPLOYMENT_ENVIRONMENT") or "production"
 
 
 def _text(value: Any) -> Any:

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from blocks.binding import home_sponsor
 from blocks.config import SponsorConfig, resolve_config
+from blocks.defaults import DEFAULT_ENVIRONMENT, sponsor_or_home
 from blocks.manifest import SponsorRun, manifest_settings
 from flows.form import (
     FOLLOW_SPONSOR,
@@ -53,7 +53,7 @@ class SponsorParameters(BaseModel):
         "Sponsor",
         "Sponsor (tenant) name: lowercase letters, digits, hyphens. Empty: SPONSOR, else callisto.",
     )
-    environment: EnvironmentChoice = field("Environment", "production, staging or dev.", "production")
+    environment: EnvironmentChoice = field("Environment", "production, staging or dev.", DEFAULT_ENVIRONMENT)
     enabled: ArchivalChoice = field(
         "Archival",
         '"on" or "off" for this run only; "sponsor\'s setting" follows the sponsor block, the sponsor\'s '
@@ -129,11 +129,11 @@ def resolve_named(
     says why it resolves too). ``settings`` are resolve_config's own arguments.
     """
     sponsor = settings.get("sponsor")
-    entry = manifest_settings(manifest, sponsor or home_sponsor()) if manifest else None
+    entry = manifest_settings(manifest, sponsor_or_home(sponsor)) if manifest else None
     if entry and entry.block and sponsor_block and sponsor_block != entry.block:
         raise ConfigError(
             f"The sponsor manifest {manifest} names block {entry.block} for sponsor "
-            f"{sponsor or home_sponsor()}, not {sponsor_block}; leave sponsor_block empty or run without "
+            f"{sponsor_or_home(sponsor)}, not {sponsor_block}; leave sponsor_block empty or run without "
             "the manifest."
         )
     block_name = sponsor_block or (entry.block if entry else None)

@@ -15,8 +15,8 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from blocks.binding import home_sponsor
 from blocks.config import load_settings
+from blocks.defaults import DEFAULT_ENVIRONMENT, sponsor_or_home
 from flows.parameters import resolve_named
 from hht_archival.adapters import s3
 from hht_archival.drill import render_markdown, run_drill
@@ -27,14 +27,14 @@ from hht_archival.outcomes import report_drill
 @flow(
     name="restore-drill",
     flow_run_name=lambda: "drill-{}-{}".format(
-        flow_run.parameters.get("sponsor") or home_sponsor(), flow_run.parameters.get("environment")
+        sponsor_or_home(flow_run.parameters.get("sponsor")), flow_run.parameters.get("environment")
     ),
     log_prints=False,
     persist_result=False,
 )
 def restore_drill(
     sponsor: str | None = None,
-    environment: str = "production",
+    environment: str = DEFAULT_ENVIRONMENT,
     backup: str = "latest",
     sponsor_block: str | None = None,
     env_prefix: str | None = None,

@@ -13,11 +13,14 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal, get_args
 
 from hht_archival.errors import ConfigError
 
-ENVIRONMENT_KEYS = {"production": "prod", "staging": "staging", "dev": "dev"}
-"""Accepted DEPLOYMENT_ENVIRONMENT values and the short form used in keys (the seed's ``prod``)."""
+Environment = Literal["production", "staging", "dev"]
+"""The accepted DEPLOYMENT_ENVIRONMENT values, as a type: the UI's drop-down and the manifest use it."""
+ENVIRONMENT_KEYS: dict[str, str] = dict(zip(get_args(Environment), ("prod", "staging", "dev"), strict=True))
+"""Each environment and the short form used in keys (the seed's ``prod``)."""
 
 RETENTION_YEARS = 7
 BACKUPS_PREFIX = "backups/"

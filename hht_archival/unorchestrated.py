@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from blocks.binding import home_sponsor
-from blocks.config import SponsorConfig, local_log_dir
+from blocks.config import SponsorConfig
+from blocks.defaults import DEFAULT_ENVIRONMENT, ENVIRONMENT_VARIABLE, local_log_dir, sponsor_or_home
 from blocks.flag import FlagDecision
 from hht_archival.errors import ArchivalError, one_sentence
 from hht_archival.naming import ENVIRONMENT_KEYS, RunNames, validate_sponsor
@@ -52,11 +52,11 @@ class ArchivalFailed(ArchivalError):
 def record_config_failure(exc, sponsor, environment, log_dir, started_at) -> ArchivalFailed:
     """A run stopped before its configuration could be built still leaves a local log, named safely."""
     reason = one_sentence(exc)
-    env_name = environment if environment in ENVIRONMENT_KEYS else "production"
+    env_name = environment if environment in ENVIRONMENT_KEYS else DEFAULT_ENVIRONMENT
     names = RunNames.now("invalid", env_name)
     record = DeploymentLog(
-        sponsor=str(sponsor or home_sponsor()),
-        environment=str(environment or os.environ.get("DEPLOYMENT_ENVIRONMENT") or ""),
+        sponsor=str(sponsor_or_home(sponsor)),
+        environment=str(environment or os.environ.get(ENVIRONMENT_VARIABLE) or ""),
         timestamp=names.timestamp,
         s3_archival_enabled=False,
         flag_source="default",
@@ -80,6 +80,6 @@ def record_config_failure(exc, sponsor, environment, log_dir, started_at) -> Arc
 def _valid_name(sponsor: str | None) -> str | None:
     """The sponsor's log directory name, or None (the base directory) for a name that is not valid."""
     try:
-        return validate_sponsor(sponsor or home_sponsor())
+        return validate_sponsor(sponsor_or_home(sponsor))
     except ArchivalError:
         return None

@@ -148,7 +148,7 @@ def status(sponsor, environment, manifest, as_json, publish) -> None:
 
 def _published(sponsor, environment, manifest) -> list[dict]:
     """The archive-status flow (flows/status.py), run in this process against the configured server."""
-    from blocks.binding import home_sponsor
+    from blocks.defaults import home_sponsor
     from flows.status import archive_status
 
     return archive_status(

@@ -210,11 +210,11 @@ def verify(sponsor, environment, backup, logs, request_glacier_restore, debug) -
         verify_logs(sponsor, environment, request_glacier_restore)
         return
     prepare_environment(debug)
-    from blocks.binding import home_sponsor
+    from blocks.defaults import sponsor_or_home
     from hht_archival.engine import start_prefect_api
     from hht_archival.errors import one_sentence
 
-    sponsor = sponsor or home_sponsor()
+    sponsor = sponsor_or_home(sponsor)
     api_ready = start_prefect_api(f"sponsor {sponsor}", debug)  # the imports below overlap its start
     from flows.restore_drill import restore_drill
     from hht_archival.drill import render_markdown

@@ -24,7 +24,7 @@ from hht_archival.console import attach_console
 
 def run_one(sponsor, environment, enabled, sponsor_block, log_dir, debug) -> None:
     """Archive one sponsor, or show why archival is off; exits with the one sentence on failure."""
-    from blocks.binding import home_sponsor
+    from blocks.defaults import sponsor_or_home
     from flows.parameters import resolve_named
     from hht_archival.errors import ArchivalError
     from hht_archival.record import utc_now_iso
@@ -51,7 +51,7 @@ def run_one(sponsor, environment, enabled, sponsor_block, log_dir, debug) -> Non
             return
         if decision is not None and config.refusals:  # enabled, but not everything is bound to the sponsor
             _refuse_without_engine(config, decision, started_at)
-    whose = f"sponsor {config.sponsor if config else sponsor or home_sponsor()}"
+    whose = f"sponsor {config.sponsor if config else sponsor_or_home(sponsor)}"
     print_run_end(_archive_with_engine(whose, config, decision, started_at, debug, parameters))
 
 

@@ -78,7 +78,7 @@ def leave_if_prefect_api_lost(exc: BaseException, whose: str, log_dir) -> None:
     Each run's outcome is in its local log by then; Prefect's own exit would
     retry sending every pending event and log line to the dead API for minutes.
     """
-    from blocks.config import local_log_dir
+    from blocks.defaults import local_log_dir
     from hht_archival.errors import prefect_api_lost
 
     sentence = prefect_api_lost(exc, whose, local_log_dir(log_dir))

@@ -69,7 +69,7 @@ def provision(sponsor, environment, dry_run, object_lock, years, yes) -> None:
     Example: hht-archival provision --sponsor titan --dry-run
     """
     prepare_environment(debug=False)
-    from blocks.binding import home_sponsor
+    from blocks.defaults import sponsor_or_home
     from hht_archival.adapters import s3
     from hht_archival.errors import ArchivalError
     from hht_archival.provision import lock_warning, plan_bucket
@@ -85,7 +85,7 @@ def provision(sponsor, environment, dry_run, object_lock, years, yes) -> None:
     except ArchivalError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
     except Exception as exc:  # botocore: one sentence with the remedy
-        fail(s3.translate(exc, sponsor or home_sponsor(), "provisioning").args[0], None, EXIT_FAILED)
+        fail(s3.translate(exc, sponsor_or_home(sponsor), "provisioning").args[0], None, EXIT_FAILED)
     if not changes:
         click.echo(f"Nothing to change: {' and '.join(buckets)} already match what doctor checks.")
         return

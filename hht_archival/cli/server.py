@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from blocks.defaults import DEFAULT_ENVIRONMENT
 from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, fail, main
 from hht_archival.cli.outputs import print_run_end
 from hht_archival.console import prepare_environment
@@ -16,7 +17,9 @@ from hht_archival.console import prepare_environment
 
 @main.command("pre-deploy")
 @click.option("--sponsor", required=True, help="Sponsor to back up.")
-@click.option("--environment", default="production", show_default=True, help="production, staging or dev.")
+@click.option(
+    "--environment", default=DEFAULT_ENVIRONMENT, show_default=True, help="production, staging or dev."
+)
 @click.option(
     "--version", "app_version", help="Application version being deployed (also read from DEPLOYMENT_VERSION)."
 )
@@ -83,7 +86,7 @@ def worker(pool, limit, name, log_dir) -> None:
             None,
             EXIT_BAD_INPUT,
         )
-    from blocks.config import local_log_dir
+    from blocks.defaults import local_log_dir
 
     logs = local_log_dir(log_dir).resolve()
     logs.mkdir(parents=True, exist_ok=True)
