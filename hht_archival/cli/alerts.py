@@ -50,6 +50,7 @@ def install(block_ref, sponsor, environment, manifest, archive_every, drill_ever
     from hht_archival import alerts as spec
     from hht_archival.alerts_install import install as install_alerts
     from hht_archival.errors import ArchivalError
+    from hht_archival.flag_here import decide_here
 
     try:
         archive_window = spec.parse_every(archive_every, "--archive-every")
@@ -59,7 +60,7 @@ def install(block_ref, sponsor, environment, manifest, archive_every, drill_ever
     server = _server_or_fail("alerts install")
     try:
         configs = configs_for(sponsor, environment, manifest)
-        decided = [(config, _enabled(config)) for config in configs]
+        decided = [(config, decide_here(config).enabled) for config in configs]
         enabled = [(c.sponsor, c.environment) for c, on in decided if on]
         disabled = [(c.sponsor, c.environment) for c, on in decided if not on]
         done = install_alerts(enabled, disabled, block_ref, archive_window, drill_window)
@@ -126,6 +127,7 @@ def status(sponsor, environment, manifest, as_json, publish) -> None:
     prepare_environment(debug=False)
     from hht_archival.engine import configured_api_url
     from hht_archival.errors import ArchivalError
+    from hht_archival.flag_here import decide_here
     from hht_archival.status import StatusRow, build_row, read_ledgers, render
 
     try:
@@ -134,7 +136,9 @@ def status(sponsor, environment, manifest, as_json, publish) -> None:
             rows = [StatusRow(**row) for row in _published(sponsor, environment, manifest)]
         else:
             configs = configs_for(sponsor, environment, manifest)
-            rows = [build_row(c, _enabled(c), read_ledgers(c.sponsor, c.environment)) for c in configs]
+            rows = [
+                build_row(c, decide_here(c).enabled, read_ledgers(c.sponsor, c.environment)) for c in configs
+            ]
     except ArchivalError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
     except Exception as exc:  # the archive itself is read per row, errors and all: this is the server
@@ -154,18 +158,6 @@ def _published(sponsor, environment, manifest) -> list[dict]:
     return archive_status(
         manifest=manifest, sponsor=sponsor or (None if manifest else home_sponsor()), environment=environment
     )
-
-
-def _enabled(config) -> bool:
-    """The sponsor's flag; the Prefect variable is a source only when a Prefect server is configured."""
-    from blocks.flag import decide_flag
-    from hht_archival.engine import configured_api_url
-
-    if configured_api_url() is None:
-        return decide_flag(config.flag, config.sponsor, config.environment).enabled
-    from tasks.check_flag import decide
-
-    return decide(config).enabled
 
 
 def _server_or_fail(command: str) -> str:

@@ -27,6 +27,7 @@ def run_one(sponsor, environment, enabled, sponsor_block, log_dir, debug) -> Non
     from blocks.defaults import sponsor_or_home
     from flows.parameters import resolve_named
     from hht_archival.errors import ArchivalError
+    from hht_archival.flag_here import decide_without_a_server
     from hht_archival.record import utc_now_iso
     from hht_archival.unorchestrated import record_config_failure
 
@@ -45,7 +46,7 @@ def run_one(sponsor, environment, enabled, sponsor_block, log_dir, debug) -> Non
         except ArchivalError as exc:
             failure = record_config_failure(exc, sponsor, environment, log_dir, started_at)
             fail(str(failure), failure.log_path, EXIT_BAD_INPUT)
-        decision = _decided_without_a_server(config)
+        decision = decide_without_a_server(config)
         if decision is not None and not decision.enabled:
             _skip_without_engine(config, decision, started_at)
             return
@@ -53,20 +54,6 @@ def run_one(sponsor, environment, enabled, sponsor_block, log_dir, debug) -> Non
             _refuse_without_engine(config, decision, started_at)
     whose = f"sponsor {config.sponsor if config else sponsor_or_home(sponsor)}"
     print_run_end(_archive_with_engine(whose, config, decision, started_at, debug, parameters))
-
-
-def _decided_without_a_server(config):
-    """The flag decided before any engine starts, when no Prefect server is configured; else None.
-
-    Without a server there is no operator's Prefect variable to read, so the
-    parameter, the environment and the default decide, as ``doctor`` says.
-    """
-    from blocks.flag import decide_flag
-    from hht_archival.engine import configured_api_url
-
-    if configured_api_url() is not None:
-        return None
-    return decide_flag(config.flag, config.sponsor, config.environment)
 
 
 def _skip_without_engine(config, decision, started_at) -> None:
