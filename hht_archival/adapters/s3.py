@@ -1,13 +1,16 @@
-"""S3 calls: upload (single or multipart), tags and small JSON objects, with errors in one sentence.
+"""S3 writes of archived objects: upload (single or multipart), tags and small JSON objects.
 
 Contract: an upload either completes, leaving the whole object at its key, or
 raises after aborting its multipart upload, leaving nothing at the key (S3 only
-shows a multipart object once it is completed). ``TransientError`` marks what
-a retry may fix (throttling, 5xx, network); a missing bucket, denied access or
-bad credentials are ``ArchivalError`` and are not retried.
+shows a multipart object once it is completed). A write whose answer carries
+another checksum than the one sent raises ``TransientError`` (written again).
+Every botocore error is raised as s3_errors.translate words it; transient
+ones were already retried by botocore (s3_client.py), so nothing here retries.
 
-Reading what was written (HEAD, tags read back, Object Lock retention, Glacier
-restores) is in ``s3_objects.py``; the two are the only code that talks to S3.
+Building clients is in ``s3_client.py`` (re-exported: callers say
+``s3.make_client``); reading what was written (HEAD, tags read back, Object
+Lock retention, Glacier restores, downloads) in ``s3_objects.py``; bucket
+settings in ``bucket_settings.py``. Only these modules talk to S3.
 """
 
 from __future__ import annotations
@@ -15,15 +18,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -38,73 +36,11 @@ from hht_archival.adapters.parts import (  # noqa: F401  (re-exported: callers u
     PartPlan,
     plan_parts,
 )
+from hht_archival.adapters.s3_client import client_for, make_client  # noqa: F401  (re-exported)
 from hht_archival.adapters.s3_errors import translate
 from hht_archival.errors import TransientError
 
 log = logging.getLogger(__name__)
-
-
-def _client_config() -> Config:
-    """botocore's standard retry mode (5 attempts, or AWS_MAX_ATTEMPTS), and no second payload hash.
-
-    Every body we send carries its own checksum header (SHA-256, or CRC32 for
-    parts), which is signed and which S3 verifies; over HTTPS botocore then
-    skips hashing the payload for the signature, and
-    ``payload_signing_enabled=False`` makes plain-HTTP endpoints (MinIO, moto)
-    behave the same instead of hashing every byte once more.
-    """
-    attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or 5)
-    return Config(
-        retries={"mode": "standard", "total_max_attempts": attempts},
-        connect_timeout=10,
-        read_timeout=120,
-        s3={"payload_signing_enabled": False},
-    )
-
-
-def make_client(region: str, credentials: Any = None):
-    """An S3 client: from a prefect-aws AwsCredentials block, a sponsor's own keys, else boto3's chain.
-
-    boto3's chain reads keys, profiles and roles, and ``AWS_ENDPOINT_URL`` /
-    ``AWS_ENDPOINT_URL_S3`` for S3-compatible servers, so nothing here re-implements it.
-    A block's client gets the same retry and signing settings as any other;
-    what the block's own client parameters set (endpoint, a botocore config) wins.
-    A process reuses a client for the same region, the same credentials object
-    and the same AWS environment: building one loads botocore's service model
-    (about 60 ms here), and a run used to do it once per step.
-    """
-    key = (region, id(credentials), tuple(os.environ.get(name) for name in _CLIENT_ENVIRONMENT))
-    with _clients_lock:
-        if key not in _clients:  # the credentials object is kept with its client, so its id stays its own
-            _clients[key] = (credentials, _build_client(region, credentials))
-        return _clients[key][1]
-
-
-_CLIENT_ENVIRONMENT = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_MAX_ATTEMPTS",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_CA_BUNDLE",
-)
-_clients: dict[tuple, tuple[Any, Any]] = {}
-_clients_lock = threading.Lock()
-
-
-def _build_client(region: str, credentials: Any):
-    if credentials is None:
-        return boto3.session.Session(region_name=region).client("s3", config=_client_config())
-    if not hasattr(credentials, "aws_client_parameters"):  # a sponsor's own keys (blocks/binding.AwsKeys)
-        return credentials.get_boto3_session(region).client("s3", config=_client_config())
-    params = credentials.aws_client_parameters.get_params_override()
-    config = _client_config().merge(params.pop("config")) if "config" in params else _client_config()
-    session = credentials.get_boto3_session()
-    return session.client("s3", region_name=session.region_name or region, config=config, **params)
 
 
 def encryption_args(kms_key_id: str | None) -> dict[str, str]:

@@ -1,14 +1,23 @@
 """S3 errors in one sentence each: what went wrong, for which sponsor, and what to do.
 
-``TransientError`` marks what a retry may fix (throttling, 5xx, network); a
-missing bucket, denied access, bad credentials, a store that does not
-implement a call or an object in cold storage are ``ArchivalError`` and are
-not retried. s3.py re-exports ``translate``.
+Contract for every S3 adapter: no botocore exception leaves ``hht_archival.adapters``.
+Each is raised as ``translate`` words it, with the botocore error as its
+``__cause__`` (``refusal`` reads the operation and code from it for a check
+that reports them). ``TransientError`` marks what a retry may fix (throttling,
+5xx, network); a missing bucket, denied access, bad credentials, a store that
+does not implement a call or an object in cold storage are ``ArchivalError``
+and are not retried. botocore has already retried the transient ones
+(s3_client.py: standard mode), so no adapter retries inline. s3.py re-exports
+``translate``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     NoCredentialsError,
     PartialCredentialsError,
@@ -88,3 +97,34 @@ def translate(exc: Exception, sponsor: str, action: str) -> ArchivalError:
             f"S3 answered {code or status} for sponsor {sponsor} ({action}); retrying may help."
         )
     return ArchivalError(f"S3 refused {action} for sponsor {sponsor}: {code} ({status}).")
+
+
+S3_ERRORS = (ClientError, BotoCoreError)  # what ``translated`` turns into our errors
+
+
+@contextmanager
+def translated(sponsor: str, action: str) -> Iterator[None]:
+    """Raise a botocore error from the block as ``translate`` words it, the original as its cause."""
+    try:
+        yield
+    except S3_ERRORS as exc:
+        raise translate(exc, sponsor, action) from exc
+
+
+def error_code(exc: ClientError) -> str:
+    """The code S3 answered with (``NoSuchKey``, ``AccessDenied``, ``404``...)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def refusal(exc: BaseException) -> tuple[str, str] | None:
+    """(the S3 operation, what S3 answered) behind a translated error, or None when S3 was not the cause.
+
+    For a check that reports the call a role may not make (doctor), rather
+    than the sentence meant for a run.
+    """
+    cause = exc.__cause__
+    if isinstance(cause, ClientError):
+        return cause.operation_name or "reading", error_code(cause)
+    if isinstance(cause, BotoCoreError):
+        return "reading", type(cause).__name__
+    return None
