@@ -5,6 +5,12 @@ public access blocked, lifecycle: DEEP_ARCHIVE at 90 days, expiry at 2555 days,
 incomplete multipart uploads aborted) serves both ``doctor``, which reports
 the differences, and ``provision``, which removes them without ever weakening
 a stricter setting that is already there.
+
+Contract of ``read_bucket_state``: a bucket that is not there is
+``exists=False``, a setting never configured is ``None`` (or empty rules) and
+a setting the role may not read is named in ``denied``, none of them an
+error; any other failure is raised as s3_errors.translate words it.
+Changing the settings is bucket_writes.py's.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from hht_archival.adapters.s3_errors import error_code as _code
+from hht_archival.adapters.s3_errors import translated
 
 TRANSITION_DAYS = 90
 TRANSITION_CLASS = "DEEP_ARCHIVE"
@@ -52,10 +61,6 @@ class BucketState:
     denied: list[str] = field(default_factory=list)  # settings we were not allowed to read
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _read(state: BucketState, what: str, call):
     try:
         return call()
@@ -68,8 +73,13 @@ def _read(state: BucketState, what: str, call):
         raise
 
 
-def read_bucket_state(client, bucket: str) -> BucketState:
+def read_bucket_state(client, bucket: str, sponsor: str = "") -> BucketState:
     """Read every setting doctor checks; a missing bucket gives ``exists=False`` and nothing else."""
+    with translated(sponsor, f"reading s3://{bucket}"):
+        return _read_state(client, bucket)
+
+
+def _read_state(client, bucket: str) -> BucketState:
     state = BucketState(name=bucket)
     try:
         client.head_bucket(Bucket=bucket)

@@ -1,26 +1,31 @@
-"""S3 calls about objects already written: their state (HEAD), tags, retention, and Glacier restores.
+"""S3 calls about objects already written: state (HEAD), bytes, tags, retention, Glacier restores.
 
-Kept beside ``s3.py`` (which writes objects) so each stays readable; together
-they are the only code that talks to S3. The contract that matters here is
+Kept beside ``s3.py`` (which writes objects) so each stays readable. The contract that matters here is
 what a *cold* object allows: after the lifecycle rule moves an object to
 DEEP_ARCHIVE (day 90), GetObject is refused (InvalidObjectState) and some
 stores refuse GetObjectTagging too, but HEAD still answers with the object's
 size, storage class, user metadata, checksum and Object Lock retention. So
 whatever must stay readable for seven years is kept where HEAD shows it.
 
-``None`` means "not there" (HEAD 404) or "cold" (tags of a cold object), never
-an error; every other failure is translated into one sentence (``s3.translate``).
+``None`` means "not there" (``head``: 404) or "cold" (``read``, ``get_tags``:
+InvalidObjectState), never an error; ``lock_default`` is None where the bucket
+has no Object Lock. ``chunks`` raises for a cold object (the sentence names
+its Glacier restore), as it streams what must be read whole. Every other
+failure is raised as s3_errors.translate words it; botocore has already
+retried the transient ones.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hht_archival.adapters.s3 import translate
+from hht_archival.adapters.s3_errors import error_code as _code
+from hht_archival.adapters.s3_errors import translate, translated
 
 COLD_CLASSES = ("DEEP_ARCHIVE", "GLACIER")  # GetObject refused until a restore (GLACIER_IR is readable)
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
@@ -49,10 +54,6 @@ class ObjectHead:
     @property
     def restoring(self) -> bool:
         return 'ongoing-request="true"' in self.restore
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def head(client, bucket: str, key: str, sponsor: str) -> ObjectHead | None:
@@ -89,6 +90,12 @@ def read(client, bucket: str, key: str, sponsor: str) -> bytes | None:
         raise translate(exc, sponsor, f"reading s3://{bucket}/{key}") from exc
     except BotoCoreError as exc:
         raise translate(exc, sponsor, f"reading s3://{bucket}/{key}") from exc
+
+
+def chunks(client, bucket: str, key: str, sponsor: str, size: int = 1024 * 1024) -> Iterator[bytes]:
+    """The object's bytes as they arrive, for one too large to hold; a failure midway is translated too."""
+    with translated(sponsor, f"reading s3://{bucket}/{key}"):
+        yield from client.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(size)
 
 
 def get_tags(client, bucket: str, key: str, sponsor: str) -> dict[str, str] | None:
@@ -165,4 +172,6 @@ def request_restore(client, bucket: str, key: str, sponsor: str, days: int = 7) 
     except ClientError as exc:
         if _code(exc) == "RestoreAlreadyInProgress":
             return
+        raise translate(exc, sponsor, f"requesting the Glacier restore of s3://{bucket}/{key}") from exc
+    except BotoCoreError as exc:
         raise translate(exc, sponsor, f"requesting the Glacier restore of s3://{bucket}/{key}") from exc
