@@ -54,20 +54,24 @@ class Entry:
 
 
 def list_entries(
-    client, bucket: str, prefix: str, environment: str | None = None, since: date | None = None
+    client,
+    bucket: str,
+    prefix: str,
+    environment: str | None = None,
+    since: date | None = None,
+    sponsor: str = "",
 ) -> list[Entry]:
     """Every archived object under ``prefix`` (backups/ or deployments/), newest first."""
     short = ENVIRONMENT_KEYS.get(environment) if environment else None
     entries, roles = [], {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            entry = entry_for(obj)
-            if entry is None or (short and entry.environment != short):
-                continue
-            if entry.kind == "roles":
-                roles[entry.key] = entry
-            elif since is None or entry.day >= since:
-                entries.append(entry)
+    for obj in s3_objects.list_after(client, bucket, prefix, None, sponsor):
+        entry = entry_for(obj)
+        if entry is None or (short and entry.environment != short):
+            continue
+        if entry.kind == "roles":
+            roles[entry.key] = entry
+        elif since is None or entry.day >= since:
+            entries.append(entry)
     for entry in entries:
         entry.roles = roles.get(roles_key_for(entry.key)) if entry.kind == "backup" else None
     entries.sort(key=lambda e: e.stamp, reverse=True)

@@ -40,7 +40,7 @@ def verify_chain(client, bucket: str, environment: str, sponsor: str = "") -> Ch
     """Walk every log of ``environment``, oldest first, and report each broken link in one sentence."""
     report = ChainReport()
     before: Link | None = None
-    for entry in _logs(client, bucket, environment):
+    for entry in _logs(client, bucket, environment, sponsor):
         report.logs += 1
         body, state = _body(client, bucket, entry, sponsor)
         if body is None:
@@ -105,9 +105,10 @@ def _check_link(report: ChainReport, key: str, link: Link, before: Link | None) 
         )
 
 
-def _logs(client, bucket: str, environment: str) -> list[Entry]:
+def _logs(client, bucket: str, environment: str, sponsor: str) -> list[Entry]:
     """The environment's deployment logs, oldest first (keys sort by time)."""
-    return sorted(list_entries(client, bucket, DEPLOYMENT_LOGS_PREFIX, environment), key=lambda e: e.key)
+    listed = list_entries(client, bucket, DEPLOYMENT_LOGS_PREFIX, environment, sponsor=sponsor)
+    return sorted(listed, key=lambda e: e.key)
 
 
 def request_restores(client, bucket: str, keys: list[str], sponsor: str) -> None:

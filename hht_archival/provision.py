@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hht_archival.adapters import bucket_writes as writes
 from hht_archival.adapters.bucket_settings import (
     PUBLIC_ACCESS_BLOCK,
     desired_lifecycle_rules,
@@ -30,7 +31,7 @@ class Change:
     setting: str
     before: str
     after: str
-    apply: Callable[[], object]
+    apply: Callable[[], object]  # the one adapter call that makes it (bucket_writes.py)
 
     def describe(self) -> str:
         return f"{self.bucket}: {self.setting}: {self.before} -> {self.after}"
@@ -42,96 +43,54 @@ def plan_bucket(
     region: str,
     kms_key_id: str | None = None,
     object_lock: tuple[str, int] | None = None,
+    sponsor: str = "",
 ) -> list[Change]:
     """The changes that would bring ``bucket`` up to the seed's requirements (nothing weaker)."""
-    state = read_bucket_state(client, bucket)
+    state = read_bucket_state(client, bucket, sponsor)
     changes: list[Change] = []
     lock_mode, lock_years = (object_lock[0].upper(), object_lock[1]) if object_lock else (None, 0)
+
+    def change(setting: str, before: str, after: str, write: Callable, *args) -> None:
+        changes.append(Change(bucket, setting, before, after, lambda: write(client, bucket, *args, sponsor)))
+
     if not state.exists:
-        create = {"Bucket": bucket}
-        if region != "us-east-1":
-            create["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        if lock_mode:
-            create["ObjectLockEnabledForBucket"] = True
-        changes.append(
-            Change(bucket, "bucket", "absent", f"created in {region}", lambda: client.create_bucket(**create))
-        )
+        change("bucket", "absent", f"created in {region}", writes.create_bucket, region, bool(lock_mode))
         state.versioning = state.encryption = state.public_access_block = None
     if state.versioning != "Enabled":
-        changes.append(
-            Change(
-                bucket,
-                "versioning",
-                state.versioning or "never enabled",
-                "Enabled",
-                lambda: client.put_bucket_versioning(
-                    Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
-                ),
-            )
-        )
+        change("versioning", state.versioning or "never enabled", "Enabled", writes.enable_versioning)
     if not state.encryption:
-        algorithm = (
-            {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id}
-            if kms_key_id
-            else {"SSEAlgorithm": "AES256"}
-        )
-        changes.append(
-            Change(
-                bucket,
-                "default encryption",
-                "none",
-                algorithm["SSEAlgorithm"],
-                lambda: client.put_bucket_encryption(
-                    Bucket=bucket,
-                    ServerSideEncryptionConfiguration={
-                        "Rules": [{"ApplyServerSideEncryptionByDefault": algorithm}]
-                    },
-                ),
-            )
-        )
+        algorithm = "aws:kms" if kms_key_id else "AES256"
+        change("default encryption", "none", algorithm, writes.set_default_encryption, kms_key_id)
     if state.public_access_block != PUBLIC_ACCESS_BLOCK:
-        changes.append(
-            Change(
-                bucket,
-                "public access block",
-                str(state.public_access_block),
-                "all four blocked",
-                lambda: client.put_public_access_block(
-                    Bucket=bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK
-                ),
-            )
+        change(
+            "public access block",
+            str(state.public_access_block),
+            "all four blocked",
+            writes.block_public_access,
         )
     if not state.exists or lifecycle_problems(state.lifecycle_rules):
         rules = desired_lifecycle_rules(state.lifecycle_rules)
         ours = rules[0]
-        changes.append(
-            Change(
-                bucket,
-                "lifecycle",
-                "; ".join(lifecycle_problems(state.lifecycle_rules)) or "none",
-                f"DEEP_ARCHIVE at {ours['Transitions'][0]['Days']} days, "
-                f"expire at {ours['Expiration']['Days']} days, abort incomplete uploads",
-                lambda: client.put_bucket_lifecycle_configuration(
-                    Bucket=bucket, LifecycleConfiguration={"Rules": rules}
-                ),
-            )
+        change(
+            "lifecycle",
+            "; ".join(lifecycle_problems(state.lifecycle_rules)) or "none",
+            f"DEEP_ARCHIVE at {ours['Transitions'][0]['Days']} days, "
+            f"expire at {ours['Expiration']['Days']} days, abort incomplete uploads",
+            writes.put_lifecycle,
+            rules,
         )
     if lock_mode:
-        changes.extend(_plan_lock(client, bucket, state.object_lock or {}, lock_mode, lock_years))
+        changes.extend(_plan_lock(client, bucket, state.object_lock or {}, lock_mode, lock_years, sponsor))
     return changes
 
 
-def _plan_lock(client, bucket: str, current: dict, mode: str, years: int) -> list[Change]:
+def _plan_lock(client, bucket: str, current: dict, mode: str, years: int, sponsor: str) -> list[Change]:
     """Raise the default retention to ``mode``/``years``; never lower either."""
     have_mode, have_years = current.get("mode"), current.get("years") or 0
     target_mode = "COMPLIANCE" if "COMPLIANCE" in (have_mode, mode) else mode
     target_years = max(int(have_years), years)
     if (have_mode, have_years) == (target_mode, target_years):
         return []
-    config = {
-        "ObjectLockEnabled": "Enabled",
-        "Rule": {"DefaultRetention": {"Mode": target_mode, "Years": target_years}},
-    }
     before = f"{have_mode} {have_years:g} years" if have_mode else "no default retention"
     return [
         Change(
@@ -139,7 +98,7 @@ def _plan_lock(client, bucket: str, current: dict, mode: str, years: int) -> lis
             "object lock",
             before,
             f"{target_mode} {target_years} years",
-            lambda: client.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=config),
+            lambda: writes.put_lock_default(client, bucket, target_mode, target_years, sponsor),
         )
     ]
 

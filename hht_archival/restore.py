@@ -20,6 +20,7 @@ from pathlib import Path
 
 from hht_archival.adapters import pg_inspect, s3_objects
 from hht_archival.adapters.postgres import mask_url, same_database
+from hht_archival.adapters.s3_errors import translated  # fetch_roles reads S3 itself
 from hht_archival.catalogue import Entry, add_details, list_entries, log_key_for
 from hht_archival.errors import ArchivalError, ConfigError
 from hht_archival.load import load_into
@@ -101,17 +102,16 @@ def ensure_readable(client, bucket: str, entry: Entry, sponsor: str, request_gla
     """Cold objects must be restored from Glacier first: say so, or start that restore."""
     if not entry.cold:
         return
-    restore = client.head_object(Bucket=bucket, Key=entry.key).get("Restore", "")
+    state = s3_objects.head(client, bucket, entry.key, sponsor)
+    restore = state.restore if state else ""
     if 'ongoing-request="false"' in restore:
         return  # a restored copy is available
-    if 'ongoing-request="true"' in restore:
+    if state is not None and state.restoring:
         raise ArchivalError(
             f"{entry.key} of sponsor {sponsor} is being restored from Glacier; {entry.cold}. Run again later."
         )
     if request_glacier_restore:
-        client.restore_object(
-            Bucket=bucket, Key=entry.key, RestoreRequest={"Days": 7, "GlacierJobParameters": {"Tier": "Bulk"}}
-        )
+        s3_objects.request_restore(client, bucket, entry.key, sponsor)
         raise ArchivalError(
             f"Started the Glacier restore of {entry.key} for sponsor {sponsor}; {entry.cold}. Run the same "
             "command again once it is ready."
@@ -125,9 +125,8 @@ def ensure_readable(client, bucket: str, entry: Entry, sponsor: str, request_gla
 def download_verified(client, bucket: str, key: str, expected: str, dest: Path, sponsor: str) -> int:
     """Stream the object to ``dest`` while hashing it; refuse it if the hash is not the recorded one."""
     digest, size = hashlib.sha256(), 0
-    body = client.get_object(Bucket=bucket, Key=key)["Body"]
     with dest.open("wb") as out:
-        for chunk in body.iter_chunks(CHUNK):
+        for chunk in s3_objects.chunks(client, bucket, key, sponsor, CHUNK):
             digest.update(chunk)
             size += len(chunk)
             out.write(chunk)
@@ -183,7 +182,7 @@ def restore_backup(
     hash, if one was archived) instead of NOLOGIN.
     """
     sponsor = config.sponsor
-    entries = list_entries(client, config.backups_bucket, BACKUPS_PREFIX, config.environment)
+    entries = list_entries(client, config.backups_bucket, BACKUPS_PREFIX, config.environment, sponsor=sponsor)
     entry = choose_backup(entries, spec, sponsor)
     production = config.database_url.get_secret_value() if config.database_url else None
     check_target(target_url, production, force, production_ok, sponsor)
@@ -198,7 +197,8 @@ def restore_backup(
     expected, log, log_cold = recorded_sha256(
         client, config.audit_logs_bucket, config.backups_bucket, entry, sponsor
     )
-    roles = None if no_owner else fetch_roles(client, config.backups_bucket, entry, log, sponsor)
+    with translated(sponsor, f"reading the roles object of s3://{config.backups_bucket}/{entry.key}"):
+        roles = None if no_owner else fetch_roles(client, config.backups_bucket, entry, log, sponsor)
     plan = plan_roles(target_url, roles, sponsor, no_owner=no_owner, login=login_roles)
     archive = work_dir / Path(entry.key).name
     size = download_verified(client, config.backups_bucket, entry.key, expected, archive, sponsor)
