@@ -109,15 +109,16 @@ def render(rows: list[StatusRow]) -> str:
 
 def _archive_columns(config, row: StatusRow) -> None:
     from hht_archival.adapters import s3
+    from hht_archival.errors import ArchivalError
     from hht_archival.history import median_size, recent_archives
 
     try:
-        client = s3.make_client(config.region, config.aws_credentials)
+        client = s3.client_for(config)
         archives = recent_archives(
             client, config.audit_logs_bucket, config.environment, HISTORY + 1, config.sponsor
         )
-    except Exception as exc:
-        row.error = f"unreadable: {s3.translate(exc, config.sponsor, 'reading the deployment logs').args[0]}"
+    except ArchivalError as exc:  # worded by the adapter, the sponsor named
+        row.error = f"unreadable: {exc}"
         row.attention = True
         return
     if not archives:

@@ -10,8 +10,12 @@ status); ``outputs`` ends a run as the seed's step did.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, NoReturn
 
 import click
+
+if TYPE_CHECKING:
+    from hht_archival.errors import ArchivalError
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -32,6 +36,27 @@ def fail(sentence: str, log_path, code: int) -> None:
     if log_path:
         click.echo(f"Local log (status: failed): {log_path}", err=True)
     sys.exit(code)
+
+
+def fail_on(exc: ArchivalError, config=None, code: int | None = None) -> NoReturn:
+    """End a command on a library error: its sentence as the layers below worded it, plus the remedy.
+
+    The adapters say what failed and for which sponsor; the next thing to type
+    is known only here. A sentence that already names a command keeps it; a
+    refusal S3 answered with and no command named gets doctor, which checks the
+    credentials, both buckets and the role's rights one by one. Bad input
+    exits 2 unless ``code`` says otherwise.
+    """
+    from hht_archival.adapters.s3_errors import refusal
+    from hht_archival.errors import ConfigError
+
+    sentence = str(exc)
+    if config is not None and not exc.retryable and refusal(exc) and "hht-archival " not in sentence:
+        sentence += (
+            f" Find what is missing with: hht-archival doctor --sponsor {config.sponsor} "
+            f"--environment {config.environment}"
+        )
+    fail(sentence, None, code or (EXIT_BAD_INPUT if isinstance(exc, ConfigError) else EXIT_FAILED))
 
 
 def refuse_password_in_argv(option: str, url: str, envvar: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, configs_for, fail, main, refuse_password_in_argv
+from hht_archival.cli import EXIT_FAILED, configs_for, fail, fail_on, main, refuse_password_in_argv
 from hht_archival.console import prepare_environment
 
 
@@ -38,12 +38,13 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
     """
     from hht_archival.adapters import s3
     from hht_archival.catalogue import add_details, list_entries
-    from hht_archival.errors import ArchivalError, ConfigError
+    from hht_archival.errors import ArchivalError
     from hht_archival.naming import BACKUPS_PREFIX, DEPLOYMENT_LOGS_PREFIX
 
+    config = None
     try:
         [config] = configs_for(sponsor, None, None)
-        client = s3.make_client(config.region, config.aws_credentials)
+        client = s3.client_for(config)
         bucket = config.audit_logs_bucket if logs else config.backups_bucket
         entries = list_entries(
             client,
@@ -51,15 +52,12 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
             DEPLOYMENT_LOGS_PREFIX if logs else BACKUPS_PREFIX,
             environment,
             since.date() if since else None,
+            config.sponsor,
         )
         shown = entries if limit == 0 else entries[:limit]
         add_details(client, bucket, shown, config.sponsor)
-    except ConfigError as exc:
-        fail(str(exc), None, EXIT_BAD_INPUT)
-    except ArchivalError as exc:  # S3 said no, in one sentence (s3_objects translates)
-        fail(str(exc), None, EXIT_FAILED)
-    except Exception as exc:
-        fail(s3.translate(exc, config.sponsor, f"listing s3://{bucket}").args[0], None, EXIT_FAILED)
+    except ArchivalError as exc:  # worded by the layer that failed (S3: s3_errors.translate)
+        fail_on(exc, config)
     if as_json:
         click.echo(json.dumps([e.as_dict() for e in shown], indent=2))
         return
@@ -145,9 +143,10 @@ def restore(
     from hht_archival.restore import restore_backup
 
     refuse_password_in_argv("--target-url", target_url, "RESTORE_TARGET_URL")
+    config = None
     try:
         [config] = configs_for(sponsor, environment, None)
-        client = s3.make_client(config.region, config.aws_credentials)
+        client = s3.client_for(config)
         with tempfile.TemporaryDirectory(prefix="hht-restore-", dir=config.work_dir) as work:
             done = restore_backup(
                 client,
@@ -161,10 +160,8 @@ def restore(
                 no_owner=no_owner,
                 login_roles=login_roles,
             )
-    except ArchivalError as exc:
-        fail(str(exc), None, EXIT_FAILED)
-    except Exception as exc:
-        fail(s3.translate(exc, config.sponsor, "restoring").args[0], None, EXIT_FAILED)
+    except ArchivalError as exc:  # worded by the layer that failed (S3: s3_errors.translate)
+        fail_on(exc, config, EXIT_FAILED)
     click.echo(
         f"Restored s3://{config.backups_bucket}/{done.key} ({done.size:,d} bytes, sha256 {done.sha256} "
         "verified before restore)."

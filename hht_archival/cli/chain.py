@@ -10,30 +10,23 @@ from __future__ import annotations
 
 import click
 
-from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, configs_for, fail
+from hht_archival.cli import EXIT_FAILED, configs_for, fail, fail_on
 
 
 def verify_logs(sponsor: str | None, environment: str, request_glacier_restore: bool) -> None:
     from hht_archival.adapters import s3
     from hht_archival.chain_verify import request_restores, verify_chain
-    from hht_archival.errors import ArchivalError, ConfigError
+    from hht_archival.errors import ArchivalError
 
+    config = None
     try:
         [config] = configs_for(sponsor, environment, None)
-        client = s3.make_client(config.region, config.aws_credentials)
+        client = s3.client_for(config)
         report = verify_chain(client, config.audit_logs_bucket, config.environment, config.sponsor)
         if request_glacier_restore and report.cold:
             request_restores(client, config.audit_logs_bucket, report.cold, config.sponsor)
-    except ConfigError as exc:
-        fail(str(exc), None, EXIT_BAD_INPUT)
-    except ArchivalError as exc:  # S3 said no, in one sentence (s3_objects translates)
-        fail(str(exc), None, EXIT_FAILED)
-    except Exception as exc:
-        fail(
-            s3.translate(exc, config.sponsor, f"reading s3://{config.audit_logs_bucket}").args[0],
-            None,
-            EXIT_FAILED,
-        )
+    except ArchivalError as exc:  # worded by the layer that failed (S3: s3_errors.translate)
+        fail_on(exc, config)
     where = f"s3://{config.audit_logs_bucket}/deployments/ ({config.sponsor}, {config.environment})"
     for problem in report.problems:
         click.echo(f"❌ {problem}")

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, configs_for, fail, main
+from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, configs_for, fail, fail_on, main
 from hht_archival.console import prepare_environment
 
 
@@ -69,23 +69,25 @@ def provision(sponsor, environment, dry_run, object_lock, years, yes) -> None:
     Example: hht-archival provision --sponsor titan --dry-run
     """
     prepare_environment(debug=False)
-    from blocks.defaults import sponsor_or_home
     from hht_archival.adapters import s3
     from hht_archival.errors import ArchivalError
     from hht_archival.provision import lock_warning, plan_bucket
 
     lock = (object_lock, years) if object_lock else None
+    config = None
     try:
         [config] = configs_for(sponsor, environment, None)
-        client = s3.make_client(config.region, config.aws_credentials)
+        client = s3.client_for(config)
         buckets = (config.backups_bucket, config.audit_logs_bucket)
         changes = [
-            c for b in buckets for c in plan_bucket(client, b, config.region, config.sse_kms_key_id, lock)
+            change
+            for bucket in buckets
+            for change in plan_bucket(
+                client, bucket, config.region, config.sse_kms_key_id, lock, config.sponsor
+            )
         ]
-    except ArchivalError as exc:
-        fail(str(exc), None, EXIT_BAD_INPUT)
-    except Exception as exc:  # botocore: one sentence with the remedy
-        fail(s3.translate(exc, sponsor_or_home(sponsor), "provisioning").args[0], None, EXIT_FAILED)
+    except ArchivalError as exc:  # worded by the layer that failed (S3: s3_errors.translate)
+        fail_on(exc, config)
     if not changes:
         click.echo(f"Nothing to change: {' and '.join(buckets)} already match what doctor checks.")
         return
@@ -106,8 +108,8 @@ def provision(sponsor, environment, dry_run, object_lock, years, yes) -> None:
     try:
         for change in changes:
             change.apply()
-    except Exception as exc:
-        fail(s3.translate(exc, config.sponsor, f"changing {change.describe()}").args[0], None, EXIT_FAILED)
+    except ArchivalError as exc:
+        fail_on(exc, config)
     click.echo(f"Done: {len(changes)} change(s). Check with: hht-archival doctor --sponsor {config.sponsor}")
 
 
