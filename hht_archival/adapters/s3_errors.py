@@ -74,7 +74,7 @@ def translate(exc: Exception, sponsor: str, action: str) -> ArchivalError:
     if code in ("AccessDenied", "AllAccessDisabled", "Forbidden", "403"):
         return ArchivalError(
             f"Access denied for sponsor {sponsor} ({action}); grant the archival role "
-            "s3:PutObject and s3:PutObjectTagging on that bucket."
+            f"{_iam_action(exc.operation_name)} on that bucket."
         )
     if code in _CREDENTIAL_CODES:
         return ArchivalError(
@@ -97,6 +97,27 @@ def translate(exc: Exception, sponsor: str, action: str) -> ArchivalError:
             f"S3 answered {code or status} for sponsor {sponsor} ({action}); retrying may help."
         )
     return ArchivalError(f"S3 refused {action} for sponsor {sponsor}: {code} ({status}).")
+
+
+# The IAM action each S3 call needs, where it is not s3:<the call's own name>.
+_UPLOAD = "s3:PutObject and s3:PutObjectTagging"  # an object tagged as it is created needs both
+_IAM_ACTIONS = {
+    "PutObject": _UPLOAD,
+    "CreateMultipartUpload": _UPLOAD,
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "HeadObject": "s3:GetObject",
+    "ListObjectsV2": "s3:ListBucket",
+    "HeadBucket": "s3:ListBucket",
+    "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
+}
+
+
+def _iam_action(operation: str | None) -> str:
+    """The right a denied call lacked; an upload's two when the call is not known."""
+    if not operation:
+        return _UPLOAD
+    return _IAM_ACTIONS.get(operation, f"s3:{operation}")
 
 
 S3_ERRORS = (ClientError, BotoCoreError)  # what ``translated`` turns into our errors
