@@ -43,7 +43,7 @@ def store_roles(config: SponsorConfig, names: RunNames, roles: DatabaseRoles) ->
     tags = names.retention_tags("database-roles", sha256)
     if roles.password_hashes:
         tags["password-hashes"] = "true"  # so a bucket policy or an auditor can single these out
-    client = s3.make_client(config.region, config.aws_credentials)
+    client = s3.client_for(config)
     s3.put_json(
         client,
         config.backups_bucket,

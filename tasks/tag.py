@@ -19,7 +19,7 @@ from tasks import archival_task
 @archival_task(name="tag")
 def tag(config: SponsorConfig, names: RunNames, sha256: str) -> Landed:
     tags = names.retention_tags("database-backup", sha256)
-    client = s3.make_client(config.region, config.aws_credentials)
+    client = s3.client_for(config)
     s3.put_tags(client, config.backups_bucket, names.backup_key, tags, config.sponsor)
     landed = confirm(
         client,

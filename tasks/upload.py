@@ -32,7 +32,7 @@ def upload(config: SponsorConfig, names: RunNames, source: BoundedPipe) -> s3.St
 
     with failing(source):
         sent = s3.upload_stream(
-            s3.make_client(config.region, config.aws_credentials),
+            s3.client_for(config),
             source,
             config.backups_bucket,
             names.backup_key,

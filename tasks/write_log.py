@@ -62,7 +62,7 @@ def write_log(
 def _upload(config: SponsorConfig, names: RunNames, record: DeploymentLog) -> DeploymentLog:
     """Link, PUT, read back, lock, move the chain head; the whole of it is repeated on a transient failure."""
     bucket = config.audit_logs_bucket
-    client = s3.make_client(config.region, config.aws_credentials)
+    client = s3.client_for(config)
     link = _previous_link(client, config, names)
     uploaded = record.model_copy(
         update={
@@ -135,12 +135,4 @@ def _move_chain_head(client, config: SponsorConfig, names: RunNames, sha256: str
 
 def _previous_link(client, config: SponsorConfig, names: RunNames) -> Link:
     """The link to the previous log; without it the log is not uploaded (a gap is worse than a delay)."""
-    try:
-        return previous_link(
-            client, config.audit_logs_bucket, config.environment, names.log_key, config.sponsor
-        )
-    except ArchivalError:
-        raise
-    except Exception as exc:
-        action = f"reading the previous log in s3://{config.audit_logs_bucket}"
-        raise s3.translate(exc, config.sponsor, action) from exc
+    return previous_link(client, config.audit_logs_bucket, config.environment, names.log_key, config.sponsor)
