@@ -1,14 +1,19 @@
-"""Which failures get the lost-Prefect-API sentence: those caused by the API, however deeply wrapped."""
+"""Error sentences: the lost-Prefect-API one for failures the API caused, however deeply wrapped; an
+S3 refusal worded by the adapter, with the remedy the CLI edge adds."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import httpx
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 
 from hht_archival.adapters.pipe import StreamAborted
-from hht_archival.errors import TransientError, prefect_api_lost
+from hht_archival.adapters.s3_errors import refusal, translated
+from hht_archival.cli import EXIT_FAILED, fail_on
+from hht_archival.errors import ArchivalError, TransientError, prefect_api_lost
 
 
 def _raised_from(error: BaseException, cause: BaseException) -> BaseException:
@@ -48,3 +53,46 @@ def test_a_failure_caused_by_the_prefect_api_gets_the_sentence_naming_it(failure
 )
 def test_other_failures_keep_their_own_sentence(failure):
     assert prefect_api_lost(failure, "sponsor titan", "deployment-logs") is None
+
+
+def _translated(error: Exception, action: str) -> ArchivalError:
+    try:
+        with translated("titan", action):
+            raise error
+    except ArchivalError as exc:
+        return exc
+
+
+def test_access_denied_names_the_right_the_refused_call_needs():
+    denied = _translated(
+        ClientError({"Error": {"Code": "AccessDenied"}}, "ListObjectsV2"), "listing s3://b/backups/"
+    )
+
+    assert str(denied) == (
+        "Access denied for sponsor titan (listing s3://b/backups/); grant the archival role s3:ListBucket "
+        "on that bucket."
+    )
+    assert refusal(denied) == ("ListObjectsV2", "AccessDenied")
+
+
+def test_the_cli_adds_doctor_as_the_remedy_only_where_the_sentence_names_no_command(capsys):
+    config = SimpleNamespace(sponsor="titan", environment="production")
+    refused = _translated(ClientError({"Error": {"Code": "Odd"}}, "ListObjectsV2"), "listing s3://b/backups/")
+    missing = _translated(
+        ClientError({"Error": {"Code": "NoSuchBucket"}}, "ListObjectsV2"), "listing s3://b/"
+    )
+
+    for failure in (refused, missing):
+        with pytest.raises(SystemExit) as exited:
+            fail_on(failure, config)
+        assert exited.value.code == EXIT_FAILED
+    first, second = capsys.readouterr().err.splitlines()
+
+    assert first == (
+        "❌ S3 refused listing s3://b/backups/ for sponsor titan: Odd (0). Find what is missing with: "
+        "hht-archival doctor --sponsor titan --environment production"
+    )
+    assert (
+        second.startswith("❌ Bucket b does not exist for sponsor titan; create it")
+        and "doctor" not in second
+    )
