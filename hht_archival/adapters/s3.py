@@ -7,10 +7,8 @@ another checksum than the one sent raises ``TransientError`` (written again).
 Every botocore error is raised as s3_errors.translate words it; transient
 ones were already retried by botocore (s3_client.py), so nothing here retries.
 
-Building clients is in ``s3_client.py`` (re-exported: callers say
-``s3.make_client``); reading what was written (HEAD, tags read back, Object
-Lock retention, Glacier restores, downloads) in ``s3_objects.py``; bucket
-settings in ``bucket_settings.py``. Only these modules talk to S3.
+The other S3 modules: s3_client (clients, re-exported here), s3_objects
+(reads), bucket_settings and bucket_writes, s3_probe (doctor's).
 """
 
 from __future__ import annotations
