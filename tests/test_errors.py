@@ -96,3 +96,33 @@ def test_the_cli_adds_doctor_as_the_remedy_only_where_the_sentence_names_no_comm
         second.startswith("❌ Bucket b does not exist for sponsor titan; create it")
         and "doctor" not in second
     )
+
+
+@pytest.fixture
+def command_with_a_bug():
+    """A command of the real ``hht-archival`` group whose body fails in a way no layer worded."""
+    from hht_archival.cli import main
+
+    @main.command("bug-for-test")
+    def bug_for_test() -> None:
+        raise KeyError("nobody foresaw this")
+
+    yield main
+    main.commands.pop("bug-for-test")
+
+
+def test_an_error_nobody_worded_is_one_sentence_not_a_traceback(command_with_a_bug, monkeypatch):
+    from click.testing import CliRunner
+
+    monkeypatch.delenv("HHT_ARCHIVAL_DEBUG", raising=False)
+    result = CliRunner().invoke(command_with_a_bug, ["bug-for-test"])
+    assert result.exit_code == EXIT_FAILED
+    assert result.stderr.strip() == (
+        "❌ Unexpected KeyError in hht-archival bug-for-test: 'nobody foresaw this'. Run it again with "
+        "HHT_ARCHIVAL_DEBUG=1 to see the traceback, and report it."
+    )
+
+    monkeypatch.setenv("HHT_ARCHIVAL_DEBUG", "1")
+    debugged = CliRunner().invoke(command_with_a_bug, ["bug-for-test"])
+    assert "Traceback (most recent call last)" in debugged.stderr
+    assert debugged.stderr.strip().endswith("and report it.")

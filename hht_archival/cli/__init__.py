@@ -9,7 +9,9 @@ status); ``outputs`` ends a run as the seed's step did.
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from typing import TYPE_CHECKING, NoReturn
 
 import click
@@ -21,7 +23,35 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+DEBUG_VARIABLE = "HHT_ARCHIVAL_DEBUG"
+
+
+class OneSentenceGroup(click.Group):
+    """The last resort of "never a bare traceback": an error no layer worded still ends in one sentence.
+
+    Every failure a user can cause is worded where it happens; this catches
+    only what nobody foresaw (a bug, a library's surprise), says so, and keeps
+    the traceback for whoever reports it (``--debug`` or HHT_ARCHIVAL_DEBUG=1).
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get(DEBUG_VARIABLE) or "--debug" in sys.argv[1:]:
+                traceback.print_exc()
+            command = ctx.invoked_subcommand or "the command"
+            fail(
+                f"Unexpected {type(exc).__name__} in hht-archival {command}: {exc}. Run it again with "
+                f"{DEBUG_VARIABLE}=1 to see the traceback, and report it.",
+                None,
+                EXIT_FAILED,
+            )
+
+
+@click.group(cls=OneSentenceGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hht-archival")
 def main() -> None:
     """Archive PostgreSQL backups and deployment logs to S3 with 7-year retention.
