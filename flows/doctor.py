@@ -36,7 +36,7 @@ def doctor_flow(
     rows = []
     for config in configs:
         decision = decide(config)
-        rows.extend(run_checks(config, (decision.enabled, decision.source)))
+        rows.extend(run_checks(config, decision))
     table = [row.as_dict() for row in rows]
     create_table_artifact(key="doctor", table=table, description="Readiness checks for S3 backup archival.")
     if not passed(rows):

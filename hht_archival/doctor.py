@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from blocks.config import SponsorConfig
+from blocks.flag import FlagDecision
 from hht_archival.adapters import s3
 from hht_archival.adapters.postgres import mask_url
 from hht_archival.doctor_access import check_chain_read, check_identity
@@ -41,8 +42,11 @@ class Check:
         return asdict(self)
 
 
-def run_checks(config: SponsorConfig, flag: tuple[bool, str] | None) -> list[Check]:
-    """All checks for one sponsor and environment, in the order a person would fix them."""
+def run_checks(config: SponsorConfig, flag: FlagDecision) -> list[Check]:
+    """All checks for one sponsor and environment, in the order a person would fix them.
+
+    ``flag`` is decided by the caller as a run would decide it (hht_archival/flag_here.py).
+    """
     rows: list[Check] = []
 
     def add(check: str, status: Status, detail: str, fix: str | None = None) -> None:
@@ -55,15 +59,11 @@ def run_checks(config: SponsorConfig, flag: tuple[bool, str] | None) -> list[Che
     provision = f"hht-archival provision --sponsor {config.sponsor} --environment {config.environment}"
     doppler = f"doppler secrets set {{}} --project hht-diary-{config.sponsor} --config {config.environment}"
 
-    if flag is None:
-        add("feature flag", "warn", "not checked: the Prefect variable needs PREFECT_API_URL")
-    else:
-        enabled, source = flag
-        add(
-            "feature flag",
-            "ok" if enabled else "warn",
-            f"{'enabled' if enabled else 'disabled'} (from {source})",
-        )
+    add(
+        "feature flag",
+        "ok" if flag.enabled else "warn",
+        f"{'enabled' if flag.enabled else 'disabled'} (from {flag.source})",
+    )
     sources = config.sources
     if config.database_url is None:
         add(

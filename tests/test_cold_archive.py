@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from blocks.config import resolve_config
+from blocks.flag import FlagDecision
 from hht_archival.audit_chain import advance_head
 from hht_archival.chain_verify import verify_chain
 from hht_archival.doctor import run_checks
@@ -115,7 +116,7 @@ def test_an_archive_gone_cold_is_linked_verified_and_restored(
     # doctor: the newest log and the chain head cold is not a permission problem
     for key in (_key(second["log_location"]), "deployments/chain-head-prod.json"):
         _freeze(s3, AUDIT, key)
-    rows = {row.check: row for row in run_checks(config, (True, "parameter"))}
+    rows = {row.check: row for row in run_checks(config, FlagDecision(True, "parameter"))}
     chain = rows["audit bucket log chain"]
     assert (chain.status, chain.detail) == ("ok", f"the next log will follow {_key(second['log_location'])}")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 
 import pytest
 
 from blocks.config import resolve_config
+from blocks.flag import FlagDecision
 from hht_archival.adapters.bucket_settings import RULE_ID
 from hht_archival.doctor import passed, run_checks
 from hht_archival.provision import plan_bucket
@@ -30,7 +32,7 @@ def provisioned(moto_server, s3, monkeypatch, seeded_db):
 
 
 def _failures(**config):
-    rows = run_checks(resolve_config(sponsor="titan", **config), (True, "environment"))
+    rows = run_checks(resolve_config(sponsor="titan", **config), FlagDecision(True, "environment"))
     return {row.check: (row.detail, row.fix) for row in rows if row.status == "fail"}, rows
 
 
@@ -264,6 +266,8 @@ def test_doctor_from_the_command_line_exit_status_and_json(provisioned):
     assert red.returncode == 1
     assert "❌ backups bucket encryption" in red.stdout
     assert f"       fix: {PROVISION_FIX}" in red.stdout
+    # No flag set and no Prefect server: doctor says what `run` would decide, not "not checked".
+    assert re.search(r"⚠️ +feature flag +disabled \(from default\)", red.stdout), red.stdout
 
 
 def test_the_doctor_flow_reports_to_the_ui_and_fails_on_a_red_row(provisioned, prefect_harness):
@@ -286,12 +290,18 @@ def test_doctor_shows_whose_identity_and_settings_each_sponsor_uses(provisioned,
     monkeypatch.setenv("TITAN_DATABASE_URL", seeded_db)
     monkeypatch.setenv("TITAN_AWS_ACCESS_KEY_ID", "titan-key")
     monkeypatch.setenv("TITAN_AWS_SECRET_ACCESS_KEY", "titan-secret")
-    titan = {row.check: row for row in run_checks(resolve_config(sponsor="titan"), (True, "environment"))}
+    titan = {
+        row.check: row
+        for row in run_checks(resolve_config(sponsor="titan"), FlagDecision(True, "environment"))
+    }
     assert titan["AWS credentials"].status == "ok"
     assert titan["AWS credentials"].detail.endswith("(from environment TITAN_AWS_ACCESS_KEY_ID)")
     assert titan["DATABASE_URL"].detail.endswith("(from environment TITAN_DATABASE_URL)")
 
-    europa = {row.check: row for row in run_checks(resolve_config(sponsor="europa"), (True, "environment"))}
+    europa = {
+        row.check: row
+        for row in run_checks(resolve_config(sponsor="europa"), FlagDecision(True, "environment"))
+    }
     assert europa["AWS credentials"].status == "fail"
     assert europa["AWS credentials"].detail.startswith(
         "No AWS credentials are bound to sponsor europa: AWS_ACCESS_KEY_ID belongs to sponsor callisto"

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from blocks.flag import FlagDecision
 from hht_archival.errors import ConfigError
 from hht_archival.iam import least_privilege_policy, policy_json
 from tests.conftest import AUDIT, BACKUPS
@@ -426,7 +427,7 @@ def test_doctor_probe_requests_are_allowed_and_stay_under_doctor(
     s3_proxy.clear()
     wire.clear()
 
-    rows = run_checks(resolve_config(sponsor="titan"), (True, "parameter"))
+    rows = run_checks(resolve_config(sponsor="titan"), FlagDecision(True, "parameter"))
 
     assert {r.check: r.status for r in rows}["backups bucket permissions"] == "ok"
     probe = [(m, p, q, h) for m, p, q, h in wire if "/doctor/" in p]

@@ -31,12 +31,11 @@ def doctor(sponsor, environment, manifest, as_json) -> None:
     prepare_environment(debug=False)
     from hht_archival.doctor import passed, render, run_checks
     from hht_archival.errors import ArchivalError
+    from hht_archival.flag_here import decide_here
 
     try:
         configs = configs_for(sponsor, environment, manifest)
-        rows = [
-            row for config in configs for row in run_checks(config, _flag_without_starting_prefect(config))
-        ]
+        rows = [row for config in configs for row in run_checks(config, decide_here(config))]
     except ArchivalError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
     if as_json:
@@ -135,17 +134,3 @@ def iam_policy(sponsor, environment) -> None:
     except ArchivalError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
     click.echo(document)
-
-
-def _flag_without_starting_prefect(config):
-    """The flag and its source; the Prefect variable is only asked when a Prefect server is configured."""
-    from hht_archival.engine import configured_api_url
-
-    flag = config.flag
-    if flag.parameter is None and flag.block is None and flag.environment_raw is None:
-        if configured_api_url() is None:
-            return None
-    from tasks.check_flag import decide
-
-    decision = decide(config)
-    return decision.enabled, decision.source
