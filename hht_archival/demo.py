@@ -50,7 +50,7 @@ def _prepare_buckets(client, names: list[str]) -> None:
 def run_demo(database_url: str | None, sponsor: str, out_dir: Path) -> int:
     from moto.server import ThreadedMotoServer
 
-    from hht_archival.adapters import s3
+    from hht_archival.adapters import s3, s3_objects
     from hht_archival.adapters.codecs import sha256_of
     from hht_archival.naming import default_audit_logs_bucket, default_backups_bucket, validate_sponsor
 
@@ -94,19 +94,18 @@ def run_demo(database_url: str | None, sponsor: str, out_dir: Path) -> int:
         log_key = result["log_location"].split("/", 3)[3]
         out_dir.mkdir(parents=True, exist_ok=True)
         copy = out_dir / Path(backup_key).name
-        client.download_file(backups, backup_key, str(copy))
+        with copy.open("wb") as out:
+            for chunk in s3_objects.chunks(client, backups, backup_key, sponsor):
+                out.write(chunk)
         matches = sha256_of(copy) == result["backup_sha256"]
 
         click.echo("\nWhere everything landed:")
         for bucket, key in ((backups, backup_key), (audit, log_key)):
-            head = client.head_object(Bucket=bucket, Key=key)
-            tags = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+            head = s3_objects.head(client, bucket, key, sponsor)
+            tags = s3_objects.get_tags(client, bucket, key, sponsor) or {}
             click.echo(f"  s3://{bucket}/{key}")
-            click.echo(f"    {head['ContentLength']} bytes, encryption {head.get('ServerSideEncryption')}")
-            click.echo(
-                "    tags: "
-                + ", ".join(f"{t['Key']}={t['Value']}" for t in sorted(tags, key=lambda t: t["Key"]))
-            )
+            click.echo(f"    {head.size} bytes, encryption {head.encryption}")
+            click.echo("    tags: " + ", ".join(f"{name}={value}" for name, value in sorted(tags.items())))
         click.echo(f"  local log: {result['local_log']}")
         click.echo(f"  downloaded copy: {copy} (sha256 {'matches' if matches else 'DOES NOT MATCH'} the log)")
         click.echo(f"\nTry: gunzip -c {copy} | head -30")

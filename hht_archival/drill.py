@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hht_archival.adapters import pg_admin, pg_inspect, s3
+from hht_archival.adapters import pg_admin, pg_inspect
 from hht_archival.adapters.postgres import mask_url
 from hht_archival.errors import ArchivalError, ConfigError, in_context, one_sentence
-from hht_archival.landed import confirm
+from hht_archival.landed import write_json
 from hht_archival.naming import RunNames
 from hht_archival.restore import restore_backup
 
@@ -151,26 +151,17 @@ def _store_report(client, config, report: dict[str, Any], started: datetime) -> 
     location = f"s3://{config.audit_logs_bucket}/{names.drill_key}"
     body = json.dumps({**report, "report_location": location}, indent=2, ensure_ascii=False).encode()
     tags = names.retention_tags("restore-drill")
-    s3.put_json(
+    write_json(  # tags and checksum read back, its own retention where the bucket locks (landed.py)
         client,
         config.audit_logs_bucket,
         names.drill_key,
         body,
-        tags=tags,
-        sponsor=config.sponsor,
-        kms_key_id=config.sse_kms_key_id,
-    )
-    confirm(  # tags and checksum read back, its own retention where the bucket locks (landed.py)
-        client,
-        config.audit_logs_bucket,
-        names.drill_key,
         what="restore drill report",
         tags=tags,
         sponsor=config.sponsor,
-        body=body,
+        kms_key_id=config.sse_kms_key_id,
         readable=True,
         retain_until=names.retain_until,
-        kms=bool(config.sse_kms_key_id),
     )
     return location
 

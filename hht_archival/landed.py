@@ -44,6 +44,42 @@ class Landed:
     checksum: str = "answer to the write"  # or "HEAD SHA-256", "HEAD ETag (MD5)", "HEAD size"
 
 
+def write_json(
+    client,
+    bucket: str,
+    key: str,
+    body: bytes,
+    *,
+    what: str,
+    tags: Mapping[str, str],
+    sponsor: str,
+    kms_key_id: str | None = None,
+    readable: bool = False,
+    retain_until: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> Landed:
+    """Write a small JSON object and confirm it landed: how each log, roles object and drill report is kept.
+
+    ``readable`` where the role may read the object's state (the audit bucket),
+    so its checksum is compared by HEAD; see the module's docstring.
+    """
+    s3.put_json(
+        client, bucket, key, body, tags=tags, sponsor=sponsor, kms_key_id=kms_key_id, metadata=metadata
+    )
+    return confirm(
+        client,
+        bucket,
+        key,
+        what=what,
+        tags=tags,
+        sponsor=sponsor,
+        body=body if readable else None,
+        readable=readable,
+        retain_until=retain_until,
+        kms=bool(kms_key_id),
+    )
+
+
 def confirm(
     client,
     bucket: str,

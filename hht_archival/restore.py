@@ -20,7 +20,6 @@ from pathlib import Path
 
 from hht_archival.adapters import pg_inspect, s3_objects
 from hht_archival.adapters.postgres import mask_url, same_database
-from hht_archival.adapters.s3_errors import translated  # fetch_roles reads S3 itself
 from hht_archival.catalogue import Entry, add_details, list_entries, log_key_for
 from hht_archival.errors import ArchivalError, ConfigError
 from hht_archival.load import load_into
@@ -197,8 +196,7 @@ def restore_backup(
     expected, log, log_cold = recorded_sha256(
         client, config.audit_logs_bucket, config.backups_bucket, entry, sponsor
     )
-    with translated(sponsor, f"reading the roles object of s3://{config.backups_bucket}/{entry.key}"):
-        roles = None if no_owner else fetch_roles(client, config.backups_bucket, entry, log, sponsor)
+    roles = None if no_owner else fetch_roles(client, config.backups_bucket, entry, log, sponsor)
     plan = plan_roles(target_url, roles, sponsor, no_owner=no_owner, login=login_roles)
     archive = work_dir / Path(entry.key).name
     size = download_verified(client, config.backups_bucket, entry.key, expected, archive, sponsor)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from hht_archival.adapters import pg_inspect
+from hht_archival.adapters import pg_inspect, s3_objects
 from hht_archival.adapters.postgres import mask_url
 from hht_archival.catalogue import Entry
 from hht_archival.errors import ArchivalError, ConfigError, in_context
@@ -80,7 +80,12 @@ def fetch_roles(client, bucket: str, entry: Entry, log: dict | None, sponsor: st
             "one of them was altered: do not restore it, investigate the audit trail."
         )
     expected = recorded_in_log or tag
-    body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    body = s3_objects.read(client, bucket, key, sponsor)
+    if body is None:  # restore_backup has ensured it is readable; a Glacier copy expired in between
+        raise ArchivalError(
+            f"{key} of sponsor {sponsor} is in cold storage again; run the restore with "
+            "--request-glacier-restore, or restore with --no-owner."
+        )
     if not expected or hashlib.sha256(body).hexdigest() != expected:
         raise ArchivalError(
             f"{key} of sponsor {sponsor} does not match its recorded SHA-256 (or none is recorded); "

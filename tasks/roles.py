@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from blocks.config import SponsorConfig
 from hht_archival.adapters import s3
-from hht_archival.landed import confirm
+from hht_archival.landed import write_json
 from hht_archival.naming import RunNames
 from hht_archival.progress import announce
 from hht_archival.roles import DatabaseRoles
@@ -44,23 +44,16 @@ def store_roles(config: SponsorConfig, names: RunNames, roles: DatabaseRoles) ->
     if roles.password_hashes:
         tags["password-hashes"] = "true"  # so a bucket policy or an auditor can single these out
     client = s3.client_for(config)
-    s3.put_json(
+    # Tags read back, retention as the backup's; the role cannot read its state (it may hold hashes).
+    write_json(
         client,
         config.backups_bucket,
         names.roles_key,
         body,
-        tags=tags,
-        sponsor=config.sponsor,
-        kms_key_id=config.sse_kms_key_id,
-    )
-    # Tags read back, retention as the backup's; the role cannot read its state (it may hold hashes).
-    confirm(
-        client,
-        config.backups_bucket,
-        names.roles_key,
         what="roles object",
         tags=tags,
         sponsor=config.sponsor,
+        kms_key_id=config.sse_kms_key_id,
         retain_until=names.retain_until,
     )
     location = f"s3://{config.backups_bucket}/{names.roles_key}"

@@ -23,7 +23,7 @@ from blocks.config import SponsorConfig
 from hht_archival.adapters import s3
 from hht_archival.audit_chain import LOG_SHA256, Link, advance_head, previous_link
 from hht_archival.errors import ArchivalError, one_sentence
-from hht_archival.landed import confirm
+from hht_archival.landed import confirm, write_json
 from hht_archival.naming import RunNames
 from hht_archival.progress import announce
 from hht_archival.record import LOCAL_ONLY, DeploymentLog, utc_now_iso, write_local_log
@@ -77,27 +77,18 @@ def _upload(config: SponsorConfig, names: RunNames, record: DeploymentLog) -> De
     metadata = {LOG_SHA256: sha256}
     if record.backup_sha256:
         metadata["backup-sha256"] = record.backup_sha256  # a restore cross-checks it while the log is cold
-    s3.put_json(
+    landed = write_json(
         client,
         bucket,
         names.log_key,
         body,
-        tags=tags,
-        sponsor=config.sponsor,
-        kms_key_id=config.sse_kms_key_id,
-        metadata=metadata,
-    )
-    landed = confirm(
-        client,
-        bucket,
-        names.log_key,
         what="deployment log",
         tags=tags,
         sponsor=config.sponsor,
-        body=body,
+        kms_key_id=config.sse_kms_key_id,
         readable=True,
         retain_until=names.retain_until,
-        kms=bool(config.sse_kms_key_id),
+        metadata=metadata,
     )
     if landed.tags_set_again:
         dropped = ", ".join(landed.tags_set_again)

@@ -45,6 +45,7 @@ class ObjectHead:
     sha256: str | None = None  # S3's own SHA-256 of the object (hex), where the store keeps one
     lock_mode: str | None = None
     locked_until: datetime | None = None
+    encryption: str | None = None  # AES256 or aws:kms, as S3 reports it
 
     @property
     def cold(self) -> bool:
@@ -77,6 +78,7 @@ def head(client, bucket: str, key: str, sponsor: str) -> ObjectHead | None:
         sha256=base64.b64decode(checksum).hex() if checksum and "-" not in checksum else None,
         lock_mode=reply.get("ObjectLockMode"),
         locked_until=reply.get("ObjectLockRetainUntilDate"),
+        encryption=reply.get("ServerSideEncryption"),
     )
 
 
