@@ -57,7 +57,7 @@ def restore_drill(
     drill_url = load_settings().archival_drill_database_url
     if drill_url is None and skip_unconfigured:
         return _not_configured(config)
-    client = s3.make_client(config.region, config.aws_credentials)
+    client = s3.client_for(config)
     try:
         with tempfile.TemporaryDirectory(prefix="hht-drill-", dir=config.work_dir) as work:
             report = run_drill(

@@ -59,7 +59,7 @@ def _walk_chain(config) -> None:
     from hht_archival.progress import announce
 
     try:
-        client = s3.make_client(config.region, config.aws_credentials)
+        client = s3.client_for(config)
         chain = verify_chain(client, config.audit_logs_bucket, config.environment, config.sponsor)
     except Exception as exc:  # unreadable is not broken: the row says why, nothing is reported
         announce("Hash chain of %s (%s) not checked: %s", config.sponsor, config.environment, exc)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from blocks.defaults import DEFAULT_ENVIRONMENT
 from hht_archival.cli import EXIT_FAILED, configs_for, fail, fail_on, main, refuse_password_in_argv
 from hht_archival.console import prepare_environment
 
@@ -176,7 +177,9 @@ def restore(
 
 @main.command()
 @click.option("--sponsor", help="Sponsor. Default: $SPONSOR, else callisto.")
-@click.option("--environment", default="production", show_default=True, help="production, staging or dev.")
+@click.option(
+    "--environment", default=DEFAULT_ENVIRONMENT, show_default=True, help="production, staging or dev."
+)
 @click.option("--backup", default="latest", show_default=True, help="latest, a date (YYYY-MM-DD) or a key.")
 @click.option(
     "--logs", is_flag=True, help="Check the deployment logs' hash chain instead (no database needed)."
