@@ -13,8 +13,9 @@ and are not retried. botocore has already retried the transient ones
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -27,6 +28,8 @@ from botocore.exceptions import (
 )
 
 from hht_archival.errors import ArchivalError, ConfigError, TransientError
+
+T = TypeVar("T")
 
 _TRANSIENT_CODES = {
     "SlowDown",
@@ -129,6 +132,19 @@ def translated(sponsor: str, action: str) -> Iterator[None]:
     try:
         yield
     except S3_ERRORS as exc:
+        raise translate(exc, sponsor, action) from exc
+
+
+def answer_or_none(call: Callable[[], T], sponsor: str, action: str, none_for: Collection[str]) -> T | None:
+    """``call()``'s answer, or None when S3 answers with a code of ``none_for`` (an absence the caller
+    expects: no such object, a cold one, no Object Lock); every other failure as ``translate`` words it."""
+    try:
+        return call()
+    except ClientError as exc:
+        if error_code(exc) in none_for:
+            return None
+        raise translate(exc, sponsor, action) from exc
+    except BotoCoreError as exc:
         raise translate(exc, sponsor, action) from exc
 
 

@@ -22,13 +22,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from hht_archival.adapters.s3_errors import error_code as _code
-from hht_archival.adapters.s3_errors import translate, translated
+from hht_archival.adapters.s3_errors import answer_or_none, translated
 
 COLD_CLASSES = ("DEEP_ARCHIVE", "GLACIER")  # GetObject refused until a restore (GLACIER_IR is readable)
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_COLD = {"InvalidObjectState"}
 _NO_LOCK = {"ObjectLockConfigurationNotFoundError", "NotImplemented", "InvalidRequest"}
 
 
@@ -59,14 +57,14 @@ class ObjectHead:
 
 def head(client, bucket: str, key: str, sponsor: str) -> ObjectHead | None:
     """HEAD with checksums enabled; None when the object is not there."""
-    try:
-        reply = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-    except ClientError as exc:
-        if _code(exc) in _NOT_FOUND:
-            return None
-        raise translate(exc, sponsor, f"reading the state of s3://{bucket}/{key}") from exc
-    except BotoCoreError as exc:
-        raise translate(exc, sponsor, f"reading the state of s3://{bucket}/{key}") from exc
+    reply = answer_or_none(
+        lambda: client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED"),
+        sponsor,
+        f"reading the state of s3://{bucket}/{key}",
+        _NOT_FOUND,
+    )
+    if reply is None:
+        return None
     checksum = reply.get("ChecksumSHA256")
     return ObjectHead(
         key=key,
@@ -84,14 +82,12 @@ def head(client, bucket: str, key: str, sponsor: str) -> ObjectHead | None:
 
 def read(client, bucket: str, key: str, sponsor: str) -> bytes | None:
     """The object's bytes, or None while it is cold (a Glacier class, not restored)."""
-    try:
-        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if _code(exc) == "InvalidObjectState":
-            return None
-        raise translate(exc, sponsor, f"reading s3://{bucket}/{key}") from exc
-    except BotoCoreError as exc:
-        raise translate(exc, sponsor, f"reading s3://{bucket}/{key}") from exc
+    return answer_or_none(
+        lambda: client.get_object(Bucket=bucket, Key=key)["Body"].read(),
+        sponsor,
+        f"reading s3://{bucket}/{key}",
+        _COLD,
+    )
 
 
 def chunks(client, bucket: str, key: str, sponsor: str, size: int = 1024 * 1024) -> Iterator[bytes]:
@@ -102,15 +98,13 @@ def chunks(client, bucket: str, key: str, sponsor: str, size: int = 1024 * 1024)
 
 def get_tags(client, bucket: str, key: str, sponsor: str) -> dict[str, str] | None:
     """The object's tags, or None where the store refuses to read them for a cold object."""
-    try:
-        reply = client.get_object_tagging(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if _code(exc) == "InvalidObjectState":
-            return None
-        raise translate(exc, sponsor, f"reading the tags of s3://{bucket}/{key}") from exc
-    except BotoCoreError as exc:
-        raise translate(exc, sponsor, f"reading the tags of s3://{bucket}/{key}") from exc
-    return {t["Key"]: t["Value"] for t in reply.get("TagSet", [])}
+    reply = answer_or_none(
+        lambda: client.get_object_tagging(Bucket=bucket, Key=key),
+        sponsor,
+        f"reading the tags of s3://{bucket}/{key}",
+        _COLD,
+    )
+    return None if reply is None else {t["Key"]: t["Value"] for t in reply.get("TagSet", [])}
 
 
 @dataclass(frozen=True)
@@ -124,15 +118,13 @@ class LockDefault:
 
 def lock_default(client, bucket: str, sponsor: str) -> LockDefault | None:
     """The bucket's Object Lock default, or None where Object Lock is off or the store has none."""
-    try:
-        config = client.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
-    except ClientError as exc:
-        if _code(exc) in _NO_LOCK:
-            return None
-        raise translate(exc, sponsor, f"reading the Object Lock configuration of s3://{bucket}") from exc
-    except BotoCoreError as exc:
-        raise translate(exc, sponsor, f"reading the Object Lock configuration of s3://{bucket}") from exc
-    if config.get("ObjectLockEnabled") != "Enabled":
+    config = answer_or_none(
+        lambda: client.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"],
+        sponsor,
+        f"reading the Object Lock configuration of s3://{bucket}",
+        _NO_LOCK,
+    )
+    if config is None or config.get("ObjectLockEnabled") != "Enabled":
         return None
     default = config.get("Rule", {}).get("DefaultRetention", {})
     years, days = int(default.get("Years") or 0), int(default.get("Days") or 0)
@@ -141,12 +133,10 @@ def lock_default(client, bucket: str, sponsor: str) -> LockDefault | None:
 
 def put_retention(client, bucket: str, key: str, until: datetime, sponsor: str) -> None:
     """Lock this object version in compliance mode until ``until``: nobody can delete it before."""
-    try:
+    with translated(sponsor, f"setting the retention of s3://{bucket}/{key}"):
         client.put_object_retention(
             Bucket=bucket, Key=key, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until}
         )
-    except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, sponsor, f"setting the retention of s3://{bucket}/{key}") from exc
 
 
 def list_after(client, bucket: str, prefix: str, start_after: str | None, sponsor: str) -> list[dict]:
@@ -157,23 +147,19 @@ def list_after(client, bucket: str, prefix: str, start_after: str | None, sponso
     """
     extra = {"StartAfter": start_after} if start_after else {}
     found: list[dict] = []
-    try:
+    with translated(sponsor, f"listing s3://{bucket}/{prefix}"):
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **extra):
             found.extend(page.get("Contents", []))
-    except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, sponsor, f"listing s3://{bucket}/{prefix}") from exc
     return found
 
 
 def request_restore(client, bucket: str, key: str, sponsor: str, days: int = 7) -> None:
     """Ask Glacier for a readable copy of a cold object (Bulk: the cheapest, up to 48 hours)."""
-    try:
-        client.restore_object(
+    answer_or_none(  # one already under way is as good as a new one
+        lambda: client.restore_object(
             Bucket=bucket, Key=key, RestoreRequest={"Days": days, "GlacierJobParameters": {"Tier": "Bulk"}}
-        )
-    except ClientError as exc:
-        if _code(exc) == "RestoreAlreadyInProgress":
-            return
-        raise translate(exc, sponsor, f"requesting the Glacier restore of s3://{bucket}/{key}") from exc
-    except BotoCoreError as exc:
-        raise translate(exc, sponsor, f"requesting the Glacier restore of s3://{bucket}/{key}") from exc
+        ),
+        sponsor,
+        f"requesting the Glacier restore of s3://{bucket}/{key}",
+        {"RestoreAlreadyInProgress"},
+    )
