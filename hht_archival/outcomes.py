@@ -15,6 +15,7 @@ from typing import Any
 from hht_archival import alert_events, incidents
 from hht_archival.anomaly import Anomaly, final_state, find_anomalies, summary
 from hht_archival.errors import prefect_api_lost
+from hht_archival.naming import DEPLOYMENT_LOGS_PREFIX
 from hht_archival.progress import announce, human_size
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,8 @@ def report_drill(config, passed: bool, reason: str | None, report_location: str 
 def report_chain(config, problems: list[str], logs: int) -> None:
     """The deployment logs' hash chain was walked: intact, or broken at each of ``problems``."""
     broken = (
-        f"{len(problems)} broken link(s) in s3://{config.audit_logs_bucket}/deployments/: {problems[0]}"
+        f"{len(problems)} broken link(s) in s3://{config.audit_logs_bucket}/{DEPLOYMENT_LOGS_PREFIX}: "
+        f"{problems[0]}"
         if problems
         else None
     )

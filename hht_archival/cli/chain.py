@@ -17,6 +17,7 @@ def verify_logs(sponsor: str | None, environment: str, request_glacier_restore: 
     from hht_archival.adapters import s3
     from hht_archival.chain_verify import request_restores, verify_chain
     from hht_archival.errors import ArchivalError
+    from hht_archival.naming import DEPLOYMENT_LOGS_PREFIX
 
     config = None
     try:
@@ -27,7 +28,9 @@ def verify_logs(sponsor: str | None, environment: str, request_glacier_restore: 
             request_restores(client, config.audit_logs_bucket, report.cold, config.sponsor)
     except ArchivalError as exc:  # worded by the layer that failed (S3: s3_errors.translate)
         fail_on(exc, config)
-    where = f"s3://{config.audit_logs_bucket}/deployments/ ({config.sponsor}, {config.environment})"
+    where = (
+        f"s3://{config.audit_logs_bucket}/{DEPLOYMENT_LOGS_PREFIX} ({config.sponsor}, {config.environment})"
+    )
     for problem in report.problems:
         click.echo(f"❌ {problem}")
     if report.cold:
