@@ -173,4 +173,11 @@ def _ensure_ledger(family: str, sponsor: str, environment: str, every: timedelta
 
 
 def _comparable(automation) -> dict:
-    return automation.model_dump(mode="json", include=_COMPARED)
+    """The fields that matter, with a trigger's event sets sorted: a set's order is not the same in
+    two processes (string hashing is salted per process), and must not look like a change."""
+    dumped = automation.model_dump(mode="json", include=_COMPARED)
+    trigger = dumped.get("trigger") or {}
+    for name in ("expect", "after"):
+        if isinstance(trigger.get(name), list):
+            trigger[name] = sorted(trigger[name])
+    return dumped

@@ -296,3 +296,51 @@ def test_status_without_a_server_reads_the_archive_and_says_what_it_cannot_know(
     assert header.split()[:3] == ["sponsor", "archival", "last"]
     assert line.startswith("titan (production)  enabled   none yet")
     assert "needs the Prefect server (PREFECT_API_URL)" in line
+
+
+_ORDER_DIFFERS = """
+import sys
+a, b = "hht.incident.opened", "hht.incident.resolved"
+sys.exit(0 if list({a, b}) != list({b, a}) else 3)
+"""
+
+_READ_BACK_COMPARED = """
+from uuid import uuid4
+from prefect.events.schemas.automations import AutomationCore
+from hht_archival.alerts import relay
+from hht_archival.alerts_install import _comparable
+
+desired = relay(uuid4())
+stored = desired.model_dump(mode="json")
+results = []
+for events in (stored["trigger"]["expect"], stored["trigger"]["expect"][::-1]):  # either process's order
+    read_back = AutomationCore.model_validate({**stored, "trigger": {**stored["trigger"], "expect": events}})
+    results.append("unchanged" if _comparable(read_back) == _comparable(desired) else "changed")
+print(" ".join(results))
+"""
+
+
+def test_an_automation_read_back_with_its_events_in_another_order_is_unchanged():
+    """Installing twice must not update an automation because a set came back in another order.
+
+    String hashing is salted per process, and under a seed where the two
+    events share a slot, a set's order follows how it was built: the copy read
+    back from the server can list them in another order than the one built
+    here. The first such seed shows it, with the server's list in either order.
+    """
+    seed = next(
+        str(candidate)
+        for candidate in range(2000)
+        if subprocess.run(
+            [sys.executable, "-c", _ORDER_DIFFERS], env={**os.environ, "PYTHONHASHSEED": str(candidate)}
+        ).returncode
+        == 0
+    )
+    compared = subprocess.run(
+        [sys.executable, "-c", _READ_BACK_COMPARED],
+        env={**os.environ, "PYTHONHASHSEED": seed},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert compared.stdout.split() == ["unchanged", "unchanged"], compared.stderr
