@@ -43,17 +43,8 @@ def recent_archives(sponsor: str, environment: str, limit: int) -> list[Archived
     )
     with get_client(sync_client=True) as client:
         events = client.read_events(filter=wanted, limit=limit).events
-    found = []
-    for event in events:
-        payload = event.payload or {}
-        size, counts = payload.get("size"), payload.get("table_counts")
-        found.append(
-            Archived(
-                log_key="",
-                timestamp=payload.get("at"),
-                backup_location=payload.get("location"),
-                size=size if isinstance(size, int) and size > 0 else None,
-                table_counts=counts if isinstance(counts, dict) else None,
-            )
-        )
-    return found
+    payloads = [event.payload or {} for event in events]
+    return [
+        Archived.recorded("", p.get("at"), p.get("location"), p.get("size"), p.get("table_counts"))
+        for p in payloads
+    ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from hht_archival.adapters import s3_objects
 from hht_archival.catalogue import entry_for
-from hht_archival.naming import DEPLOYMENT_LOGS_PREFIX, ENVIRONMENT_KEYS
+from hht_archival.naming import DEPLOYMENT_LOGS_PREFIX, ENVIRONMENT_KEYS, backup_extension
 
 READ_AT_MOST = 30  # logs read per look-up: failed runs' logs sit between archived ones
 
@@ -34,14 +34,22 @@ class Archived:
     size: int | None
     table_counts: dict[str, int] | None
 
+    @classmethod
+    def recorded(cls, log_key: str, timestamp, location, size, counts) -> Archived:
+        """From what a log or an event recorded, where a size that is not a positive number and
+        counts that are not a mapping are unknown, not wrong."""
+        return cls(
+            log_key=log_key,
+            timestamp=timestamp,
+            backup_location=location,
+            size=size if isinstance(size, int) and size > 0 else None,
+            table_counts=counts if isinstance(counts, dict) else None,
+        )
+
     @property
     def extension(self) -> str:
         """The backup's format (sql.gz, sql.zst, dump): sizes of different formats do not compare."""
-        location = self.backup_location or ""
-        for extension in ("sql.gz", "sql.zst", "dump"):
-            if location.endswith("." + extension):
-                return extension
-        return ""
+        return backup_extension(self.backup_location)
 
 
 def recent_archives(client, bucket: str, environment: str, limit: int, sponsor: str) -> list[Archived]:
@@ -63,15 +71,13 @@ def recent_archives(client, bucket: str, environment: str, limit: int, sponsor: 
         record = _parse(body) if body is not None else {}
         if record.get("status") != "archived":
             continue
-        size = record.get("backup_size")
-        counts = record.get("table_counts")
         found.append(
-            Archived(
-                log_key=entry.key,
-                timestamp=record.get("timestamp"),
-                backup_location=record.get("backup_location"),
-                size=size if isinstance(size, int) and size > 0 else None,
-                table_counts=counts if isinstance(counts, dict) else None,
+            Archived.recorded(
+                entry.key,
+                record.get("timestamp"),
+                record.get("backup_location"),
+                record.get("backup_size"),
+                record.get("table_counts"),
             )
         )
     return found

@@ -217,6 +217,11 @@ class ParsedKey:
         return RunNames("", _ENVIRONMENTS_BY_KEY[self.env_key], moment, extension)
 
 
+def backup_extension(location: str | None) -> str:
+    """The backup format a key or ``s3://`` location ends with (sql.gz, sql.zst, dump), or ""."""
+    return next((e for e in BACKUP_EXTENSIONS if (location or "").endswith("." + e)), "")
+
+
 def parse_key(key: str) -> ParsedKey | None:
     """The run and object a key names; None for a key this scheme did not write (a chain head, a probe)."""
     match = _KEY_RE.match(key)

@@ -126,18 +126,17 @@ def _anomalies(config, record: dict[str, Any]) -> list[Anomaly]:
     from blocks.config import load_settings
     from hht_archival.baseline import recent_archives
     from hht_archival.engine import embedded_api_in_use
-    from hht_archival.history import Archived
+    from hht_archival.naming import backup_extension
 
     settings = load_settings()
     if embedded_api_in_use() or (
         settings.archival_anomaly_size_fraction == 0 and settings.archival_anomaly_row_drop >= 1
     ):
         return []  # no history to compare with, or nothing to compare
-    current = Archived("", None, record.get("backup_location"), record.get("backup_size"), None)
     previous = recent_archives(config.sponsor, config.environment, settings.archival_anomaly_history)
     return find_anomalies(
         record.get("backup_size") or 0,
-        current.extension,
+        backup_extension(record.get("backup_location")),
         record.get("table_counts"),
         previous,
         settings.archival_anomaly_size_fraction,
