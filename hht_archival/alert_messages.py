@@ -60,6 +60,11 @@ class Incident:
     runs: int = 1  # runs that saw it
     detail: str | None = None  # the one-sentence reason
 
+    @property
+    def brief(self) -> str:
+        """How ``status`` and ``doctor`` list it: ``archive failed since 2026-11-29 02:00 UTC``."""
+        return f"{self.family} {self.kind} since {shown(self.since)}"
+
 
 def opened(incident: Incident, last_good: dict[str, Any] | None, run_url: str | None) -> tuple[str, str]:
     """Subject and body of the message sent when ``incident`` starts."""

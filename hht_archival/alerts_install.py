@@ -115,12 +115,12 @@ def state(sponsor: str, environment: str) -> tuple[str, str]:
             )
         block = _block_of(client, found[alerts.RELAY])
     archive, drill = (found[alerts.expectation_name(f, sponsor, environment)] for f in ("archive", "drill"))
-    opened = incidents.open_incidents(sponsor, environment)
+    opened = incidents.open_in(incidents.read_ledgers(sponsor, environment), sponsor, environment)
     return "ok", (
         f"a successful archive expected every {alerts.describe(archive.trigger.within)}, a passing "
         f"drill every {alerts.describe(drill.trigger.within)}; notifications through {block}; "
         + "open incidents: "
-        + (", ".join(f"{i.family} {i.kind} since {alert_events.shown(i.since)}" for i in opened) or "none")
+        + (", ".join(incident.brief for incident in opened) or "none")
     )
 
 

@@ -85,7 +85,7 @@ def observe(
             starting.append(_incident(family, kind, sponsor, environment, open_[kind]))
         elif current:
             ending.append(_incident(family, kind, sponsor, environment, open_.pop(kind)))
-    before = _last_good_backup(family, sponsor, environment, ledger)
+    before = _last_good_backup(family, sponsor, environment, ledger)  # before this run's good outcome
     seen_at = seen_at or (good or {}).get("at")
     if seen_at is not None:
         gap = _gap_closed(ledger, seen_at)
@@ -96,7 +96,7 @@ def observe(
         ledger["last_good"] = good
     write_ledger(family, sponsor, environment, ledger)
 
-    last_good = _last_good_backup(family, sponsor, environment, ledger)
+    last_good = ledger.get("last_good") if family == "archive" else before  # the archive ledger is unchanged
     sent = []
     for incident in starting:
         subject, body = alert_messages.opened(incident, before, run_url)
@@ -109,14 +109,18 @@ def observe(
     return sent
 
 
-def open_incidents(sponsor: str, environment: str) -> list[Incident]:
-    """Every open incident of a sponsor and environment, for ``status`` and ``doctor``."""
-    found = []
-    for family in FAMILIES:
-        ledger = read_ledger(family, sponsor, environment) or {}
-        for kind, entry in (ledger.get("open") or {}).items():
-            found.append(_incident(family, kind, sponsor, environment, entry))
-    return found
+def read_ledgers(sponsor: str, environment: str) -> dict[str, dict[str, Any] | None]:
+    """The pair's ledgers, by family (None where alerts are not installed)."""
+    return {family: read_ledger(family, sponsor, environment) for family in FAMILIES}
+
+
+def open_in(ledgers: dict[str, dict[str, Any] | None], sponsor: str, environment: str) -> list[Incident]:
+    """Every incident the pair's ``ledgers`` hold open, for ``status`` and ``doctor``."""
+    return [
+        _incident(family, kind, sponsor, environment, entry)
+        for family in FAMILIES
+        for kind, entry in ((ledgers.get(family) or {}).get("open") or {}).items()
+    ]
 
 
 def _incident(family: str, kind: str, sponsor: str, environment: str, entry: dict[str, Any]) -> Incident:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hht_archival import alert_events
+from hht_archival.incidents import open_in
 from hht_archival.progress import human_size
 
 HISTORY = 7  # backups the trend's median is taken over
@@ -84,9 +85,7 @@ def build_row(config, enabled: bool, ledgers: dict[str, dict | None] | None) -> 
     row.last_drill = _open_or_good(drill, "failed", "failed since {}", "passed {}", "none recorded")
     row.chain = _open_or_good(chain, "broken", "broken since {}", "intact (checked {})", "not checked yet")
     row.expectations = _expectations(row, archive, drill)
-    for family, ledger in (("archive", archive), ("drill", drill), ("chain", chain)):
-        for kind, entry in (ledger.get("open") or {}).items():
-            row.incidents.append(f"{family} {kind} since {alert_events.shown(entry.get('since'))}")
+    row.incidents = [incident.brief for incident in open_in(ledgers, config.sponsor, config.environment)]
     row.attention = row.attention or bool(row.incidents) or "MISSED" in row.expectations
     return row
 
@@ -165,8 +164,8 @@ def _age(hours: float | None) -> str:
 def read_ledgers(sponsor: str, environment: str) -> dict[str, dict | None] | None:
     """The pair's three ledgers from the configured Prefect server; None when there is none to ask."""
     from hht_archival.engine import configured_api_url, embedded_api_in_use
-    from hht_archival.incidents import FAMILIES, read_ledger
+    from hht_archival.incidents import read_ledgers as read_from_prefect
 
     if configured_api_url() is None or embedded_api_in_use():
         return None
-    return {family: read_ledger(family, sponsor, environment) for family in FAMILIES}
+    return read_from_prefect(sponsor, environment)
