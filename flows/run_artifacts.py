@@ -18,6 +18,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
+from hht_archival.naming import split_location
+
 RECORD_PREFIX = "archive-log"
 _SUMMARY_FIELDS = (
     "status",
@@ -75,7 +77,7 @@ def record_from_artifact(data: str) -> dict[str, Any]:
 
 def publish_backup(record: dict[str, Any], region: str) -> None:
     """The archived backup, as a person checks it: where (with a console link), how big, its proofs."""
-    bucket, key = record["backup_location"].removeprefix("s3://").split("/", 1)
+    bucket, key = split_location(record["backup_location"])
     console = f"https://{region}.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}"
     counts = record.get("table_counts") or {}
     lines = [

@@ -52,7 +52,12 @@ def run_demo(database_url: str | None, sponsor: str, out_dir: Path) -> int:
 
     from hht_archival.adapters import s3, s3_objects
     from hht_archival.adapters.codecs import sha256_of
-    from hht_archival.naming import default_audit_logs_bucket, default_backups_bucket, validate_sponsor
+    from hht_archival.naming import (
+        default_audit_logs_bucket,
+        default_backups_bucket,
+        split_location,
+        validate_sponsor,
+    )
 
     validate_sponsor(sponsor)
     url = database_url or DEFAULT_DEMO_DATABASE
@@ -90,8 +95,8 @@ def run_demo(database_url: str | None, sponsor: str, out_dir: Path) -> int:
         result = archive_sponsor(
             sponsor=sponsor, environment="dev", enabled=True, log_dir=str(out_dir / "deployment-logs")
         )
-        backup_key = result["backup_location"].split("/", 3)[3]
-        log_key = result["log_location"].split("/", 3)[3]
+        _, backup_key = split_location(result["backup_location"])
+        _, log_key = split_location(result["log_location"])
         out_dir.mkdir(parents=True, exist_ok=True)
         copy = out_dir / Path(backup_key).name
         with copy.open("wb") as out:

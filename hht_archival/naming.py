@@ -217,6 +217,12 @@ class ParsedKey:
         return RunNames("", _ENVIRONMENTS_BY_KEY[self.env_key], moment, extension)
 
 
+def split_location(location: str) -> tuple[str, str]:
+    """``s3://bucket/key`` as (bucket, key): how the JSON log records where an object is."""
+    bucket, _, key = location.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
 def backup_extension(location: str | None) -> str:
     """The backup format a key or ``s3://`` location ends with (sql.gz, sql.zst, dump), or ""."""
     return next((e for e in BACKUP_EXTENSIONS if (location or "").endswith("." + e)), "")
