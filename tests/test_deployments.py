@@ -162,6 +162,8 @@ def test_the_nightly_fans_out_over_workers_in_other_clones(team, s3, moto_server
     print(f"\nsponsors per worker: {per_worker}")
     assert sorted(sum(per_worker.values(), [])) == sorted(NIGHTLY)
     assert all(per_worker.values()), per_worker
+    pool_workers = _api(server, "/work_pools/hht-archival/workers/filter", {})
+    assert {"worker-a", "worker-b"} <= {w["name"] for w in pool_workers}  # as --name named them in the UI
 
 
 def test_pre_deploy_from_ci_waits_and_writes_the_seeds_outputs(team, s3, seeded_db, tmp_path, monkeypatch):

@@ -86,13 +86,13 @@ def worker(pool, limit, name, log_dir) -> None:
             None,
             EXIT_BAD_INPUT,
         )
-    from blocks.defaults import local_log_dir
+    from blocks.defaults import LOG_DIR_VARIABLE, local_log_dir
 
     logs = local_log_dir(log_dir).resolve()
     logs.mkdir(parents=True, exist_ok=True)
-    os.environ["ARCHIVAL_LOG_DIR"] = str(logs)
-    for name in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL"):
-        os.environ.pop(name, None)  # a worker's own log is what its operator reads
+    os.environ[LOG_DIR_VARIABLE] = str(logs)
+    for quieted in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL"):
+        os.environ.pop(quieted, None)  # a worker's own log is what its operator reads
     prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
     click.echo(f"Worker of pool {pool}: runs keep their local logs in {logs}")
     command = [prefect, "worker", "start", "--pool", pool, "--limit", str(limit)]
