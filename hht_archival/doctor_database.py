@@ -24,14 +24,8 @@ def check_database(config: SponsorConfig, add) -> None:
         return
     try:
         server_major, server_text = server_version(config.database_url.get_secret_value())
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        add(
-            "database",
-            "fail",
-            f"cannot connect: {reason}",
-            "check DATABASE_URL and that the server is reachable",
-        )
+    except ArchivalError as exc:  # the adapter's clause: where, and what the server or libpq said
+        add("database", "fail", str(exc), "check DATABASE_URL and that the server is reachable")
         add("pg_dump", "ok", dump_line)
         return
     add("database", "ok", f"PostgreSQL {server_text}")

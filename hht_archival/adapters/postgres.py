@@ -102,9 +102,7 @@ def pg_dump_version(pg_dump: str) -> tuple[int, str]:
 
 def server_version(database_url: str) -> tuple[int, str]:
     """The server's major version and its version string (connects with the URL's own password)."""
-    import psycopg
-
-    with psycopg.connect(database_url, connect_timeout=5) as conn:
+    with connected(database_url, f"connecting to {mask_url(database_url)}", timeout=5) as conn:
         number = conn.info.server_version
         text = conn.execute("SHOW server_version").fetchone()[0]
     return number // 10000, text
