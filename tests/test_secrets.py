@@ -25,15 +25,17 @@ AWS_TOKEN = "hhtSESSIONtoken0123456789+abcdefGHIJKLmnopQRSTuvwxyz=="
 SECRETS = (PASSWORD, "Hunter2", AWS_SECRET, "hhtSECRETkey", AWS_TOKEN, "hhtSESSIONtoken")
 
 
-def _watch_pg_dump(found: dict, stop: threading.Event) -> None:
-    """Record the argv and environment of every pg_dump process seen in /proc."""
+def _watch_pg_dump(found: dict, stop: threading.Event, port: int) -> None:
+    """Record the argv and environment of every pg_dump process of the server on ``port`` seen in /proc.
+
+    Only that server's: tests in other processes run pg_dump too (doctor's ``pg_dump --version``)."""
     while not stop.is_set():
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
             try:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes()
-                if argv.split(b"\0", 1)[0].endswith(b"pg_dump"):
+                if argv.split(b"\0", 1)[0].endswith(b"pg_dump") and f"port={port}".encode() in argv:
                     found[pid] = (argv, Path(f"/proc/{pid}/environ").read_bytes())
             except OSError:
                 continue
@@ -46,7 +48,7 @@ def test_no_secret_reaches_argv_pg_dumps_environment_output_logs_artifacts_or_s3
     url = scram_cluster.url("diary", password=PASSWORD)
     found: dict = {}
     stop = threading.Event()
-    watcher = threading.Thread(target=_watch_pg_dump, args=(found, stop), daemon=True)
+    watcher = threading.Thread(target=_watch_pg_dump, args=(found, stop, scram_cluster.port), daemon=True)
     # Hold a lock pg_dump must wait for, so its process is certainly alive while we look at it.
     blocker = psycopg.connect(url)
     blocker.execute("LOCK TABLE diary_entries IN ACCESS EXCLUSIVE MODE")

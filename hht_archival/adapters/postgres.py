@@ -93,7 +93,13 @@ def find_pg_dump() -> str:
 
 def pg_dump_version(pg_dump: str) -> tuple[int, str]:
     """The major version and full version line pg_dump reports, e.g. (15, 'pg_dump (PostgreSQL) 15.19')."""
-    line = subprocess.run([pg_dump, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    line = subprocess.run(  # like the dump itself, without the runner's keys and other tenants' URLs
+        [pg_dump, "--version"],
+        env=pg_dump_environment(os.environ),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     match = re.search(r"\(PostgreSQL\)\s+(\d+)", line)
     if not match:
         raise ConfigError(f"Could not read the version of {pg_dump} from {line!r}; is it pg_dump?")
