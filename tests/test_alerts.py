@@ -51,8 +51,19 @@ CustomWebhookNotificationBlock(
 
 
 @pytest.fixture(scope="module")
-def installed(prefect_server, receiver, tmp_path_factory):
+def alerts_server():
+    """A Prefect server of this module's own: its tests count titan's events, incidents and messages,
+    which the session's server also gets from other files' runs (test_cli archives titan too)."""
+    from tests.support.prefectserver import PrefectServer
+
+    with PrefectServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def installed(alerts_server, receiver, tmp_path_factory):
     """A notification block on the server and alerts for titan (production, staging); removed afterwards."""
+    prefect_server = alerts_server
     saved = subprocess.run(
         [sys.executable, "-c", SAVE_BLOCK, receiver.url, BLOCK.split("/")[1]],
         env={**os.environ, **prefect_server.env(), "HOOK_TOKEN": TOKEN},
