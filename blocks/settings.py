@@ -41,6 +41,13 @@ class ArchivalSettings(BaseSettings):
         ge=0,
         description="How long a run waits for another run of the same sponsor and environment.",
     )
+    archival_lock_lease_seconds: float = Field(
+        default=60,
+        ge=3,
+        le=3600,
+        description="How long the archive lock of a run whose machine or network was lost outlives it (the "
+        "lock session's TCP keepalives); a run whose process died frees it at once.",
+    )
     archival_manifest: Path = Field(default=Path("sponsors.yaml"), description="The sponsor manifest.")
     archival_max_parallel: int = Field(
         default=4, ge=1, le=64, description="Sponsors archived at once by the all-sponsors flow."

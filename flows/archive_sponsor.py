@@ -2,7 +2,8 @@
 
 The signature is what the UI's form shows (its titles and descriptions are
 in flows/parameters.py); the work itself is in flows/pipeline.py. Whatever happens, a local JSON log is
-written before the flow ends, and a failed run ends the flow run Failed.
+written before the flow ends; a failed run ends the flow run Failed, a stopped one (SIGINT, SIGTERM,
+a cancel from the UI) Cancelled.
 """
 
 from __future__ import annotations
@@ -14,15 +15,23 @@ from typing import Any, get_args
 from prefect import flow
 from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run
+from prefect.states import Cancelled
 
 from blocks.defaults import local_log_dir, sponsor_or_home
 from flows.form import ArchivalChoice, Environment, EnvironmentChoice, Text, environment_or_default
 from flows.parameters import ApplicationDeployment, SponsorParameters, form, resolve_named
 from flows.pipeline import run_pipeline
 from flows.run_artifacts import publish_record
+from hht_archival.errors import ArchivalError
 from hht_archival.outcomes import report_failed_run, report_finished_run
 from hht_archival.record import utc_now_iso
-from hht_archival.unorchestrated import ArchivalFailed, record_config_failure
+from hht_archival.stopping import RunStopped, requested, signals_stop_runs
+from hht_archival.unorchestrated import (
+    ArchivalFailed,
+    ArchivalStopped,
+    record_config_failure,
+    stopped_sentence,
+)
 
 __all__ = ["ApplicationDeployment", "ArchivalFailed", "archive_sponsor", "record_config_failure"]
 
@@ -50,7 +59,9 @@ def archive_sponsor(
     """Archive one sponsor's database and deployment log to S3, or record why not.
 
     Returns the JSON log as a dict plus ``local_log``, the path of its local copy.
-    Raises ArchivalFailed (after writing the local log) when anything failed.
+    Raises ArchivalFailed (after writing the local log) when anything failed; a run
+    stopped by SIGINT or SIGTERM (a cancel from the UI is one) ends Cancelled, its
+    ArchivalStopped as the state's data, which is what a caller in this process gets raised.
     Every setting comes from a source bound to the sponsor (blocks/config.py):
     no parameter can point one sponsor at another sponsor's database or buckets.
 
@@ -61,23 +72,40 @@ def archive_sponsor(
     chosen = SponsorParameters(**locals()).chosen()  # first: locals() is exactly the parameters here
     started_at = utc_now_iso()
     chosen["log_dir"] = _log_base(chosen["log_dir"])
-    try:
-        config = resolve_named(**chosen)
-    except Exception as exc:
-        failure = record_config_failure(exc, chosen["sponsor"], environment, chosen["log_dir"], started_at)
-        _publish(failure.record)
-        report_failed_run(None, failure)
-        raise failure from exc
-    # What the watchers learn (hht_archival/outcomes.py): an event, incidents, and anomalies,
-    # which end an archived run Completed but named Anomalous.
-    try:
-        record = run_pipeline(config, started_at)
-    except ArchivalFailed as failure:
-        _publish(failure.record)
-        report_failed_run(config, failure)
-        raise
-    _publish(record)
-    return report_finished_run(config, record)
+    with signals_stop_runs():  # SIGINT/SIGTERM end the run Cancelled, its log written (stopping.py)
+        try:
+            config = resolve_named(**chosen)
+        except (Exception, RunStopped) as exc:
+            failure = _refused(exc, chosen, environment, started_at)
+            _publish(failure.record)
+            report_failed_run(None, failure)
+            if isinstance(failure, ArchivalStopped):
+                return Cancelled(message=str(failure), data=failure)
+            raise failure from exc
+        # What the watchers learn (hht_archival/outcomes.py): an event, incidents, and anomalies,
+        # which end an archived run Completed but named Anomalous.
+        try:
+            record = run_pipeline(config, started_at)
+        except ArchivalFailed as failure:
+            _publish(failure.record)
+            report_failed_run(config, failure)
+            if isinstance(failure, ArchivalStopped):  # a person or the system chose it: not a crash
+                return Cancelled(message=str(failure), data=failure)
+            raise
+        _publish(record)
+        return report_finished_run(config, record)
+
+
+def _refused(exc: BaseException, chosen: dict, environment, started_at: str) -> ArchivalFailed:
+    """The local log of a run that ended before it had a configuration: refused, or stopped meanwhile."""
+    stop = requested()  # after a stop, whatever failed is its echo
+    if stop is None:
+        return record_config_failure(exc, chosen["sponsor"], environment, chosen["log_dir"], started_at)
+    sentence = stopped_sentence(stop, sponsor_or_home(chosen["sponsor"]), environment_or_default(environment))
+    failure = record_config_failure(
+        ArchivalError(sentence), chosen["sponsor"], environment, chosen["log_dir"], started_at
+    )
+    return ArchivalStopped(sentence, failure.log_path, failure.record, stop.signum)
 
 
 def _log_base(log_dir: str | None) -> str | None:

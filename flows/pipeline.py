@@ -16,15 +16,17 @@ from prefect.runtime import flow_run
 from blocks.config import SponsorConfig
 from flows.run_artifacts import publish_backup, publish_disabled
 from flows.sponsor_lock import sponsor_lock
+from hht_archival import stopping
 from hht_archival.adapters.codecs import FORMATS
 from hht_archival.adapters.postgres import mask_url
 from hht_archival.banner import ENABLED_LINE, banner_for
 from hht_archival.errors import one_sentence, prefect_api_lost
 from hht_archival.naming import RunNames
 from hht_archival.progress import announce
-from hht_archival.record import DeploymentLog, StepRecord, new_log
+from hht_archival.record import DeploymentLog, StepRecord, new_log, utc_now_iso, write_local_log
 from hht_archival.retry import retry_options
-from hht_archival.unorchestrated import ArchivalFailed
+from hht_archival.stopping import RunStopped
+from hht_archival.unorchestrated import ArchivalFailed, ArchivalStopped, stopped_sentence
 from tasks.check_flag import check_flag
 from tasks.roles import store_roles
 from tasks.stream import archive_stream
@@ -43,6 +45,7 @@ class Run:
     config: SponsorConfig
     names: RunNames
     record: DeploymentLog
+    log_path: Path | None = None  # where its local log was written, once it was
 
     def note(self, **changes: Any) -> None:
         self.record = self.record.model_copy(update=changes)
@@ -60,6 +63,15 @@ class Run:
 def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
     names = RunNames.now(config.sponsor, config.environment)
     run = Run(config, names, new_log(config, names, started_at, str(flow_run.id) if flow_run.id else None))
+    with stopping.on_exit_now(lambda: _last_words(run)):
+        try:
+            return _run(run)
+        except RunStopped as stop:
+            _stopped(run, stop)
+
+
+def _run(run: Run) -> dict[str, Any]:
+    config = run.config
     try:
         decision = run.step(check_flag)(config)
     except Exception as exc:
@@ -80,7 +92,7 @@ def run_pipeline(config: SponsorConfig, started_at: str) -> dict[str, Any]:
     if config.database_url is not None:
         run.note(database=mask_url(config.database_url.get_secret_value()))
     try:
-        with sponsor_lock(config.sponsor, config.environment, config.lock_timeout_seconds):
+        with sponsor_lock(config):
             # Named inside the lock, and the lock held into the next second, so two runs of
             # one sponsor can never share a timestamp, hence never a key.
             extension = FORMATS[config.backup_format].extension
@@ -109,6 +121,9 @@ def _archive_enabled(run: Run) -> dict[str, Any]:
     except Exception as exc:
         run.note(steps=steps)
         _fail(run, exc, upload=True)
+    except RunStopped:
+        run.note(steps=steps)
+        raise
 
     run.note(
         status="archived",
@@ -153,7 +168,8 @@ def _write_log(run: Run, upload: bool) -> tuple[DeploymentLog, Path]:
     """
     config, names = run.config, run.names
     try:
-        return run.step(write_log)(config, names, run.record, upload=upload)
+        final, run.log_path = run.step(write_log)(config, names, run.record, upload=upload)
+        return final, run.log_path
     except OSError as exc:  # the local write itself failed: a full or read-only log directory
         where = f"s3://{config.audit_logs_bucket}/{names.log_key}" if upload else None
         raise ArchivalFailed(
@@ -168,11 +184,45 @@ def _write_log(run: Run, upload: bool) -> tuple[DeploymentLog, Path]:
         if written.exists():  # the step ran; only Prefect's bookkeeping of it failed
             return DeploymentLog.model_validate_json(written.read_text(encoding="utf-8")), written
         announce("write_log: Prefect could not run the step (%s); writing it directly", type(exc).__name__)
-        return write_log.fn(config, names, run.record, upload=upload)
+        final, run.log_path = write_log.fn(config, names, run.record, upload=upload)
+        return final, run.log_path
+
+
+def _stopped(run: Run, stop: RunStopped) -> NoReturn:
+    """Record a stopped run locally, at once, then raise ArchivalStopped (the flow ends it Cancelled).
+
+    Local only and without a task: a stop must end within seconds, and S3 or
+    the Prefect API may be what the run was waiting on. The multipart upload
+    was aborted and pg_dump ended before this (tasks/stream.py).
+    """
+    archived = run.record.backup_location if run.record.status == "archived" else None
+    reason = stopped_sentence(stop, run.config.sponsor, run.config.environment, archived)
+    if run.log_path is not None:  # stopped while its failure was being recorded: that log stands
+        raise ArchivalStopped(reason, run.log_path, run.record.model_dump(mode="json"), stop.signum)
+    run.note(status="failed", error=reason)
+    final, run.log_path = write_log.fn(run.config, run.names, run.record, upload=False)
+    raise ArchivalStopped(reason, run.log_path, final.model_dump(mode="json"), stop.signum)
+
+
+def _last_words(run: Run) -> None:
+    """A second signal exits at once: leave the run's local log, unless it is written already."""
+    stop = stopping.requested()
+    if run.log_path is not None or stop is None:
+        return
+    reason = stopped_sentence(stop, run.config.sponsor, run.config.environment)
+    record = run.record.model_copy(update={"status": "failed", "error": reason, "finished_at": utc_now_iso()})
+    write_local_log(run.config.log_dir, run.names.log_filename, record.to_json())
 
 
 def _fail(run: Run, exc: BaseException, upload: bool) -> NoReturn:
-    """Record the failure locally (and in the audit bucket when enabled), then raise ArchivalFailed."""
+    """Record the failure locally (and in the audit bucket when enabled), then raise ArchivalFailed.
+
+    After a stop, whatever failed is its echo (a library may wrap the RunStopped
+    it was interrupted by in an error of its own): the run was stopped.
+    """
+    stop = stopping.requested()
+    if stop is not None:
+        _stopped(run, stop)
     reason = prefect_api_lost(exc, f"sponsor {run.config.sponsor}", run.config.log_dir) or one_sentence(exc)
     run.note(status="failed", error=reason)
     final, path = _write_log(run, upload=upload)

@@ -99,6 +99,7 @@ class EmbeddedApi:
         self.process: subprocess.Popen | None = None
         self._output = Path(tempfile.mkstemp(prefix="hht-archival-prefect-api-", suffix=".log")[1])
         self._started = 0.0
+        self.ready = False
 
     def start(self) -> None:
         self._started = time.monotonic()
@@ -132,6 +133,9 @@ class EmbeddedApi:
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=output,
+            # Out of the terminal's process group: a Ctrl-C is for the command, which then needs
+            # this API to record how its run ended; the server stops with the command (above).
+            start_new_session=True,
         )
         if output is not None:
             output.close()
@@ -159,6 +163,7 @@ class EmbeddedApi:
                 continue
             if _healthy(self.url):
                 self._output.unlink(missing_ok=True)
+                self.ready = True
                 return
             time.sleep(0.1)
         self.stop()
@@ -169,11 +174,17 @@ class EmbeddedApi:
         )
 
     def stop(self) -> None:
+        """Stop the server; one still starting (a run stopped while it migrated) is not waited for long.
+
+        A server in the middle of its migrations ignores SIGTERM until they end; each
+        migration is a transaction of SQLite's, so killing it loses none, and the
+        next command's server carries on from the last one committed.
+        """
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=10 if self.ready else 2)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()

@@ -7,12 +7,12 @@ an unreachable server are retried. Kept here as one wrapper, not per task.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from prefect.tasks import exponential_backoff
 
+from hht_archival import stopping
 from hht_archival.errors import is_retryable
 
 JITTER = 0.5
@@ -20,7 +20,12 @@ T = TypeVar("T")
 
 
 def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect ``retry_condition_fn``: spend a retry only if the failure says it is worth one."""
+    """Prefect ``retry_condition_fn``: spend a retry only if the failure says it is worth one.
+
+    Never after a stop (SIGINT, SIGTERM): the stages' failures then echo the stop.
+    """
+    if stopping.requested():
+        return False
     try:
         state.result()
     except Exception as exc:
@@ -55,5 +60,5 @@ def call_retrying(call: Callable[[], T], retries: int, first_delay_seconds: floa
             delay = first_delay_seconds * 2**attempt
             delay *= 1 + random.uniform(-JITTER, JITTER)  # noqa: S311 (spreading retries, not secrecy)
             announce("retrying in %.1f s (attempt %d of %d): %s", delay, attempt + 2, retries + 1, exc)
-            time.sleep(max(delay, 0))
+            stopping.sleep(delay)  # a stop ends the back-off at once, on any thread
     raise AssertionError("unreachable")

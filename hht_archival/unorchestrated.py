@@ -49,6 +49,33 @@ class ArchivalFailed(ArchivalError):
         return (ArchivalFailed, (str(self), self.log_path, self.record))
 
 
+class ArchivalStopped(ArchivalFailed):
+    """The run was stopped by a signal (SIGINT, SIGTERM) and its log written: the flow run ends Cancelled."""
+
+    def __init__(self, message: str, log_path: Path | None, record: dict | None, signum: int):
+        super().__init__(message, log_path, record)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """130 for SIGINT, 143 for SIGTERM, as shells expect of a stopped command."""
+        return 128 + self.signum
+
+    def __reduce__(self):
+        return (ArchivalStopped, (str(self), self.log_path, self.record, self.signum))
+
+
+def stopped_sentence(stop, sponsor: str, environment: str, backup_location: str | None = None) -> str:
+    """What a stopped run's log and the terminal say: by which signal, and what is (not) in S3."""
+    whose = f"The run for sponsor {sponsor} ({environment}) was stopped by {stop.signal_name}"
+    if backup_location:
+        return (
+            f"{whose} after its backup reached {backup_location}, whole, but before its deployment log "
+            "reached the audit bucket; run it again to archive with a log."
+        )
+    return f"{whose} before it finished; nothing was left at a final S3 key; run it again when ready."
+
+
 def record_config_failure(exc, sponsor, environment, log_dir, started_at) -> ArchivalFailed:
     """A run stopped before its configuration could be built still leaves a local log, named safely."""
     reason = one_sentence(exc)

@@ -8,6 +8,10 @@ failure in any of them stops all three (pg_dump killed, the upload aborted), and
 a retry of this task, for transient failures only, starts again from pg_dump;
 nothing reaches the final key until a stream succeeds.
 
+A stop (SIGINT, SIGTERM: hht_archival/stopping.py) fails the pipes as any
+failure does, so the three end within seconds wherever they wait, and is
+then what the stream raises, never retried.
+
 A stage can also fail outside its own code: Prefect may be unable to start
 it (its API gone while the task asks for its tag's concurrency slot) or to
 record its end. Its pipes are then failed from here, as soon as its task run
@@ -26,6 +30,7 @@ from prefect.runtime import task_run
 from prefect.states import State
 
 from blocks.config import SponsorConfig
+from hht_archival import stopping
 from hht_archival.adapters.codecs import Compressed
 from hht_archival.adapters.pg_dump import DumpResult
 from hht_archival.adapters.pipe import BoundedPipe, keep_memory_flat, root_cause
@@ -62,18 +67,26 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
     }
     started = time.monotonic()
     futures = {}
-    for name, (stage, args) in stages.items():
-        options = {"task_run_name": f"{name}-{suffix}", "retries": 0}
-        if name == "dump":
-            options["tags"] = dump_tags()
-        futures[name] = stage.with_options(**options).submit(*args)
-        futures[name].wrapped_future.add_done_callback(_abort_stream_on_failure(name, raw, packed))
-        if name == "dump":
-            _wait_until_running(dump_running, futures[name])
-    wait(list(futures.values()))
+    with stopping.on_stop(lambda stop: _fail_pipes(stop, raw, packed)):
+        try:
+            stopping.check()
+            for name, (stage, args) in stages.items():
+                options = {"task_run_name": f"{name}-{suffix}", "retries": 0}
+                if name == "dump":
+                    options["tags"] = dump_tags()
+                futures[name] = stage.with_options(**options).submit(*args)
+                futures[name].wrapped_future.add_done_callback(_abort_stream_on_failure(name, raw, packed))
+                if name == "dump":
+                    _wait_until_running(dump_running, futures[name])
+            wait(list(futures.values()))
+        except stopping.RunStopped as stop:  # this thread was waiting here when the signal came
+            _fail_pipes(stop, raw, packed)
+            wait(list(futures.values()))  # seconds: pg_dump is killed, the multipart upload aborted
+            raise
     outcomes = {name: _outcome(future) for name, future in futures.items()}
     failures = [value for value in outcomes.values() if isinstance(value, BaseException)]
     if failures:
+        stopping.check()  # a stop is the reason, whatever the stages made of it
         raise root_cause(failures)
     seconds = round(time.monotonic() - started, 3)
     return Streamed(
@@ -83,6 +96,12 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
         steps=[StepRecord(step="stream", seconds=seconds, detail="dump | compress | upload, overlapped")],
         attempts=task_run.run_count or 1,
     )
+
+
+def _fail_pipes(stop: BaseException, *pipes: BoundedPipe) -> None:
+    """Stop every stage: the dump's pipe kills pg_dump, the upload's aborts the multipart upload."""
+    for pipe in pipes:
+        pipe.fail(stop)
 
 
 class StageDidNotComplete(Exception):

@@ -19,10 +19,11 @@ import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+from hht_archival import stopping
 from hht_archival.adapters.pg_failures import classify_failure, scrub
 from hht_archival.adapters.pg_inspect import count_table_rows
 from hht_archival.adapters.pg_roles import read_roles
-from hht_archival.adapters.pipe import BoundedPipe, failing
+from hht_archival.adapters.pipe import BoundedPipe, StreamAborted, failing
 from hht_archival.adapters.postgres import find_pg_dump, passfile_environment
 from hht_archival.errors import TransientError
 from hht_archival.roles import DatabaseRoles
@@ -86,10 +87,25 @@ def _stream_dump(
         except psycopg.Error as exc:
             raise classify_failure(scrub(str(exc), database_url), 1, sponsor) from None
         argv.append(f"--snapshot={snapshot}")
+        if out.failure is not None:  # the stream was stopped while the snapshot was taken
+            raise StreamAborted(out.failure)
         counter = _Background(count_table_rows, conn) if count_rows else None
+        # A process group of its own: a Ctrl-C at the terminal reaches this process, which stops
+        # pg_dump itself and says why, rather than pg_dump dying first of the same signal.
         proc = subprocess.Popen(
-            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            process_group=0,
         )
+        held.enter_context(stopping.on_exit_now(proc.kill))
+        # Whoever fails the stream (a later stage, a stop) ends pg_dump and the count where they wait,
+        # even when that is on a table lock and no byte comes out to notice the failure by.
+        out.when_failed(proc.kill)
+        if counter:
+            out.when_failed(conn.cancel)
         _widen_pipe(proc.stdout)
         stderr = _Background(_read_tail, proc.stderr)
         try:
@@ -103,6 +119,8 @@ def _stream_dump(
         if counter:
             counter.join()  # before the connection, and with it the snapshot, is closed
         stderr.join()
+    if out.failure is not None:  # pg_dump was ended because the stream failed: that is the cause
+        raise StreamAborted(out.failure)
     stderr_text = scrub((stderr.value or b"").decode("utf-8", "replace").strip(), database_url)
     if proc.returncode != 0:  # pg_dump's own words first: they say why the count may have failed too
         raise classify_failure(stderr_text, proc.returncode, sponsor)

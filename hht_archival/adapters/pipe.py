@@ -10,6 +10,7 @@ is only completed after the producer closed the pipe cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import threading
@@ -55,6 +56,7 @@ class BoundedPipe:
         self._bytes = 0
         self._closed = False
         self._error: BaseException | None = None
+        self._on_failure: list[Callable[[], object]] = []
         self._changed = threading.Condition()
 
     def put(self, chunk: bytes) -> None:
@@ -82,9 +84,31 @@ class BoundedPipe:
     def fail(self, error: BaseException) -> None:
         """Stop both ends; the first error wins (it is the cause, later ones are its echoes)."""
         with self._changed:
-            if self._error is None:
+            first = self._error is None
+            if first:
                 self._error = error.cause if isinstance(error, StreamAborted) else error
             self._changed.notify_all()
+            callbacks, self._on_failure = (self._on_failure, []) if first else ([], self._on_failure)
+        for callback in callbacks:
+            _quietly(callback)
+
+    def when_failed(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` when the pipe fails (at once if it has): for an end blocked outside the pipe.
+
+        Why: a producer waiting on something else (pg_dump blocked on a table
+        lock writes nothing) would never see the failure through ``put``; the
+        callback stops it where it waits (kills the process).
+        """
+        with self._changed:
+            if self._error is None:
+                self._on_failure.append(callback)
+                return
+        _quietly(callback)
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The error the pipe was failed with (the cause, not an echo), or None."""
+        return self._error
 
     def __iter__(self) -> Iterator[bytes]:
         """Yield chunks until the producer closes the pipe; raise ``StreamAborted`` if it fails."""
@@ -100,6 +124,12 @@ class BoundedPipe:
                 self._bytes -= len(chunk)
                 self._changed.notify_all()
             yield chunk
+
+
+def _quietly(callback: Callable[[], object]) -> None:
+    """A failure callback's own trouble (the process already gone) must not hide the failure it reacts to."""
+    with contextlib.suppress(Exception):
+        callback()
 
 
 class PipeWriter:

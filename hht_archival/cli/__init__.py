@@ -43,6 +43,10 @@ class OneSentenceGroup(click.Group):
             if os.environ.get(DEBUG_VARIABLE) or "--debug" in sys.argv[1:]:
                 traceback.print_exc()
             command = ctx.invoked_subcommand or "the command"
+            from hht_archival.stopping import requested
+
+            if requested() is not None:  # interrupted, and the interrupted library said so its own way
+                fail(f"hht-archival {command} was {requested()}.", None, requested().exit_code)
             fail(
                 f"Unexpected {type(exc).__name__} in hht-archival {command}: {exc}. Run it again with "
                 f"{DEBUG_VARIABLE}=1 to see the traceback, and report it.",

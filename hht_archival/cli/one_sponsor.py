@@ -13,6 +13,7 @@ start. Both resolve from the same arguments with the same function
 
 from __future__ import annotations
 
+import time
 import traceback
 
 import click
@@ -23,22 +24,56 @@ from hht_archival.console import attach_console
 
 
 def run_one(sponsor, environment, enabled, sponsor_block, log_dir, debug) -> None:
-    """Archive one sponsor, or show why archival is off; exits with the one sentence on failure."""
+    """Archive one sponsor, or show why archival is off; exits with the one sentence on failure.
+
+    A SIGINT or SIGTERM at any point ends it within seconds with 130 or 143 and a failed local
+    log (hht_archival/stopping.py); inside the flow the flow says so, before and around it, here.
+    """
+    from hht_archival.record import utc_now_iso
+    from hht_archival.stopping import requested
+
+    started = _Started(
+        utc_now_iso(),
+        dict(
+            sponsor=sponsor,
+            environment=environment,
+            enabled=enabled,
+            sponsor_block=sponsor_block,
+            log_dir=log_dir,
+        ),
+    )
+    try:
+        _run_one(started, debug)
+    except SystemExit:
+        raise
+    except BaseException:
+        stop = requested()  # a library may have wrapped the RunStopped it was interrupted by
+        if stop is None:
+            raise
+        _stopped_outside_the_flow(stop, started)
+
+
+class _Started:
+    """What is known of the run so far, for whoever must write its log if it is stopped."""
+
+    def __init__(self, at: str, parameters: dict) -> None:
+        self.at = at
+        self.clock = time.time()  # to the microsecond: a log from a run that ended this second is not ours
+        self.parameters = parameters
+        self.config = None
+        self.decision = None
+
+
+def _run_one(started: _Started, debug: bool) -> None:
     from blocks.defaults import sponsor_or_home
     from flows.parameters import resolve_named
     from hht_archival.errors import ArchivalError
     from hht_archival.flag_here import decide_without_a_server
-    from hht_archival.record import utc_now_iso
     from hht_archival.unorchestrated import record_config_failure
 
-    started_at = utc_now_iso()
-    parameters = dict(
-        sponsor=sponsor,
-        environment=environment,
-        enabled=enabled,
-        sponsor_block=sponsor_block,
-        log_dir=log_dir,
-    )
+    parameters, started_at = started.parameters, started.at
+    sponsor, environment = parameters["sponsor"], parameters["environment"]
+    sponsor_block, log_dir = parameters["sponsor_block"], parameters["log_dir"]
     config = decision = None
     if sponsor_block is None:  # a block lives on a Prefect server: only the flow can read it
         try:
@@ -47,6 +82,7 @@ def run_one(sponsor, environment, enabled, sponsor_block, log_dir, debug) -> Non
             failure = record_config_failure(exc, sponsor, environment, log_dir, started_at)
             fail(str(failure), failure.log_path, EXIT_BAD_INPUT)
         decision = decide_without_a_server(config)
+        started.config, started.decision = config, decision
         if decision is not None and not decision.enabled:
             _skip_without_engine(config, decision, started_at)
             return
@@ -91,6 +127,7 @@ def _archive_with_engine(whose, config, decision, started_at, debug, parameters)
     """Run the archive-sponsor flow on the configured Prefect API, or on one started for this run."""
     from hht_archival.engine import EngineUnavailable, start_prefect_api
     from hht_archival.errors import one_sentence
+    from hht_archival.stopping import requested
 
     api_ready = start_prefect_api(whose, debug)  # the imports below overlap its start
     from flows.archive_sponsor import ArchivalFailed, archive_sponsor
@@ -118,9 +155,50 @@ def _archive_with_engine(whose, config, decision, started_at, debug, parameters)
         if exc.record:
             print_log(exc.record)
             emit_outputs(exc.record)
-        fail(str(exc), exc.log_path, EXIT_FAILED)
+        fail(str(exc), exc.log_path, getattr(exc, "exit_code", EXIT_FAILED))
     except Exception as exc:
         if debug:
             traceback.print_exc()
+        if requested() is not None:  # the stop, as whatever it interrupted worded it
+            raise requested() from exc
         leave_if_prefect_api_lost(exc, whose, parameters["log_dir"])
         fail(one_sentence(exc), None, EXIT_FAILED)
+
+
+def _stopped_outside_the_flow(stop, started: _Started) -> None:
+    """Stopped before the flow began (resolving, starting the engine) or in Prefect's bookkeeping around it.
+
+    The flow's body writes the log of a run stopped inside it; here the run
+    has no log yet, unless the flow wrote one just before the signal came.
+    """
+    from blocks.defaults import environment_or_default, sponsor_or_home
+    from hht_archival.errors import ArchivalError
+    from hht_archival.unorchestrated import record_config_failure, stopped_sentence, write_log_without_engine
+
+    parameters, config = started.parameters, started.config
+    sponsor = config.sponsor if config else sponsor_or_home(parameters["sponsor"])
+    environment = config.environment if config else environment_or_default(parameters["environment"])
+    sentence = stopped_sentence(stop, sponsor, environment)
+    if config is not None and _log_written_since(config.log_dir, started.clock):
+        fail(sentence, None, stop.exit_code)
+    if config is not None and started.decision is not None:
+        record, path = write_log_without_engine(config, started.decision, started.at, sentence)
+        record = record.model_dump(mode="json")
+    else:
+        failure = record_config_failure(
+            ArchivalError(sentence),
+            parameters["sponsor"],
+            parameters["environment"],
+            parameters["log_dir"],
+            started.at,
+        )
+        record, path = failure.record, failure.log_path
+    emit_outputs(record)
+    fail(sentence, path, stop.exit_code)
+
+
+def _log_written_since(log_dir, since: float) -> bool:
+    """Whether a deployment log landed in ``log_dir`` since this run started (the flow's, stopped late)."""
+    from pathlib import Path
+
+    return any(path.stat().st_mtime >= since for path in Path(log_dir).glob("deployment-*.json"))

@@ -13,6 +13,7 @@ import click
 
 from hht_archival.cli import EXIT_FAILED, fail, main, refuse_password_in_argv
 from hht_archival.console import attach_console, prepare_environment
+from hht_archival.stopping import signals_stop_runs
 
 
 @main.command()
@@ -45,24 +46,27 @@ def run(sponsor, environment, enabled, sponsor_block, log_dir, manifest, only, m
     When the flag is off (the default) it prints the setup banner and saves the
     log locally only; when on, it dumps, compresses, uploads, tags and logs.
     With --manifest each sponsor decides its own flag, a few run at once, and
-    one sponsor's failure never stops another's.
+    one sponsor's failure never stops another's. Ctrl-C or SIGTERM stops a run
+    within seconds (pg_dump ended, the upload aborted, the log written; exit 130
+    or 143); a second one exits at once.
 
     Example: doppler run -- hht-archival run --sponsor callisto
     """
     prepare_environment(debug)
-    if manifest is not None:
-        if sponsor or sponsor_block or enabled is not None:
-            raise click.UsageError(
-                "--manifest runs every sponsor with its own flag; drop --sponsor, "
-                "--sponsor-block and --enable/--disable, or drop --manifest."
-            )
-        from hht_archival.cli.all_sponsors import run_manifest
+    if manifest is not None and (sponsor or sponsor_block or enabled is not None):
+        raise click.UsageError(
+            "--manifest runs every sponsor with its own flag; drop --sponsor, "
+            "--sponsor-block and --enable/--disable, or drop --manifest."
+        )
+    with signals_stop_runs():  # Ctrl-C or SIGTERM: stopped within seconds, log written, 130 or 143
+        if manifest is not None:
+            from hht_archival.cli.all_sponsors import run_manifest
 
-        run_manifest(manifest, only, environment, max_parallel, log_dir, debug)
-        return
-    from hht_archival.cli.one_sponsor import run_one
+            run_manifest(manifest, only, environment, max_parallel, log_dir, debug)
+            return
+        from hht_archival.cli.one_sponsor import run_one
 
-    run_one(sponsor, environment, enabled, sponsor_block, log_dir, debug)
+        run_one(sponsor, environment, enabled, sponsor_block, log_dir, debug)
 
 
 @main.command()
