@@ -56,6 +56,7 @@ class SponsorConfig:
     record_row_counts: bool = True
     role_passwords: bool = False  # archive the roles' password hashes (the roles object becomes a secret)
     lock_timeout_seconds: float = 1800
+    table_lock_wait_seconds: float = 300  # how long pg_dump waits for a table lock another session holds
     task_retries: int = 3
     retry_delay_seconds: float = 10.0
     deployment: dict[str, str] = field(default_factory=dict)
@@ -206,6 +207,7 @@ def resolve_config(
         record_row_counts=env.archival_record_row_counts,
         role_passwords=env.archival_role_passwords,
         lock_timeout_seconds=env.archival_lock_timeout_seconds,
+        table_lock_wait_seconds=env.archival_table_lock_wait_seconds,
         task_retries=env.archival_task_retries,
         retry_delay_seconds=env.archival_retry_delay_seconds,
         deployment=meta,

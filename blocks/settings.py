@@ -41,6 +41,12 @@ class ArchivalSettings(BaseSettings):
         ge=0,
         description="How long a run waits for another run of the same sponsor and environment.",
     )
+    archival_table_lock_wait_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="How long pg_dump and the row counts wait for a lock on a table that another session "
+        "holds (a migration, VACUUM FULL); then the run fails naming the table.",
+    )
     archival_manifest: Path = Field(default=Path("sponsors.yaml"), description="The sponsor manifest.")
     archival_max_parallel: int = Field(
         default=4, ge=1, le=64, description="Sponsors archived at once by the all-sponsors flow."
