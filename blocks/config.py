@@ -57,6 +57,7 @@ class SponsorConfig:
     role_passwords: bool = False  # archive the roles' password hashes (the roles object becomes a secret)
     lock_timeout_seconds: float = 1800
     lock_lease_seconds: float = 60  # how long a lost machine's archive lock outlives it
+    table_lock_wait_seconds: float = 300  # how long pg_dump waits for a table lock another session holds
     task_retries: int = 3
     retry_delay_seconds: float = 10.0
     deployment: dict[str, str] = field(default_factory=dict)
@@ -208,6 +209,7 @@ def resolve_config(
         role_passwords=env.archival_role_passwords,
         lock_timeout_seconds=env.archival_lock_timeout_seconds,
         lock_lease_seconds=env.archival_lock_lease_seconds,
+        table_lock_wait_seconds=env.archival_table_lock_wait_seconds,
         task_retries=env.archival_task_retries,
         retry_delay_seconds=env.archival_retry_delay_seconds,
         deployment=meta,

@@ -48,6 +48,12 @@ class ArchivalSettings(BaseSettings):
         description="How long the archive lock of a run whose machine or network was lost outlives it (the "
         "lock session's TCP keepalives); a run whose process died frees it at once.",
     )
+    archival_table_lock_wait_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="How long pg_dump and the row counts wait for a lock on a table that another session "
+        "holds (a migration, VACUUM FULL); then the run fails naming the table.",
+    )
     archival_manifest: Path = Field(default=Path("sponsors.yaml"), description="The sponsor manifest.")
     archival_max_parallel: int = Field(
         default=4, ge=1, le=64, description="Sponsors archived at once by the all-sponsors flow."

@@ -58,6 +58,7 @@ def dump(config: SponsorConfig, out: BoundedPipe, running: threading.Event | Non
         count_rows=config.record_row_counts,
         custom_format=FORMATS[config.backup_format].pg_dump_format == "custom",
         role_passwords=config.role_passwords,
+        lock_wait_seconds=config.table_lock_wait_seconds,
     )
     announce("dump: %s of %s in %.1f s", human_size(result.size), mask_url(url), time.monotonic() - started)
     return result

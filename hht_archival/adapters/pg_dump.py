@@ -24,7 +24,7 @@ from hht_archival.adapters.pg_failures import classify_failure, scrub
 from hht_archival.adapters.pg_inspect import count_table_rows
 from hht_archival.adapters.pg_roles import read_roles
 from hht_archival.adapters.pipe import BoundedPipe, StreamAborted, failing
-from hht_archival.adapters.postgres import find_pg_dump, passfile_environment
+from hht_archival.adapters.postgres import bounded, find_pg_dump, passfile_environment
 from hht_archival.errors import TransientError
 from hht_archival.roles import DatabaseRoles
 
@@ -47,6 +47,7 @@ def stream_dump(
     count_rows: bool = True,
     custom_format: bool = False,
     role_passwords: bool = False,
+    lock_wait_seconds: float = 300,
 ) -> DumpResult:
     """Run pg_dump into ``out``; close it only once the dump is known complete, else fail it.
 
@@ -59,33 +60,46 @@ def stream_dump(
     ``count_rows``, every table's rows are counted in it while pg_dump runs. Both
     describe the dump, not the database a moment later, so a restore drill can
     hold the restore to them.
+
+    No wait is unbounded: pg_dump waits at most ``lock_wait_seconds`` for each
+    table's lock (``--lock-wait-timeout``), the snapshot's connection, whose row
+    counts wait on the same locks, has that ``lock_timeout``, and both connections
+    give up on a server that does not answer or has gone (postgres.BOUNDED_CONNECTION).
     """
     with failing(out):
-        result = _stream_dump(database_url, out, sponsor, count_rows, custom_format, role_passwords)
+        result = _stream_dump(
+            database_url, out, sponsor, count_rows, custom_format, role_passwords, lock_wait_seconds
+        )
     out.close()
     return result
 
 
 def _stream_dump(
-    database_url, out: BoundedPipe, sponsor, count_rows, custom_format, role_passwords
+    database_url, out: BoundedPipe, sponsor, count_rows, custom_format, role_passwords, lock_wait_seconds
 ) -> DumpResult:
     import psycopg
+    from psycopg.conninfo import conninfo_to_dict
 
     pg_dump = find_pg_dump()
+    lock_wait_ms = max(1, round(lock_wait_seconds * 1000))
     with passfile_environment(database_url) as (conninfo, env), ExitStack() as held:
         argv = [
             pg_dump,
             f"--format={'custom' if custom_format else 'plain'}",
             "--no-password",
+            f"--lock-wait-timeout={lock_wait_ms}",
             f"--dbname={conninfo}",
         ]
         try:  # the snapshot's connection stays open until pg_dump is done with it
-            conn = held.enter_context(psycopg.connect(database_url, connect_timeout=10))
+            conn = held.enter_context(psycopg.connect(**bounded(conninfo_to_dict(database_url))))
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # After SET TRANSACTION, which must come first; SET takes no snapshot, so the one exported
+            # next is still the transaction's own. The row counts then wait no longer than pg_dump.
+            conn.execute(f"SET lock_timeout = {lock_wait_ms}")
             snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
             roles = read_roles(conn, sponsor, role_passwords)
         except psycopg.Error as exc:
-            raise classify_failure(scrub(str(exc), database_url), 1, sponsor) from None
+            raise classify_failure(scrub(str(exc), database_url), 1, sponsor, lock_wait_seconds) from None
         argv.append(f"--snapshot={snapshot}")
         if out.failure is not None:  # the stream was stopped while the snapshot was taken
             raise StreamAborted(out.failure)
@@ -123,7 +137,7 @@ def _stream_dump(
         raise StreamAborted(out.failure)
     stderr_text = scrub((stderr.value or b"").decode("utf-8", "replace").strip(), database_url)
     if proc.returncode != 0:  # pg_dump's own words first: they say why the count may have failed too
-        raise classify_failure(stderr_text, proc.returncode, sponsor)
+        raise classify_failure(stderr_text, proc.returncode, sponsor, lock_wait_seconds)
     complete = head.startswith(b"PGDMP") if custom_format else DUMP_TRAILER in tail
     if not complete:
         raise TransientError(
@@ -131,7 +145,9 @@ def _stream_dump(
             "'dump complete' trailer, so the dump is treated as truncated and not uploaded."
         )
     if counter and counter.error is not None:
-        raise classify_failure(scrub(str(counter.error), database_url), 1, sponsor) from None
+        raise classify_failure(
+            scrub(str(counter.error), database_url), 1, sponsor, lock_wait_seconds
+        ) from None
     return DumpResult(size=size, table_counts=counter.value if counter else None, roles=roles)
 
 

@@ -4,8 +4,9 @@ Kept apart from the adapters that run pg_dump (pg_dump.py) and open
 connections (postgres.py) so that the patterns, the part most often extended,
 read on their own and are the same for both. Wrong passwords, missing
 databases and version mismatches are permanent; an unreachable or restarting
-server is a ``TransientError``. The password is removed from anything pg_dump
-or the server said before it reaches a message.
+server, and a table lock held longer than the dump may wait, are a
+``TransientError``. The password is removed from anything pg_dump or the
+server said before it reaches a message.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ _TRANSIENT_PATTERNS = re.compile(
     r"the database system is (starting up|shutting down|in recovery mode)|connection timed out",
     re.I,
 )
+# The dump waited too long for a table's lock. pg_dump's --lock-wait-timeout runs its LOCK TABLE
+# under statement_timeout, so pg_dump 15 says "statement timeout"; the row counts run under
+# lock_timeout. Only those two queries count: a statement timeout elsewhere is not a lock wait.
+_LOCK_WAIT = re.compile(r"canceling statement due to (lock|statement) timeout", re.I)
+_LOCKING = re.compile(r"Query was: LOCK TABLE (.+?) IN ACCESS SHARE MODE\s*$", re.M)
+_COUNTING = re.compile(r"Query was: SELECT count\(\*\) FROM (.+?)\s*$", re.M)
 
 
 def scrub(text: str, database_url: str) -> str:
@@ -69,7 +76,17 @@ def connection_failure(doing: str, said: str, database_url: str) -> ArchivalErro
     return kind(f"{doing} failed: {_reason(text)}")
 
 
-def classify_failure(stderr: str, code: int, sponsor: str) -> ArchivalError:
+def classify_failure(
+    stderr: str, code: int, sponsor: str, lock_wait_seconds: float | None = None
+) -> ArchivalError:
+    """One sentence for what pg_dump (or the dump's snapshot connection) said, and whether to retry.
+
+    ``lock_wait_seconds`` is how long the dump was allowed to wait for a table's
+    lock (ARCHIVAL_TABLE_LOCK_WAIT_SECONDS), named in the sentence when that wait ran out.
+    """
+    table = _lock_wait_table(stderr)
+    if table is not None:
+        return lock_wait_failure(sponsor, table, lock_wait_seconds)
     detail = _last_line(stderr) or f"exit status {code}"
     for pattern, remedy in _PERMANENT_PATTERNS:
         if pattern.search(stderr):
@@ -86,6 +103,38 @@ def classify_failure(stderr: str, code: int, sponsor: str) -> ArchivalError:
             f"pg_dump for sponsor {sponsor} was killed by signal {-code}; no dump was kept."
         )
     return ArchivalError(f"pg_dump failed for sponsor {sponsor} with exit status {code}: {detail}.")
+
+
+def lock_wait_failure(sponsor: str, table: str, seconds: float | None) -> TransientError:
+    """The dump gave up waiting for ``table``'s lock: transient, because the lock is someone else's.
+
+    Why retried: the session holding the lock is another's (a migration, VACUUM FULL,
+    a forgotten open transaction) and usually ends; the task retry policy tries again
+    after its backoff, each attempt waiting at most ``seconds`` more, which costs the
+    database little (meanwhile pg_dump holds ACCESS SHARE locks: they delay only DDL).
+    A lock that is never released fails the run once the retries are spent, with this
+    sentence, which says how to find the session.
+    """
+    waited = f"more than {seconds:g} s" if seconds is not None else "longer than it may"
+    # A query for the person reading the sentence; nothing here runs it.
+    who = "SELECT pid, mode, granted, query FROM pg_locks JOIN pg_stat_activity USING (pid) WHERE relation = "
+    who += "'" + table.replace("'", "''") + "'::regclass"
+    return TransientError(
+        f"pg_dump for sponsor {sponsor} waited {waited} for a lock on table {table}, held or awaited by "
+        f"another session (a migration, VACUUM FULL); find it with {who}, then run again once it is done, "
+        "or raise ARCHIVAL_TABLE_LOCK_WAIT_SECONDS."
+    )
+
+
+def _lock_wait_table(text: str) -> str | None:
+    """The table the dump gave up waiting for, or None when ``text`` is not that failure."""
+    said = _LOCK_WAIT.search(text)
+    if said is None:
+        return None
+    if locking := _LOCKING.search(text):
+        return locking.group(1)
+    counting = _COUNTING.search(text)
+    return counting.group(1) if counting and said.group(1).lower() == "lock" else None
 
 
 def _matching_line(text: str, pattern: re.Pattern) -> str:

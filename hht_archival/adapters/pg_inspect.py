@@ -50,9 +50,22 @@ class Standing:
 
 
 def count_table_rows(conn) -> dict[str, int]:
-    """Rows of every user table (``schema.table``), as the connection's transaction sees them."""
-    tables = [row[0] for row in conn.execute(_TABLES_WITH_ROWS)]
-    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
+    """Rows of every user table (``schema.table``), as the connection's transaction sees them.
+
+    A failed count says which query failed on a second line, ``Query was: ...``, as
+    pg_dump does: the server's "canceling statement due to lock timeout" names no
+    table, and pg_failures.py reads both the same way to name it.
+    """
+    import psycopg
+
+    counts = {}
+    for table in [row[0] for row in conn.execute(_TABLES_WITH_ROWS)]:
+        query = f"SELECT count(*) FROM {table}"  # noqa: S608 (a name quoted by quote_ident)
+        try:
+            counts[table] = conn.execute(query).fetchone()[0]
+        except psycopg.Error as exc:
+            raise type(exc)(f"{exc}\nQuery was: {query}") from exc
+    return counts
 
 
 def table_rows(url: str) -> dict[str, int]:

@@ -131,12 +131,31 @@ def pg_dump_environment(environ) -> dict[str, str]:
     }
 
 
+# libpq's limits for a client tool's connection: give up on a server that does not answer within
+# 10 s, and notice one that vanished mid-dump (no FIN, e.g. a failover or a cut network) after about
+# 30 + 3 x 10 s of silence instead of waiting on the socket for the kernel's two hours.
+BOUNDED_CONNECTION = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
+
+
+def bounded(params: dict) -> dict:
+    """``params`` with ``BOUNDED_CONNECTION``'s limits wherever the URL does not set its own."""
+    return {**BOUNDED_CONNECTION, **params}
+
+
 @contextmanager
 def passfile_environment(database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
     """Yield a password-free conninfo and an environment whose PGPASSFILE holds the password.
 
     The passfile is created 0600 in a private directory and removed on exit;
     the environment is ``pg_dump_environment``'s, so no other secret reaches pg_dump.
+    The conninfo carries ``BOUNDED_CONNECTION``'s connect timeout and TCP keepalives
+    (where the URL sets none), so pg_dump and psql cannot wait on a gone server forever.
     """
     try:
         params = conninfo_to_dict(database_url)
@@ -146,6 +165,7 @@ def passfile_environment(database_url: str) -> Iterator[tuple[str, dict[str, str
             "postgresql://USER:PASSWORD@HOST:PORT/DBNAME."
         ) from None
     password = params.pop("password", None)
+    params = bounded(params)
     env = pg_dump_environment(os.environ)
     if password is None:
         yield make_conninfo(**params), env
