@@ -19,6 +19,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
+from prefect.states import Cancelled
 
 from blocks.config import load_settings
 from blocks.manifest import SponsorRun, expand, load_manifest
@@ -27,6 +28,9 @@ from flows.fan_out import archive_on_workers
 from flows.parameters import ApplicationDeployment, sponsor_parameters, sponsor_run_parameters
 from hht_archival.errors import ArchivalError, one_sentence
 from hht_archival.progress import announce, human_size
+from hht_archival.record import utc_now_iso
+from hht_archival.stopping import requested, signals_stop_runs
+from hht_archival.unorchestrated import ArchivalStopped, record_config_failure, stopped_sentence
 
 
 class SponsorsFailed(ArchivalError):
@@ -40,6 +44,21 @@ class SponsorsFailed(ArchivalError):
         return (SponsorsFailed, (str(self), self.summary))
 
 
+class SponsorsStopped(SponsorsFailed):
+    """The night was stopped by a signal; each sponsor's row says how far it got. The run ends Cancelled."""
+
+    def __init__(self, message: str, summary: list[dict[str, Any]], signum: int):
+        super().__init__(message, summary)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __reduce__(self):
+        return (SponsorsStopped, (str(self), self.summary, self.signum))
+
+
 @task(name="archive-sponsor-run", cache_policy=NO_CACHE, persist_result=False, retries=0)
 def archive_one(
     run: SponsorRun, deployment: ApplicationDeployment | None, log_dir: str | None
@@ -51,10 +70,11 @@ def archive_one(
 def _summary_row(run: SponsorRun, outcome: Any) -> dict[str, Any]:
     record = outcome if isinstance(outcome, dict) else getattr(outcome, "record", None) or {}
     seconds = sum(step.get("seconds", 0) for step in record.get("steps", []))
+    failed = "stopped" if isinstance(outcome, ArchivalStopped) else "failed"
     return {
         "sponsor": run.sponsor,
         "environment": run.environment,
-        "status": record.get("status", "failed") if isinstance(outcome, dict) else "failed",
+        "status": record.get("status", "failed") if isinstance(outcome, dict) else failed,
         "flag_source": record.get("flag_source"),
         "size": record.get("backup_size", 0),
         "sha256": record.get("backup_sha256"),
@@ -100,14 +120,15 @@ def archive_all_sponsors(
     settings = load_settings()
     path = manifest or str(settings.archival_manifest)
     runs = expand(load_manifest(path), sponsors, environments, path=path)
-    if fan_out:
-        announce("Archiving %d sponsor run(s) on the pool's workers.", len(runs))
-        child = sponsor_parameters(deployment=deployment, log_dir=log_dir)
-        outcomes = archive_on_workers(runs, child, night_hours * 3600)
-    else:
-        limit = max_parallel or settings.archival_max_parallel
-        announce("Archiving %d sponsor run(s), at most %d at a time.", len(runs), limit)
-        outcomes = _archive_here(runs, deployment, log_dir, limit)
+    with signals_stop_runs():  # SIGINT/SIGTERM (a cancel from the UI): every sponsor's run stops too
+        if fan_out:
+            announce("Archiving %d sponsor run(s) on the pool's workers.", len(runs))
+            child = sponsor_parameters(deployment=deployment, log_dir=log_dir)
+            outcomes = archive_on_workers(runs, child, night_hours * 3600)
+        else:
+            limit = max_parallel or settings.archival_max_parallel
+            announce("Archiving %d sponsor run(s), at most %d at a time.", len(runs), limit)
+            outcomes = _archive_here(runs, deployment, log_dir, limit)
     finished = []
     for run, outcome in outcomes:
         finished.append(_summary_row(run, outcome))
@@ -130,6 +151,13 @@ def archive_all_sponsors(
         ],
         description="Each sponsor's archival: status, size, SHA-256, location, time, reason, flow run.",
     )
+    stop = requested()
+    if stop is not None:
+        stopped = [row for row in finished if row["status"] == "stopped"]
+        message = (
+            f"{len(stopped)} of {len(finished)} sponsor runs were {stop}; the others ended on their own."
+        )
+        return Cancelled(message=message, data=SponsorsStopped(message, finished, stop.signum))
     failed = [row for row in finished if row["status"] == "failed"]
     if failed:
         reasons = "; ".join(f"{row['sponsor']} ({row['environment']}): {row['reason']}" for row in failed)
@@ -138,16 +166,38 @@ def archive_all_sponsors(
 
 
 def _archive_here(runs: list[SponsorRun], deployment, log_dir, limit: int) -> list[tuple[SponsorRun, Any]]:
-    """Each sponsor as a child flow run in this process, at most ``limit`` at once."""
+    """Each sponsor as a child flow run in this process, at most ``limit`` at once.
+
+    On a stop no new sponsor starts; the running ones stop on their own (the
+    stop reaches their streams and lock waits, stopping.py) and are waited for,
+    so each leaves its log; the ones that never started get a log saying so.
+    """
     waiting, running, finished = deque(runs), {}, {}
-    while waiting or running:
-        while waiting and len(running) < limit:
-            run = waiting.popleft()
-            future = archive_one.with_options(
-                task_run_name=f"archive-{run.sponsor}-{run.environment}"
-            ).submit(run, deployment, log_dir)
-            running[future] = run
-        done = next(as_completed(list(running)))
-        run = running.pop(done)
-        finished[(run.sponsor, run.environment)] = done.result(raise_on_failure=False)
+    try:
+        while waiting or running:
+            while waiting and len(running) < limit and requested() is None:
+                run = waiting.popleft()
+                future = archive_one.with_options(
+                    task_run_name=f"archive-{run.sponsor}-{run.environment}"
+                ).submit(run, deployment, log_dir)
+                running[future] = run
+            done = next(as_completed(list(running)))
+            run = running.pop(done)
+            finished[(run.sponsor, run.environment)] = done.result(raise_on_failure=False)
+    except BaseException:
+        stop = requested()
+        if stop is None:
+            raise
+        for future, run in running.items():  # seconds, unless one sleeps out a retry's back-off
+            finished[(run.sponsor, run.environment)] = future.result(raise_on_failure=False)
+        for run in waiting:
+            finished[(run.sponsor, run.environment)] = never_started(run, stop, log_dir)
     return [(run, finished[(run.sponsor, run.environment)]) for run in runs]
+
+
+def never_started(run: SponsorRun, stop, log_dir) -> ArchivalStopped:
+    """A sponsor whose run the stop came before: its own log says so, like every sponsor's."""
+    sentence = stopped_sentence(stop, run.sponsor, run.environment, started=False)
+    error = ArchivalError(sentence)
+    logged = record_config_failure(error, run.sponsor, run.environment, log_dir, utc_now_iso())
+    return ArchivalStopped(sentence, logged.log_path, logged.record, stop.signum)

@@ -9,6 +9,7 @@ caps how many run at once across all workers (prefect.yaml).
 Nothing is skipped silently: a run that crashed (its process died) is started
 again once (a cancelled one is not: a person chose that); one with no outcome
 when the night's limit is reached (its worker gone with it) is reported lost.
+A nightly that is stopped (cancelled from the UI) cancels the runs still going.
 Each run's record is read back from its table artifact, because its local log
 is on the worker that ran it.
 """
@@ -25,13 +26,16 @@ from prefect.client.schemas.filters import (
     FlowRunFilterId,
 )
 from prefect.deployments import run_deployment
+from prefect.states import Cancelling
 
 from blocks.manifest import SponsorRun
 from flows.parameters import sponsor_run_parameters
 from flows.run_artifacts import read_record
+from hht_archival import stopping
 from hht_archival.errors import ArchivalError
 from hht_archival.progress import announce
-from hht_archival.unorchestrated import ArchivalFailed
+from hht_archival.stopping import requested
+from hht_archival.unorchestrated import ArchivalFailed, ArchivalStopped, stopped_sentence
 
 SPONSOR_RUN_DEPLOYMENT = "archive-sponsor/sponsor-run"
 POLL_SECONDS = 5.0
@@ -51,6 +55,18 @@ def archive_on_workers(
     """Start a deployment run per sponsor, wait for all, return each one's record or its failure."""
     pending = {s.flow_run_id: s for s in (_submit(run, parameters) for run in runs)}
     outcomes: dict[tuple[str, str], dict | Exception] = {}
+    try:
+        _wait_for(pending, outcomes, parameters, timeout_seconds)
+    except BaseException:
+        stop = requested()
+        if stop is None:
+            raise
+        _cancel(pending, stop, outcomes)
+    return [(run, outcomes[(run.sponsor, run.environment)]) for run in runs]
+
+
+def _wait_for(pending: dict, outcomes: dict, parameters: dict[str, Any], timeout_seconds: float) -> None:
+    """Poll the runs until each has an outcome (a crashed one started again once) or time is up."""
     deadline = time.monotonic() + timeout_seconds
     while pending and time.monotonic() < deadline:
         for flow_run in _read(list(pending)):
@@ -73,14 +89,33 @@ def archive_on_workers(
                 submitted, flow_run, state
             )
         if pending:
-            time.sleep(POLL_SECONDS)
+            stopping.sleep(POLL_SECONDS)
     for submitted in pending.values():  # no outcome in time: its worker is likely gone
         outcomes[(submitted.run.sponsor, submitted.run.environment)] = ArchivalError(
             f"The run of sponsor {submitted.run.sponsor} ({submitted.run.environment}) gave no outcome "
             f"within {timeout_seconds / 3600:g} h (flow run {submitted.flow_run_id}: its worker may be "
             "gone); check the pool's workers and run it again."
         )
-    return [(run, outcomes[(run.sponsor, run.environment)]) for run in runs]
+    pending.clear()
+
+
+def _cancel(pending: dict, stop, outcomes: dict) -> None:
+    """The nightly was stopped (a cancel from the UI, SIGTERM): cancel the sponsors' runs still going.
+
+    Each is asked to cancel as the UI's button does; its worker then stops it
+    (SIGTERM: pg_dump ended, the upload aborted, its log written) and it ends
+    Cancelled on its own. They are not waited for: a stop must be quick.
+    """
+    with get_client(sync_client=True) as client:
+        for submitted in pending.values():
+            try:
+                client.set_flow_run_state(submitted.flow_run_id, Cancelling(message=str(stop)), force=True)
+            except Exception as exc:  # the run itself may have ended meanwhile; say so and go on
+                announce("The run %s could not be cancelled (%s).", submitted.flow_run_id, exc)
+            sentence = stopped_sentence(stop, submitted.run.sponsor, submitted.run.environment)
+            outcomes[(submitted.run.sponsor, submitted.run.environment)] = ArchivalStopped(
+                f"{sentence} (flow run {submitted.flow_run_id} asked to cancel)", None, None, stop.signum
+            )
 
 
 def _submit(run: SponsorRun, parameters: dict[str, Any], attempt: int = 1) -> _Submitted:

@@ -9,11 +9,11 @@ would use) imports and migrates while this process is still importing the
 flows, and a server that cannot start becomes one sentence with the fix.
 A configured server (PREFECT_API_URL, a profile, prefect.toml) is used as is.
 
-What an embedded API cannot do: it lives as long as the command. The archive
-lock it holds (flows/sponsor_lock.py) is shared by the runs of one machine
-that share a PREFECT_HOME (one SQLite database), never across machines; there,
-every object is written only if its key is free (S3 conditional writes), so no
-run overwrites another, and the logs' hash chain shows two runs that overlapped.
+What an embedded API cannot do: it lives as long as the command, so nothing
+that must outlive a run or be shared between machines lives in it (the archive
+lock is in the sponsor's database: flows/sponsor_lock.py). It runs in a session
+of its own, so a Ctrl-C at the terminal reaches the command, which then still
+has an API to record how its run ended (hht_archival/stopping.py).
 """
 
 from __future__ import annotations

@@ -65,9 +65,13 @@ class ArchivalStopped(ArchivalFailed):
         return (ArchivalStopped, (str(self), self.log_path, self.record, self.signum))
 
 
-def stopped_sentence(stop, sponsor: str, environment: str, backup_location: str | None = None) -> str:
+def stopped_sentence(
+    stop, sponsor: str, environment: str, backup_location: str | None = None, started: bool = True
+) -> str:
     """What a stopped run's log and the terminal say: by which signal, and what is (not) in S3."""
     whose = f"The run for sponsor {sponsor} ({environment}) was stopped by {stop.signal_name}"
+    if not started:
+        return f"{whose} before it started; nothing was done; run it again when ready."
     if backup_location:
         return (
             f"{whose} after its backup reached {backup_location}, whole, but before its deployment log "

@@ -11,13 +11,16 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.conftest import AUDIT, BACKUPS, run_cli
-from tests.support.prefectserver import api_request
-from tests.support.s3server import list_keys
+from tests.support.prefectserver import api_request, failed_archive_reasons
+from tests.support.s3server import list_keys, open_multipart_uploads
 from tests.support.teamrepo import clone, make_team_remote
 
 REPO = Path(__file__).resolve().parents[1]
@@ -201,3 +204,76 @@ def test_pre_deploy_from_ci_waits_and_writes_the_seeds_outputs(team, s3, seeded_
     expected = f"backup_location=s3://{BACKUPS}/{staging_key}\nbackup_size={staging_log['backup_size']}\n"
     assert outputs.read_text() == expected  # the seed's outputs, for the CI's next step
     assert expected in ours.stdout and '"status": "archived"' in ours.stdout
+
+
+def _pg_dump_waiting_on_a_lock(database_url: str) -> bool:
+    with psycopg.connect(database_url) as conn:
+        return bool(
+            conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'pg_dump' AND wait_event_type = 'Lock'"
+            ).fetchone()
+        )
+
+
+def _pg_dump_processes(database_url: str) -> list[int]:
+    """pg_dump processes on this machine dumping ``database_url``'s database (its name in their argv)."""
+    name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"pg_dump") and any(f"dbname={name}".encode() in a for a in argv):
+            found.append(int(pid))
+    return found
+
+
+def test_a_run_cancelled_from_the_ui_while_its_dump_waits_on_a_lock_ends_cancelled_and_tells(
+    team, s3, seeded_db, tmp_path
+):
+    """The operator's Cancel on a worker's run (the worker sends it SIGTERM) while a migration holds a
+    table: the run stops within seconds instead of waiting out the lock, ends Cancelled with its log, and
+    the watchers are told; nothing is left at a final key or running."""
+    server = team["server"]
+    worker = Worker(team, "cancel-worker", {"DATABASE_URL": seeded_db})
+    migration = psycopg.connect(seeded_db)
+    migration.execute("LOCK TABLE diary_entries IN ACCESS EXCLUSIVE MODE")  # held: the transaction stays open
+    try:
+        [on_demand] = _api(server, "/deployments/filter", {"deployments": {"name": {"any_": ["on-demand"]}}})
+        since = datetime.now(UTC).isoformat()
+        flow_run = _api(
+            server,
+            f"/deployments/{on_demand['id']}/create_flow_run",
+            {"parameters": {"sponsor": "titan", "environment": "production", "enabled": "on"}},
+        )
+        deadline = time.monotonic() + 180
+        while not _pg_dump_waiting_on_a_lock(seeded_db):
+            assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
+            time.sleep(0.2)
+        cancelled = time.monotonic()
+        cancel = {"state": {"type": "CANCELLING"}, "force": True}  # what the UI's Cancel button sends
+        _api(server, f"/flow_runs/{flow_run['id']}/set_state", cancel)
+        ended = ("CANCELLED", "CRASHED", "FAILED", "COMPLETED")
+        while (state := api_request("GET", f"{server.api_url}/flow_runs/{flow_run['id']}").json())[
+            "state_type"
+        ] not in ended:
+            assert time.monotonic() < deadline + 60, worker.log.read_text()[-3000:]
+            time.sleep(0.2)
+        print(f"\nCancelled {time.monotonic() - cancelled:.1f} s after the cancel, with the lock still held")
+        assert _pg_dump_processes(seeded_db) == []  # pg_dump was stopped, not left waiting on the lock
+    finally:
+        migration.close()
+        worker.stop()
+
+    assert state["state_type"] == "CANCELLED", worker.log.read_text()[-3000:]
+    stopped = (
+        "The run for sponsor titan (production) was stopped by SIGTERM before it finished; nothing was left "
+        "at a final S3 key; run it again when ready."
+    )
+    assert state["state"]["message"] == stopped
+    [log] = [json.loads(p.read_text()) for p in worker.logs() if flow_run["id"] in p.read_text()]
+    assert (log["status"], log["error"]) == ("failed", stopped)
+    assert list_keys(s3, BACKUPS) == [] and open_multipart_uploads(s3, BACKUPS) == []
+    assert failed_archive_reasons(server, "titan", since, stopped) == [stopped]  # an incident: no archive

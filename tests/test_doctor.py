@@ -12,6 +12,7 @@ import pytest
 from blocks.config import resolve_config
 from blocks.flag import FlagDecision
 from hht_archival.adapters.bucket_settings import RULE_ID
+from hht_archival.adapters.pg_lock import Holder, archive_lock, read_holder
 from hht_archival.doctor import passed, run_checks
 from hht_archival.provision import plan_bucket
 from tests.conftest import AUDIT, BACKUPS, run_cli
@@ -55,6 +56,23 @@ def test_provision_then_doctor_is_all_green(provisioned):
         assert checks[f"{bucket} object lock"] == "warn"  # advice, not a blocker
     assert checks["AWS credentials"] == checks["database"] == checks["pg_dump"] == "ok"
     assert checks["audit bucket log chain"] == "ok"
+    assert checks["archive lock"] == "ok"
+
+
+def test_doctor_names_the_run_holding_the_archive_lock_and_how_to_end_a_dead_ones(provisioned, seeded_db):
+    holder = Holder(run="archive-titan-production", run_id="5c1", host="worker-b", pid="77", started="T0")
+    with archive_lock(
+        seeded_db, "titan", "production", wait_seconds=0, lease_seconds=60, holder=holder, say=print
+    ):
+        session = read_holder(seeded_db, "titan", "production").session_pid
+        _, rows = _failures()
+    [row] = [row for row in rows if row.check == "archive lock"]
+    assert (row.status, row.detail) == (
+        "warn",
+        "held by run archive-titan-production (5c1) on host worker-b (pid 77), started at T0, so a run now "
+        "would wait for it; if that run is gone, end its database session: "
+        f"SELECT pg_terminate_backend({session})",
+    )
 
 
 def test_a_missing_bucket(provisioned):

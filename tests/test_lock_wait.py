@@ -26,7 +26,7 @@ from hht_archival.adapters.pipe import BoundedPipe
 from hht_archival.errors import ConfigError, TransientError
 from tests.conftest import BACKUPS, SPONSOR, log_files, run_cli
 from tests.support.pgcluster import SEED_ROW_COUNTS
-from tests.support.prefectserver import api_request
+from tests.support.prefectserver import failed_archive_reasons
 from tests.support.s3server import list_keys, open_multipart_uploads
 
 LOCKED = "public.diary_entries"
@@ -151,24 +151,4 @@ def test_a_locked_table_fails_the_run_in_one_sentence_and_tells_the_watchers(
     [path] = log_files(tmp_path / "logs" / SPONSOR)
     log = json.loads(path.read_text())
     assert (log["status"], log["error"]) == ("failed", expected)
-    assert _failed_event_reasons(prefect_server, since, expected) == [expected]
-
-
-def _failed_event_reasons(server, since: str, expected: str, timeout: float = 60) -> list[str]:
-    """The reasons of titan's hht.archive.failed events since ``since`` (polled: events are persisted in
-    batches), once one of them is ``expected`` or ``timeout`` has passed."""
-    wanted = {
-        "filter": {
-            "occurred": {"since": since},
-            "event": {"name": ["hht.archive.failed"]},
-            "resource": {"id": [f"hht.sponsor.{SPONSOR}.production"]},
-        },
-        "limit": 50,
-    }
-    deadline = time.monotonic() + timeout
-    while True:
-        events = api_request("POST", f"{server.api_url}/events/filter", json=wanted).json()["events"]
-        reasons = [event["payload"].get("reason") for event in events]
-        if expected in reasons or time.monotonic() > deadline:
-            return reasons
-        time.sleep(0.5)
+    assert failed_archive_reasons(prefect_server, SPONSOR, since, expected) == [expected]

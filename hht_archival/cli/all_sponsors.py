@@ -36,7 +36,8 @@ def run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> N
         )
     whose = "sponsors " + ", ".join(sorted({run.sponsor for run in runs}))
     api_ready = start_prefect_api(whose, debug)  # the imports below overlap its start
-    from flows.archive_all_sponsors import SponsorsFailed, archive_all_sponsors
+    from flows.archive_all_sponsors import SponsorsFailed, archive_all_sponsors, never_started
+    from hht_archival.stopping import requested
     from hht_archival.unorchestrated import record_config_failure
 
     if not debug:
@@ -47,6 +48,13 @@ def run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> N
         for run in runs:  # every sponsor's run still leaves its log, in its own directory
             record_config_failure(exc, run.sponsor, run.environment, log_dir, started_at)
         fail(str(exc), None, EXIT_FAILED)
+    except BaseException:
+        stop = requested()  # Ctrl-C while the embedded API started: no sponsor's run began
+        if stop is None:
+            raise
+        for run in runs:
+            never_started(run, stop, log_dir)
+        fail(f"hht-archival run was {stop} before any sponsor's run started.", None, stop.exit_code)
     try:
         summary = archive_all_sponsors(
             manifest=manifest,
@@ -55,9 +63,9 @@ def run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> N
             max_parallel=max_parallel,
             log_dir=log_dir,
         )
-    except SponsorsFailed as exc:
+    except SponsorsFailed as exc:  # or SponsorsStopped: 130/143
         print_sponsor_runs(exc.summary)
-        fail(str(exc), None, EXIT_FAILED)
+        fail(str(exc), None, getattr(exc, "exit_code", EXIT_FAILED))
     except Exception as exc:
         if debug:
             traceback.print_exc()

@@ -97,3 +97,23 @@ def api_request(method: str, url: str, json: object = None) -> httpx.Response:
         time.sleep(0.5 * 2**attempt)
     reply.raise_for_status()
     return reply
+
+
+def failed_archive_reasons(server, sponsor: str, since: str, expected: str, timeout: float = 60) -> list[str]:
+    """The reasons of a sponsor's (production) hht.archive.failed events since ``since``, polled
+    (the server persists events in batches) until one of them is ``expected`` or ``timeout`` passed."""
+    wanted = {
+        "filter": {
+            "occurred": {"since": since},
+            "event": {"name": ["hht.archive.failed"]},
+            "resource": {"id": [f"hht.sponsor.{sponsor}.production"]},
+        },
+        "limit": 50,
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        events = api_request("POST", f"{server.api_url}/events/filter", json=wanted).json()["events"]
+        reasons = [event["payload"].get("reason") for event in events]
+        if expected in reasons or time.monotonic() > deadline:
+            return reasons
+        time.sleep(0.5)
