@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from dataclasses import dataclass, field
 
 import click
 
@@ -53,15 +54,15 @@ def run_one(sponsor, environment, enabled, sponsor_block, log_dir, debug) -> Non
         _stopped_outside_the_flow(stop, started)
 
 
+@dataclass
 class _Started:
     """What is known of the run so far, for whoever must write its log if it is stopped."""
 
-    def __init__(self, at: str, parameters: dict) -> None:
-        self.at = at
-        self.clock = time.time()  # to the microsecond: a log from a run that ended this second is not ours
-        self.parameters = parameters
-        self.config = None
-        self.decision = None
+    at: str
+    parameters: dict
+    clock: float = field(default_factory=time.time)  # a log from a run that ended this second is not ours
+    config: object = None
+    decision: object = None
 
 
 def _run_one(started: _Started, debug: bool) -> None:
