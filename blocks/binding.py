@@ -142,11 +142,24 @@ def bound_aws_identity(
         prefix = bound.prefixes[0]
         sentence = (
             f"No AWS credentials are bound to sponsor {bound.sponsor}: {held[0]} belongs to sponsor "
-            f"{home_sponsor()} (SPONSOR); set {prefix}AWS_ACCESS_KEY_ID and {prefix}AWS_SECRET_ACCESS_KEY "
-            f"(or {prefix}AWS_PROFILE), or name an AwsCredentials block in {bound.sponsor}'s sponsor block."
+            f"{home_sponsor()} (SPONSOR); {identity_remedy(bound.sponsor, prefix)}."
         )
         return RefusedIdentity(sentence), "none", sentence
     return None, MACHINE_IDENTITY, None
+
+
+def identity_remedy(sponsor: str, prefix: str | None = None) -> str:
+    """How to give ``sponsor`` a cloud identity of its own, as a clause: its keys, its profile or its block.
+
+    The variables are behind ``prefix``; by default the sponsor's own, or the
+    seed's unprefixed names for the home sponsor, whose Doppler project sets them.
+    """
+    if prefix is None:
+        prefix = "" if sponsor == home_sponsor() else own_prefix(sponsor)
+    return (
+        f"set {prefix}AWS_ACCESS_KEY_ID and {prefix}AWS_SECRET_ACCESS_KEY (or {prefix}AWS_PROFILE), "
+        f"or name an AwsCredentials block in {sponsor}'s sponsor block"
+    )
 
 
 def _prefixed_keys(sponsor: str, prefix: str) -> AwsKeys | None:

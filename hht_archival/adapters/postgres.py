@@ -80,6 +80,23 @@ def mask_url(url: str) -> str:
     return make_conninfo(**params)
 
 
+def url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable before any connection is tried, as a clause, or None when it parses.
+
+    libpq reads a bad port only when it connects, and its words for a bad
+    string quote the string; this clause quotes nothing of ``url``, since a
+    malformed URL may hold its password anywhere.
+    """
+    try:
+        params = conninfo_to_dict(url)
+    except Exception:
+        return "it is not a PostgreSQL connection string"
+    for port in str(params.get("port") or "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            return "its port is not a number from 1 to 65535"
+    return None
+
+
 def find_pg_dump() -> str:
     """ARCHIVAL_PG_DUMP if set (to pick one of several installed versions), else pg_dump on PATH."""
     path = os.environ.get("ARCHIVAL_PG_DUMP") or shutil.which("pg_dump")

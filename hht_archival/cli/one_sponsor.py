@@ -6,8 +6,10 @@ command line before it), and a resolved configuration cannot be handed to it,
 because Prefect stores a flow's parameters and this one holds the database URL
 and keys. Resolving first lets a disabled run without a Prefect server finish
 without starting an engine, says a bad input in one sentence before the
-engine's start, and tells where the local log goes when the engine cannot
-start. Both resolve from the same arguments with the same function
+engine's start, lets an enabled run find a database that does not answer or a
+missing bucket in seconds rather than after the engine's start and its tasks'
+retries (hht_archival/preflight.py), and tells where the local log goes when
+the engine cannot start. Both resolve from the same arguments with the same function
 (``resolve_named`` in flows/parameters.py), so they cannot disagree.
 """
 
@@ -89,6 +91,8 @@ def _run_one(started: _Started, debug: bool) -> None:
             return
         if decision is not None and config.refusals:  # enabled, but not everything is bound to the sponsor
             _refuse_without_engine(config, decision, started_at)
+        if decision is not None and decision.enabled:  # what would stop the run, found before any engine
+            _check_without_engine(config, decision, started_at)
     whose = f"sponsor {config.sponsor if config else sponsor_or_home(sponsor)}"
     print_run_end(_archive_with_engine(whose, config, decision, started_at, debug, parameters))
 
@@ -122,6 +126,30 @@ def _refuse_without_engine(config, decision, started_at) -> None:
     record, path = write_log_without_engine(config, decision, started_at, sentence)
     emit_outputs(record.model_dump(mode="json"))
     fail(sentence, path, EXIT_BAD_INPUT)
+
+
+def _check_without_engine(config, decision, started_at) -> None:
+    """The database and both buckets answer (hht_archival/preflight.py), or one sentence and the failed log.
+
+    Exit 2 for bad input (a malformed URL, a missing bucket, no cloud identity),
+    1 for work that could not be done (a database that did not answer).
+    """
+    from hht_archival.errors import ArchivalError, ConfigError
+    from hht_archival.preflight import check_before_work
+    from hht_archival.unorchestrated import write_log_without_engine
+
+    try:
+        check_before_work(config, _say)
+    except ArchivalError as exc:
+        record, path = write_log_without_engine(config, decision, started_at, str(exc))
+        print_log(record.model_dump(mode="json"))
+        emit_outputs(record.model_dump(mode="json"))
+        fail(str(exc), path, EXIT_BAD_INPUT if isinstance(exc, ConfigError) else EXIT_FAILED)
+
+
+def _say(message: str, *args: object) -> None:
+    """Progress before the engine starts, printed as the flow's announcements are."""
+    click.echo(message % args if args else message)
 
 
 def _archive_with_engine(whose, config, decision, started_at, debug, parameters) -> dict:
