@@ -134,7 +134,7 @@ def test_a_failed_archive_notifies_once_and_the_next_success_sends_the_recovery(
     first_failure = json.loads(sorted(log_files(tmp_path / "logs" / SPONSOR))[1].read_text())
     body = message["body"]
     assert "Sponsor: titan\nEnvironment: staging\n" in body
-    assert "What is wrong: archiving failed: pg_dump could not reach the database for sponsor titan" in body
+    assert "What is wrong: archiving failed: The database for sponsor titan did not answer after " in body
     assert "\nSince: 20" in body and " UTC\n" in body
     assert f"Last good backup: {good['backup_location']} (" in body
     assert f"Run: http://127.0.0.1:{server.port}/runs/flow-run/{first_failure['flow_run_id']}\n" in body

@@ -118,7 +118,7 @@ def test_a_failed_run_prints_one_sentence_no_traceback_and_exits_1(s3, tmp_path,
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.startswith("❌")]
     assert len(errors) == 1
-    assert errors[0].startswith("❌ pg_dump could not reach the database for sponsor titan")
+    assert errors[0].startswith("❌ The database for sponsor titan did not answer after ")
     assert "Traceback" not in done.stderr + done.stdout
     assert "backup_location=not-configured\nbackup_size=0\n" in done.stdout
     assert _log(tmp_path)["status"] == "failed"

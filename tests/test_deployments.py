@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import psycopg
 import pytest
 
 from tests.conftest import AUDIT, BACKUPS, run_cli
+from tests.support.faultproxy import is_upload_part
 from tests.support.prefectserver import api_request, failed_archive_reasons
 from tests.support.s3server import list_keys, open_multipart_uploads
 from tests.support.teamrepo import clone, make_team_remote
@@ -59,7 +61,7 @@ def team(prefect_server, tmp_path_factory):
 class Worker:
     """`hht-archival worker` in a clone of the team's remote at a path of its own."""
 
-    def __init__(self, team, name: str, env: dict[str, str] | None = None):
+    def __init__(self, team, name: str, env: dict[str, str] | None = None, session: bool = False):
         self.clone = clone(team["remote"], team["where"] / name)
         self.log = team["where"] / f"{name}.log"
         script = str(Path(sys.executable).with_name("hht-archival"))
@@ -76,6 +78,7 @@ class Worker:
             stdin=subprocess.DEVNULL,
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
+            start_new_session=session,  # a terminal of its own, for a test that presses its Ctrl-C
         )
         self.name = name
 
@@ -148,7 +151,9 @@ def test_the_nightly_fans_out_over_workers_in_other_clones(team, s3, moto_server
     )
     assert nightly["state_type"] == "FAILED", worker_logs
     assert (
-        nightly["state"]["message"].count("night-down (production): pg_dump could not reach the database")
+        nightly["state"]["message"].count(
+            "night-down (production): The database for sponsor night-down did not answer"
+        )
         == 1
     )
     assert "1 of 5 sponsor runs failed" in nightly["state"]["message"]
@@ -277,3 +282,47 @@ def test_a_run_cancelled_from_the_ui_while_its_dump_waits_on_a_lock_ends_cancell
     assert (log["status"], log["error"]) == ("failed", stopped)
     assert list_keys(s3, BACKUPS) == [] and open_multipart_uploads(s3, BACKUPS) == []
     assert failed_archive_reasons(server, "titan", since, stopped) == [stopped]  # an incident: no archive
+
+
+def test_ctrl_c_at_a_workers_terminal_mid_upload_ends_its_run_cancelled_with_its_log(
+    team, s3, s3_proxy, bulky_db, tmp_path
+):
+    """The operator stops a worker with Ctrl-C (SIGINT to its terminal's process group) while its run
+    uploads: the run stops as a command-line run does, ends Cancelled with its log, nothing at a key."""
+    server = team["server"]
+    s3_proxy.delay(is_upload_part, seconds=5)  # the first part is in flight when Ctrl-C comes
+    worker = Worker(
+        team, "ctrl-c-worker", {"DATABASE_URL": bulky_db, "ARCHIVAL_PART_SIZE_MIB": "5"}, session=True
+    )
+    try:
+        [on_demand] = _api(server, "/deployments/filter", {"deployments": {"name": {"any_": ["on-demand"]}}})
+        flow_run = _api(
+            server,
+            f"/deployments/{on_demand['id']}/create_flow_run",
+            {"parameters": {"sponsor": "titan", "environment": "production", "enabled": "on"}},
+        )
+        deadline = time.monotonic() + 180
+        while not any(is_upload_part(*r) for r in s3_proxy.requests):
+            assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
+            time.sleep(0.1)
+        stopped = time.monotonic()
+        os.killpg(worker.proc.pid, signal.SIGINT)
+        while (state := api_request("GET", f"{server.api_url}/flow_runs/{flow_run['id']}").json())[
+            "state_type"
+        ] in ("PENDING", "RUNNING", "CANCELLING"):
+            assert time.monotonic() < deadline + 60, worker.log.read_text()[-3000:]
+            time.sleep(0.2)
+        print(f"\nthe run ended {state['state_type']} {time.monotonic() - stopped:.1f} s after Ctrl-C")
+        assert worker.proc.wait(timeout=60) == 130
+    finally:
+        worker.stop()
+    assert state["state_type"] == "CANCELLED", worker.log.read_text()[-3000:]
+    stopped_by_its_worker = (  # the worker passes the stop on to its run as a cancel does: SIGTERM
+        "The run for sponsor titan (production) was stopped by SIGTERM before it finished; nothing was left "
+        "at a final S3 key; run it again when ready."
+    )
+    assert state["state"]["message"] == stopped_by_its_worker
+    assert "Stopping the worker (SIGINT): stopping its 1 run(s) first" in worker.log.read_text()
+    [log] = [json.loads(p.read_text()) for p in worker.logs() if flow_run["id"] in p.read_text()]
+    assert (log["status"], log["error"]) == ("failed", stopped_by_its_worker)
+    assert list_keys(s3, BACKUPS) == [] and open_multipart_uploads(s3, BACKUPS) == []

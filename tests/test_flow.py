@@ -151,25 +151,28 @@ def test_sse_kms_is_requested_when_a_key_is_configured(s3, seeded_db, tmp_path, 
     assert head["ServerSideEncryption"] == "aws:kms"
 
 
-def test_unreachable_database_fails_clearly_after_its_retries_and_uploads_no_backup(
-    s3, tmp_path, monkeypatch
-):
+def test_an_unreachable_database_fails_in_seconds_before_any_dump_or_upload(s3, tmp_path, monkeypatch):
+    """A deployment's run (no command line before it) checks its database first, as the CLI does."""
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:9/nowhere")
     failure, flow_run_id = run_flow(sponsor="titan", enabled=True)
 
     assert isinstance(failure, ArchivalFailed)
-    assert str(failure).startswith(
-        "pg_dump could not reach the database for sponsor titan: check that the server"
+    assert str(failure).startswith("The database for sponsor titan did not answer after ")
+    assert str(failure).endswith(
+        "failed: Connection refused); check that the server in DATABASE_URL is running and reachable, then "
+        "run again."
     )
     log = _only_log(tmp_path)
     assert log["status"] == "failed" and log["error"] == str(failure)
     assert log["backup_location"] == "not-configured" and log["backup_size"] == 0
-    assert list_keys(s3, BACKUPS) == []
-    assert task_run_counts(flow_run_id)["dump-titan-production"] == 2  # transient: retried once
-    assert read_json_object(s3, AUDIT, expected_keys(log, "prod")[1])["status"] == "failed"
+    assert "dump-titan-production" not in task_run_counts(flow_run_id)
+    # Found before the archive lock, so nothing is written to S3: not even the log (a chain link is
+    # added only under the lock).
+    assert list_keys(s3, BACKUPS) == [] and list_keys(s3, AUDIT) == []
+    assert log["log_location"] == "local-only"
 
 
-def test_missing_bucket_fails_at_once_without_spending_retries(
+def test_missing_buckets_fail_at_once_naming_provision(
     s3, moto_server, s3_proxy, seeded_db, tmp_path, monkeypatch
 ):
     moto_server.reset()  # no buckets at all
@@ -177,15 +180,14 @@ def test_missing_bucket_fails_at_once_without_spending_retries(
     failure, flow_run_id = run_flow(sponsor="titan", enabled=True)
 
     assert str(failure) == (
-        f"Bucket {BACKUPS} does not exist for sponsor titan; create it (terraform apply, or "
-        "hht-archival demo for a local try) or set the bucket name in the environment."
+        f"Buckets {BACKUPS} (the default name) and {AUDIT} (the default name) do not exist for sponsor "
+        "titan; create them with hht-archival provision --sponsor titan --environment production (or correct "
+        "the name), then check with hht-archival doctor --sponsor titan --environment production."
     )
-    assert task_run_counts(flow_run_id)["upload-titan-production"] == 1
-    backup_puts = [r for r in s3_proxy.requests if is_put_object(*r) and BACKUPS in r[1]]
-    assert len(backup_puts) == 1
+    assert "upload-titan-production" not in task_run_counts(flow_run_id)
+    assert [r for r in s3_proxy.requests if is_put_object(*r)] == []
     log = _only_log(tmp_path)
     assert log["status"] == "failed" and log["log_location"] == "local-only"
-    assert "does not exist" in log["log_upload_error"]
 
 
 def test_upload_failing_midway_leaves_nothing_at_the_key_and_no_open_multipart(

@@ -72,7 +72,9 @@ def worker(pool, limit, name, log_dir) -> None:
     Each run clones the deployed commit into a temporary directory, so this
     clone only provides the Python environment; the runs' local logs go to an
     absolute directory here (a relative one would vanish with the run's
-    temporary directory). Needs PREFECT_API_URL.
+    temporary directory). Needs PREFECT_API_URL. Ctrl-C or SIGTERM stops the worker's
+    runs first, as Cancel in the UI does (each writes its log and ends Cancelled), then
+    the worker; a second one stops everything at once.
 
     Example: PREFECT_API_URL=http://prefect.internal:4200/api hht-archival worker
     """
@@ -96,4 +98,6 @@ def worker(pool, limit, name, log_dir) -> None:
     prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
     click.echo(f"Worker of pool {pool}: runs keep their local logs in {logs}")
     command = [prefect, "worker", "start", "--pool", pool, "--limit", str(limit)]
-    os.execv(prefect, command + (["--name", name] if name else []))  # noqa: S606
+    from hht_archival.worker_stop import run_worker
+
+    run_worker(command + (["--name", name] if name else []), lambda line: click.echo(line, err=True))
