@@ -22,7 +22,7 @@ from hht_archival.adapters.postgres import mask_url
 from hht_archival.banner import ENABLED_LINE, banner_for
 from hht_archival.errors import one_sentence, prefect_api_lost
 from hht_archival.naming import RunNames
-from hht_archival.preflight import check_before_work
+from hht_archival.preflight import check_before_work, handed_over
 from hht_archival.progress import announce
 from hht_archival.record import DeploymentLog, StepRecord, new_log, utc_now_iso, write_local_log
 from hht_archival.retry import retry_options
@@ -87,7 +87,9 @@ def _run(run: Run) -> dict[str, Any]:
 
     announce("%s for sponsor %s (%s)", ENABLED_LINE, config.sponsor, config.environment)
     try:  # a database and an identity of the sponsor's own, both answering, before any work
-        check_before_work(config, announce)
+        config.require_archivable()
+        if not handed_over(config):  # the CLI has just checked it, before starting the engine
+            check_before_work(config, announce)
     except Exception as exc:
         _fail(run, exc, upload=False)
     if config.database_url is not None:

@@ -48,12 +48,9 @@ def check_before_work(config: SponsorConfig, say: Say) -> None:
     """
     started = time.monotonic()
     config.require_archivable()  # the settings bound to another sponsor, if the caller has not checked
-    if time.monotonic() - _passed.get(_key(config), -RECHECK_AFTER_SECONDS) < RECHECK_AFTER_SECONDS:
-        return  # the CLI checked before starting the engine; the flow it runs in this process need not
     url = _parsed_url(config)
     _database_answers(config, url, say)
     _buckets_answer(config)
-    _passed[_key(config)] = time.monotonic()
     say(
         "preflight: the database and both buckets answer for sponsor %s (%.1f s)",
         config.sponsor,
@@ -61,8 +58,18 @@ def check_before_work(config: SponsorConfig, say: Say) -> None:
     )
 
 
-RECHECK_AFTER_SECONDS = 60.0
-_passed: dict[tuple, float] = {}  # what passed in this process, and when
+def hand_over(config: SponsorConfig) -> None:
+    """The CLI checked before starting the engine: the flow it runs next, in this process, need not again."""
+    _handed_over[_key(config)] = time.monotonic()
+
+
+def handed_over(config: SponsorConfig) -> bool:
+    """Whether this run's check was just made for it (once: a later run in this process checks again)."""
+    return time.monotonic() - _handed_over.pop(_key(config), -HAND_OVER_SECONDS) < HAND_OVER_SECONDS
+
+
+HAND_OVER_SECONDS = 60.0
+_handed_over: dict[tuple, float] = {}
 
 
 def _key(config: SponsorConfig) -> tuple:

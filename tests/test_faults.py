@@ -202,8 +202,8 @@ def test_a_burst_of_slowdowns_longer_than_botocores_retries_restarts_the_stream_
     assert open_multipart_uploads(s3, BACKUPS) == []
 
 
-def test_s3_unreachable_for_the_whole_run_fails_with_one_sentence_and_a_local_log(
-    s3, seeded_db, tmp_path, monkeypatch
+def test_s3_unreachable_is_found_before_any_work_and_s3_lost_mid_run_leaves_nothing_partial(
+    s3, s3_proxy, seeded_db, tmp_path, monkeypatch
 ):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
@@ -213,12 +213,27 @@ def test_s3_unreachable_for_the_whole_run_fails_with_one_sentence_and_a_local_lo
 
     failure, _ = run_flow(sponsor="titan", enabled=True)
 
-    assert str(failure).startswith("S3 could not be reached for sponsor titan (upload to s3://")
+    assert str(failure).startswith(
+        f"S3 could not be reached for sponsor titan (reading the Object Lock configuration of s3://{BACKUPS}"
+    )
     assert str(failure).endswith("check the network and AWS_ENDPOINT_URL.")
+    [path] = log_files(tmp_path / "logs" / SPONSOR)
+    assert json.loads(path.read_text())["status"] == "failed"
+    path.unlink()
+
+    # S3 there for the run's first look, then gone: every later request is cut off unanswered.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_proxy.endpoint)
+    s3_proxy.reset(lambda method, path, query: "object-lock" not in query, times=None)
+    failure, _ = run_flow(sponsor="titan", enabled=True)
+
+    assert str(failure).startswith("The connection to S3 was lost for sponsor titan (upload to s3://")
+    assert str(failure).endswith(
+        "ConnectionClosedError); check the network and AWS_ENDPOINT_URL, then run again."
+    )
     log = _only_log(tmp_path)
     assert log["status"] == "failed" and log["log_location"] == "local-only"
-    assert "S3 could not be reached" in log["log_upload_error"]
-    # S3 back: nothing was written and no multipart upload was left open.
+    assert log["log_upload_error"].startswith("The connection to S3 was lost for sponsor titan")
+    s3_proxy.clear()  # S3 back: nothing was written and no multipart upload was left open
     assert list_keys(s3, BACKUPS) == [] and list_keys(s3, AUDIT) == []
     assert open_multipart_uploads(s3, BACKUPS) == []
 

@@ -20,6 +20,7 @@ from typing import TypeVar
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
 )
@@ -64,6 +65,11 @@ def translate(exc: Exception, sponsor: str, action: str) -> ArchivalError:
             f"S3 could not be reached for sponsor {sponsor} ({action}: {type(exc).__name__}); "
             "check the network and AWS_ENDPOINT_URL."
         )
+    if isinstance(exc, HTTPClientError):  # connected, then cut off or timed out mid-request
+        return TransientError(
+            f"The connection to S3 was lost for sponsor {sponsor} ({action}: {type(exc).__name__}); "
+            "check the network and AWS_ENDPOINT_URL, then run again."
+        )
     if not isinstance(exc, ClientError):
         return TransientError(f"S3 failed for sponsor {sponsor} ({action}): {type(exc).__name__}.")
     code = str(exc.response.get("Error", {}).get("Code", ""))
@@ -71,8 +77,8 @@ def translate(exc: Exception, sponsor: str, action: str) -> ArchivalError:
     bucket = action.split("s3://", 1)[-1].split("/", 1)[0]
     if code == "NoSuchBucket":
         return ArchivalError(
-            f"Bucket {bucket} does not exist for sponsor {sponsor}; create it (terraform apply, "
-            "or hht-archival demo for a local try) or set the bucket name in the environment."
+            f"Bucket {bucket} does not exist for sponsor {sponsor}; create it with hht-archival provision "
+            "(or terraform apply), or set the bucket name in the environment."
         )
     if code in ("AccessDenied", "AllAccessDisabled", "Forbidden", "403"):
         return ArchivalError(

@@ -135,11 +135,12 @@ def _check_without_engine(config, decision, started_at) -> None:
     1 for work that could not be done (a database that did not answer).
     """
     from hht_archival.errors import ArchivalError, ConfigError
-    from hht_archival.preflight import check_before_work
+    from hht_archival.preflight import check_before_work, hand_over
     from hht_archival.unorchestrated import write_log_without_engine
 
     try:
         check_before_work(config, _say)
+        hand_over(config)
     except ArchivalError as exc:
         record, path = write_log_without_engine(config, decision, started_at, str(exc))
         print_log(record.model_dump(mode="json"))
