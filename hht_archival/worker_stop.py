@@ -57,7 +57,7 @@ def run_worker(command: list[str], say) -> NoReturn:
 
 
 def _run_groups(worker_pid: int) -> list[int]:
-    """The worker's descendants that lead a process group of their own: its flow runs."""
+    """The worker's outermost descendants that lead a process group of their own: its flow runs."""
     children: dict[int, list[int]] = {}
     groups: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -75,8 +75,9 @@ def _run_groups(worker_pid: int) -> list[int]:
     while waiting:
         pid = waiting.pop()
         if groups.get(pid) == pid:
-            found.append(pid)
-        waiting.extend(children.get(pid, []))
+            found.append(pid)  # a run; what it started (its pg_dump, a group of its own) is its to stop
+        else:
+            waiting.extend(children.get(pid, []))
     return found
 
 
