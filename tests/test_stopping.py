@@ -238,3 +238,35 @@ def test_a_second_ctrl_c_exits_at_once_and_still_nothing_is_at_a_final_key(s3, s
     assert log["status"] == "failed" and "stopped by SIGINT" in log["error"]
     time.sleep(1)
     assert "pg_dump" not in _dump_sessions(bulky_db)
+
+
+def test_a_stopped_worker_finds_its_runs_and_not_what_they_started():
+    """A worker's runs lead process groups of their own, and so does each run's pg_dump: a worker that
+    is stopped sends SIGTERM to each run, which stops its own pg_dump; pg_dump is not a run."""
+    from hht_archival.worker_stop import _run_groups
+
+    script = (
+        "import subprocess, sys, time\n"
+        "child = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        "subprocess.Popen(child, process_group=0)  # the run's own pg_dump stand-in\n"
+        "print('ready', flush=True); time.sleep(60)\n"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-c", f"import subprocess, sys, time\n"
+         f"run = subprocess.Popen([sys.executable, '-c', {script!r}], process_group=0, stdout=sys.stdout)\n"
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert worker.stdout.readline().strip() == "ready"
+        runs = _run_groups(worker.pid)
+        assert len(runs) == 1
+        [run] = runs
+        assert Path(f"/proc/{run}/cmdline").read_bytes().count(b"process_group=0") == 1  # the run itself
+    finally:
+        for group in _run_groups(worker.pid):
+            children = Path(f"/proc/{group}/task/{group}/children").read_text().split()
+            for pid in [group, *map(int, children)]:
+                os.killpg(pid, signal.SIGKILL)
+        worker.kill()
+        worker.wait()
