@@ -29,6 +29,7 @@ SPONSOR_VARIABLES = {
     "backups_bucket": "SPONSOR_BACKUPS_BUCKET",
     "audit_logs_bucket": "SPONSOR_AUDIT_LOGS_BUCKET",
     "sse_kms_key_id": "ARCHIVAL_SSE_KMS_KEY_ID",
+    "drill_database_url": "ARCHIVAL_DRILL_DATABASE_URL",  # its restore drills' scratch server
 }
 AWS_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 MACHINE_IDENTITY = "the machine's (boto3's chain: instance or task role, ~/.aws)"
@@ -100,6 +101,17 @@ class BoundEnvironment:
     def source(self, setting: str) -> str | None:
         found = self.values.get(setting)
         return f"environment {found[1]}" if found else None
+
+
+def drill_variable(bound: BoundEnvironment) -> str:
+    """The variable that names ``bound``'s drill scratch server: the one set, else the one to set.
+
+    The home sponsor is told the unprefixed ARCHIVAL_DRILL_DATABASE_URL, the
+    name its Doppler project has always used; any other sponsor its own
+    prefixed name, so a scratch server is never shared by accident.
+    """
+    found = bound.values.get("drill_database_url")
+    return found[1] if found else bound.prefixes[-1] + SPONSOR_VARIABLES["drill_database_url"]
 
 
 def bound_environment(sponsor: str, declared_prefix: str | None = None) -> BoundEnvironment:

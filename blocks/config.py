@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, ValidationError
 
-from blocks.binding import bound_aws_identity, bound_environment, no_database_refusal, own_prefix
+from blocks.binding import (
+    bound_aws_identity,
+    bound_environment,
+    drill_variable,
+    no_database_refusal,
+    own_prefix,
+)
 from blocks.defaults import DEFAULT_REGION, environment_or_default, home_sponsor, local_log_dir
 from blocks.flag import FlagInputs, parse_flag
 from blocks.settings import ArchivalSettings, deployment_metadata_from_environment
@@ -63,6 +69,10 @@ class SponsorConfig:
     deployment: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
     refusals: dict[str, str] = field(default_factory=dict)  # setting -> why this sponsor cannot archive
+    # Its restore drills' scratch server (admin URL), None when drills are not configured for it, and the
+    # variable that set it or should (hht_archival/drill_setting.py words what each surface says).
+    drill_database_url: SecretStr | None = None
+    drill_variable: str = "ARCHIVAL_DRILL_DATABASE_URL"
 
     def require_archivable(self) -> None:
         """Stop an enabled run before any work when something it needs is not bound to this sponsor."""
@@ -167,6 +177,14 @@ def resolve_config(
         (blk and blk.sse_kms_key_id, block_source),
         (bound.get("sse_kms_key_id"), bound.source("sse_kms_key_id")),
     )
+    drill_url = _secret(
+        pick(
+            "drill_database",
+            (blk and blk.drill_database_url, block_source),
+            (bound.get("drill_database_url"), bound.source("drill_database_url")),
+            (manifest and manifest.drill_database_url, manifest_source),
+        )
+    )
     if blk is not None and _names_an_identity(blk.credentials):
         credentials, sources["aws_identity"], identity_refusal = blk.credentials, blk.credentials_source, None
     else:
@@ -215,7 +233,13 @@ def resolve_config(
         deployment=meta,
         sources=sources,
         refusals=refusals,
+        drill_database_url=drill_url,
+        drill_variable=drill_variable(bound),
     )
+
+
+def _secret(value: Any) -> SecretStr | None:
+    return value if isinstance(value, SecretStr | None) else SecretStr(value)
 
 
 def _names_an_identity(credentials: Any) -> bool:

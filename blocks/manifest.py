@@ -34,6 +34,7 @@ class ManifestSettings:
     block: str | None = None
     backups_bucket: str | None = None
     audit_logs_bucket: str | None = None
+    drill_database_url: str | None = None  # without a password (blocks/manifest_file.py refuses one)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ def _settings(manifest: Manifest, entry: SponsorEntry, path: Path | str | None) 
         block=entry.block,
         backups_bucket=entry.backups_bucket,
         audit_logs_bucket=entry.audit_logs_bucket,
+        drill_database_url=entry.drill_database_url,
     )
 
 

@@ -12,8 +12,9 @@ import re
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from blocks.binding import own_prefix
 from blocks.defaults import DEFAULT_ENVIRONMENT, DEFAULT_REGION
 from hht_archival.errors import ConfigError
 from hht_archival.naming import Environment, validate_bucket, validate_sponsor
@@ -38,6 +39,11 @@ class SponsorEntry(BaseModel):
     block: str | None = Field(default=None, description="Name of an hht-sponsor-archival block.")
     backups_bucket: str | None = None
     audit_logs_bucket: str | None = None
+    drill_database_url: str | None = Field(
+        default=None,
+        description="Admin URL of this sponsor's restore drills' scratch server, without a password (the "
+        "manifest is committed): the password goes in the workers' ~/.pgpass.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -51,6 +57,26 @@ class SponsorEntry(BaseModel):
             raise ValueError(
                 f"env_prefix {value!r} must be uppercase letters, digits and underscores ending in '_', "
                 "e.g. TITAN_"
+            )
+        return value
+
+    @field_validator("drill_database_url")
+    @classmethod
+    def _no_password(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A committed file is read by everyone with the repository: a password there is leaked."""
+        if value is None:
+            return value
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            parts = conninfo_to_dict(value)
+        except Exception:
+            raise ValueError("not a PostgreSQL URL, e.g. postgresql://postgres@scratch-db/postgres") from None
+        if "password" in parts:
+            prefix = info.data.get("env_prefix") or own_prefix(info.data.get("name") or "sponsor")
+            raise ValueError(
+                "it carries a password, and the manifest is committed; put the password in the workers' "
+                f"~/.pgpass, or the whole URL in {prefix}ARCHIVAL_DRILL_DATABASE_URL on the workers instead"
             )
         return value
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,7 +18,7 @@ class ArchivalSettings(BaseSettings):
     """The shared, operational settings; every field is optional so that defaults apply.
 
     A sponsor's own settings (flag, database, buckets, region, KMS key, AWS
-    keys) are not read here: they are bound to one sponsor (blocks/binding.py).
+    keys, its drills' scratch server) are not read here: they are bound to one sponsor (blocks/binding.py).
     """
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
@@ -66,10 +66,6 @@ class ArchivalSettings(BaseSettings):
         default=False,
         description="Archive the roles' password hashes too (needs a superuser; the roles object is then a "
         "secret).",
-    )
-    archival_drill_database_url: SecretStr | None = Field(
-        default=None,
-        description="Admin URL of a scratch PostgreSQL server for restore drills' throwaway databases.",
     )
     archival_format: Literal["sql.gz", "sql.zst", "dump"] = Field(
         default="sql.gz",

@@ -51,6 +51,11 @@ class SponsorArchival(Block):
     sse_kms_key_id: str | None = Field(
         default=None, description="KMS key ARN for SSE-KMS; unset means SSE-S3 (AES256)."
     )
+    drill_database_url_secret: str | None = Field(
+        default=None,
+        description="Name of the Secret block holding the admin URL of a scratch PostgreSQL server for this "
+        "sponsor's restore drills (never production); unset: drills are not configured here.",
+    )
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class SponsorBlockValues:
     database_url: SecretStr | None = None
     enable_s3_backup_archival: bool | None = None
     sse_kms_key_id: str | None = None
+    drill_database_url: SecretStr | None = None
 
 
 def load_sponsor_block(name: str) -> SponsorBlockValues:
@@ -83,6 +89,9 @@ def load_sponsor_block(name: str) -> SponsorBlockValues:
         credentials = getattr(backups, "credentials", None)
         credentials_source = f"block s3-bucket/{block.backups_bucket_block}"
     secret = _load(Secret, block.database_url_secret, "secret") if block.database_url_secret else None
+    drill = (
+        _load(Secret, block.drill_database_url_secret, "secret") if block.drill_database_url_secret else None
+    )
     return SponsorBlockValues(
         sponsor=block.sponsor,
         name=name,
@@ -94,6 +103,7 @@ def load_sponsor_block(name: str) -> SponsorBlockValues:
         database_url=SecretStr(secret.get()) if secret else None,
         enable_s3_backup_archival=block.enable_s3_backup_archival,
         sse_kms_key_id=block.sse_kms_key_id,
+        drill_database_url=SecretStr(drill.get()) if drill else None,
     )
 
 

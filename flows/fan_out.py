@@ -17,6 +17,7 @@ is on the worker that ran it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,18 +43,34 @@ POLL_SECONDS = 5.0
 _FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
+@dataclass(frozen=True)
+class Fleet:
+    """What a fan-out starts per sponsor: a deployment, the run's parameters, how its record is read back.
+
+    The nightly's is NIGHTLY; the weekly drill's is flows/drill_all_sponsors.py's.
+    """
+
+    deployment: str
+    parameters: Callable[[SponsorRun], dict[str, Any]]
+    read_record: Callable[[Any, str, str], dict | None]
+
+
+NIGHTLY = Fleet(SPONSOR_RUN_DEPLOYMENT, sponsor_run_parameters, read_record)
+
+
 @dataclass
 class _Submitted:
     run: SponsorRun
     flow_run_id: Any
+    fleet: Fleet = NIGHTLY
     attempt: int = 1
 
 
 def archive_on_workers(
-    runs: list[SponsorRun], parameters: dict[str, Any], timeout_seconds: float
+    runs: list[SponsorRun], parameters: dict[str, Any], timeout_seconds: float, fleet: Fleet = NIGHTLY
 ) -> list[tuple[SponsorRun, dict | Exception]]:
     """Start a deployment run per sponsor, wait for all, return each one's record or its failure."""
-    pending = {s.flow_run_id: s for s in (_submit(run, parameters) for run in runs)}
+    pending = {s.flow_run_id: s for s in (_submit(run, parameters, fleet) for run in runs)}
     outcomes: dict[tuple[str, str], dict | Exception] = {}
     try:
         _wait_for(pending, outcomes, parameters, timeout_seconds)
@@ -82,7 +99,7 @@ def _wait_for(pending: dict, outcomes: dict, parameters: dict[str, Any], timeout
                     flow_run.name,
                     state,
                 )
-                again = _submit(submitted.run, parameters, attempt=2)
+                again = _submit(submitted.run, parameters, submitted.fleet, attempt=2)
                 pending[again.flow_run_id] = again
                 continue
             outcomes[(submitted.run.sponsor, submitted.run.environment)] = _outcome(
@@ -118,14 +135,14 @@ def _cancel(pending: dict, stop, outcomes: dict) -> None:
             )
 
 
-def _submit(run: SponsorRun, parameters: dict[str, Any], attempt: int = 1) -> _Submitted:
+def _submit(run: SponsorRun, parameters: dict[str, Any], fleet: Fleet, attempt: int = 1) -> _Submitted:
     flow_run = run_deployment(
-        SPONSOR_RUN_DEPLOYMENT,
-        parameters={**sponsor_run_parameters(run), **parameters},
+        fleet.deployment,
+        parameters={**fleet.parameters(run), **parameters},
         timeout=0,  # return once created: the pool's workers run it
         as_subflow=True,
     )
-    return _Submitted(run, flow_run.id, attempt)
+    return _Submitted(run, flow_run.id, fleet, attempt)
 
 
 def _read(flow_run_ids: list) -> list:
@@ -135,7 +152,7 @@ def _read(flow_run_ids: list) -> list:
 
 def _outcome(submitted: _Submitted, flow_run, state: str) -> dict | Exception:
     """The run's record when it completed; else its one sentence, with the record when it left one."""
-    record = read_record(flow_run.id, submitted.run.sponsor, submitted.run.environment)
+    record = submitted.fleet.read_record(flow_run.id, submitted.run.sponsor, submitted.run.environment)
     if state == "COMPLETED" and record is not None:
         return record
     message = (flow_run.state.message if flow_run.state else None) or f"the run ended {state}"

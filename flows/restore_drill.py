@@ -1,8 +1,18 @@
-"""restore-drill: the weekly proof that the latest backup restores, as a Prefect flow.
+"""restore-drill: the proof that a sponsor's backup restores, as a Prefect flow for one sponsor.
 
-The drill itself is in hht_archival/drill.py; this flow gives it a schedule,
-a markdown report in the UI, and a Failed state when the restore does not
-hold up to the counts recorded at backup time.
+The drill itself is in hht_archival/drill.py; this flow gives it a form in the
+UI (flows/drill_parameters.py), a markdown report for people and a record the
+weekly reads back (flows/drill_record.py), and a Failed state when the restore
+does not hold up to the counts recorded at backup time.
+
+A drill that cannot run, because the sponsor has no drill scratch server,
+**fails**, with one sentence naming the setting to set. It does not end
+Completed with a "not configured" note: a green run that proved nothing is
+what an auditor would be misled by, and what an operator skimming the run list
+would miss. Nor a custom non-green state: Prefect has none between Failed and
+Cancelled, and Cancelled says a person chose it. So the watchers hear of it as
+a failed drill, and ``verify`` exits 1. The weekly (flows/drill_all_sponsors.py)
+never starts such a drill: it lists the sponsor "not configured" on purpose.
 """
 
 from __future__ import annotations
@@ -15,59 +25,57 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from blocks.config import load_settings
-from blocks.defaults import DEFAULT_ENVIRONMENT, sponsor_or_home
+from blocks.defaults import environment_or_default, sponsor_or_home
+from flows.drill_parameters import DrillParameters, drill_form
+from flows.drill_record import publish_drill_record
+from flows.form import EnvironmentChoice, Text
 from flows.parameters import resolve_named
 from hht_archival.adapters import s3
 from hht_archival.drill import render_markdown, run_drill
-from hht_archival.errors import ArchivalError
+from hht_archival.drill_setting import configured, not_configured_sentence
+from hht_archival.errors import ArchivalError, ConfigError, one_sentence
 from hht_archival.outcomes import report_drill
 
 
-@flow(
-    name="restore-drill",
-    flow_run_name=lambda: "drill-{}-{}".format(
-        sponsor_or_home(flow_run.parameters.get("sponsor")), flow_run.parameters.get("environment")
-    ),
-    log_prints=False,
-    persist_result=False,
-)
-def restore_drill(
-    sponsor: str | None = None,
-    environment: str = DEFAULT_ENVIRONMENT,
-    backup: str = "latest",
-    sponsor_block: str | None = None,
-    env_prefix: str | None = None,
-    skip_unconfigured: bool = False,
-) -> dict[str, Any]:
-    """Restore a backup into a throwaway database, compare row counts with the record, report.
+def _run_name() -> str:
+    params = flow_run.parameters or {}
+    environment = environment_or_default(params.get("environment"))
+    return f"drill-{sponsor_or_home(params.get('sponsor'))}-{environment}"
 
-    Args:
-        sponsor: Sponsor whose backup to drill. Default SPONSOR, else callisto.
-        environment: production, staging or dev.
-        backup: latest, a date (YYYY-MM-DD) or an archived key.
-        sponsor_block: Name of an hht-sponsor-archival block with this sponsor's settings.
-        env_prefix: The sponsor's own variable prefix (TITAN_ for titan); any other is refused.
-        skip_unconfigured: Without ARCHIVAL_DRILL_DATABASE_URL on the worker, end Completed with a
-            "not configured" artifact instead of failing (the scheduled weekly drill does).
+
+@flow(name="restore-drill", flow_run_name=_run_name, log_prints=False, persist_result=False)
+def restore_drill(
+    sponsor: Text = drill_form("sponsor"),
+    environment: EnvironmentChoice = drill_form("environment"),
+    backup: Text = drill_form("backup"),
+    sponsor_block: Text = drill_form("sponsor_block"),
+    env_prefix: Text = drill_form("env_prefix"),
+    manifest: Text = drill_form("manifest"),
+) -> dict[str, Any]:
+    """Restore a backup into a throwaway database on the sponsor's scratch server, compare row counts
+    with the record, report; fail when they differ or when the drill cannot run.
+
+    The parameters, their titles and descriptions are DrillParameters's
+    (flows/drill_parameters.py); they are named here too because Prefect draws
+    the UI form from this signature.
     """
-    config = resolve_named(
-        sponsor=sponsor, environment=environment, sponsor_block=sponsor_block, env_prefix=env_prefix
-    )
-    drill_url = load_settings().archival_drill_database_url
-    if drill_url is None and skip_unconfigured:
-        return _not_configured(config)
+    chosen = DrillParameters(**locals()).chosen()  # first: locals() is exactly the parameters here
+    backup = chosen.pop("backup")
+    config = resolve_named(**chosen)
+    if not configured(config):
+        sentence = not_configured_sentence(config)
+        _could_not_run(config, sentence, "not configured")
+        raise ConfigError(sentence)
     client = s3.client_for(config)
     try:
         with tempfile.TemporaryDirectory(prefix="hht-drill-", dir=config.work_dir) as work:
-            report = run_drill(
-                client, config, drill_url.get_secret_value() if drill_url else None, Path(work), backup
-            )
-    except ArchivalError as exc:  # no drill server, no throwaway database: a failed drill too
-        report_drill(config, False, str(exc), None)
+            report = run_drill(client, config, Path(work), backup)
+    except ArchivalError as exc:  # no throwaway database, a report that did not land: a failed drill too
+        _could_not_run(config, one_sentence(exc), "could not run")
         raise
     passed = report["status"] == "passed"
     report_drill(config, passed, report["error"], report.get("report_location"))
+    publish_drill_record(report)
     create_markdown_artifact(
         key=f"restore-drill-{config.sponsor}-{config.environment}",
         markdown=render_markdown(report),
@@ -78,16 +86,14 @@ def restore_drill(
     return report
 
 
-def _not_configured(config) -> dict[str, Any]:
-    """A scheduled drill on a worker that has no scratch server: say what to set, and do not fail nightly."""
-    what = (
-        f"The restore drill of {config.sponsor} ({config.environment}) is not configured: this worker has no "
-        "ARCHIVAL_DRILL_DATABASE_URL (the admin URL of a scratch PostgreSQL server, never production). "
-        "Set it in the worker's environment; `hht-archival doctor` shows it."
+def _could_not_run(config, sentence: str, title: str) -> None:
+    """The watchers, the weekly and a person in the UI each learn why this drill proved nothing."""
+    report_drill(config, False, sentence, None)
+    publish_drill_record(
+        {"sponsor": config.sponsor, "environment": config.environment, "status": "failed", "error": sentence}
     )
     create_markdown_artifact(
         key=f"restore-drill-{config.sponsor}-{config.environment}",
-        markdown=f"### Restore drill not configured\n\n{what}",
-        description=f"Restore drill of {config.sponsor} ({config.environment}): not configured.",
+        markdown=f"# Restore drill ❌ {title.upper()}: {config.sponsor} ({config.environment})\n\n{sentence}",
+        description=f"Restore drill of {config.sponsor} ({config.environment}): failed, {title}.",
     )
-    return {"status": "not-configured", "sponsor": config.sponsor, "environment": config.environment}

@@ -3,8 +3,9 @@
 Which watcher notices what, and why there:
 
 - **A missed expectation** (no successful archive for N hours, default 26; no
-  passing drill for M days, default 8) is a *proactive* automation per
-  (sponsor, environment), evaluated by the Prefect server's triggers service.
+  passing drill for M days, default 8, where the sponsor's drills are
+  configured) is a *proactive* automation per (sponsor, environment),
+  evaluated by the Prefect server's triggers service.
   Only the server can notice that something did not happen: a paused schedule
   or a worker pool with no live worker runs no flow at all, so a scheduled
   check flow would be as silent as the nightly it should watch. Each trigger
@@ -45,7 +46,13 @@ RELAY = "hht-alerts-incidents"
 CRASHES = "hht-alerts-crashed-runs"
 PREFIX = "hht-alerts-"  # every automation and ledger variable alerts install creates starts so
 TAGS = ["hht-archival", "alerts"]
-WATCHED_FLOWS = ["archive-sponsor", "archive-all-sponsors", "restore-drill", "archive-status"]
+WATCHED_FLOWS = [
+    "archive-sponsor",
+    "archive-all-sponsors",
+    "restore-drill",
+    "drill-all-sponsors",
+    "archive-status",
+]
 DEFAULT_ARCHIVE_EVERY = timedelta(hours=26)
 DEFAULT_DRILL_EVERY = timedelta(days=8)
 MINIMUM_EVERY = timedelta(seconds=10)  # Prefect refuses proactive windows shorter than this

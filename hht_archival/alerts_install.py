@@ -5,7 +5,10 @@ created when missing, updated only when what they should be changed (an update
 would restart a proactive window), and left alone otherwise; the ledgers
 (hht_archival/incidents.py) are created when missing and otherwise keep their
 history. A sponsor whose archival is not enabled gets no expectation, and
-loses the one it had. Also what ``doctor`` shows about a sponsor's alerts.
+loses the one it had; one whose drills are not configured (no scratch server:
+hht_archival/drill_setting.py) gets no drill expectation, which would only
+page every week for a drill that cannot run, and its drill ledger keeps no
+interval. Also what ``doctor`` shows about a sponsor's alerts.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from hht_archival import alert_events, alerts, incidents
+from hht_archival import alert_events, alerts, drill_setting, incidents
 from hht_archival.errors import ConfigError
 
 _COMPARED = {
@@ -43,8 +46,12 @@ def install(
     block_ref: str,
     archive_every: timedelta,
     drill_every: timedelta,
+    drilled: list[tuple[str, str]],
 ) -> Installed:
-    """Make the server's automations and ledgers match; each pair is (sponsor, environment)."""
+    """Make the server's automations and ledgers match; each pair is (sponsor, environment).
+
+    ``drilled`` are the enabled pairs whose drills are configured: only they are expected to drill.
+    """
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
@@ -52,12 +59,13 @@ def install(
         wanted = [alerts.relay(block_id), alerts.crashes(block_id)]
         for sponsor, environment in enabled:
             wanted.append(alerts.expectation("archive", sponsor, environment, archive_every, block_id))
-            wanted.append(alerts.expectation("drill", sponsor, environment, drill_every, block_id))
+            if (sponsor, environment) in drilled:
+                wanted.append(alerts.expectation("drill", sponsor, environment, drill_every, block_id))
         unwanted = {
             alerts.expectation_name(family, sponsor, environment)
             for sponsor, environment in disabled
             for family in ("archive", "drill")
-        }
+        } | {alerts.expectation_name("drill", s, e) for s, e in enabled if (s, e) not in drilled}
         done = Installed(block=block_name)
         existing = {a.name: a for a in client.read_automations()}
         for automation in wanted:
@@ -74,7 +82,8 @@ def install(
             client.delete_automation(existing[name].id)
             done.removed.append(name)
     for sponsor, environment in enabled:
-        for family, every in (("archive", archive_every), ("drill", drill_every), ("chain", None)):
+        drill = drill_every if (sponsor, environment) in drilled else None
+        for family, every in (("archive", archive_every), ("drill", drill), ("chain", None)):
             if _ensure_ledger(family, sponsor, environment, every):
                 done.ledgers_created.append(incidents.ledger_name(family, sponsor, environment))
     return done
@@ -97,13 +106,19 @@ def remove_all() -> list[str]:
     return removed
 
 
-def state(sponsor: str, environment: str) -> tuple[str, str]:
-    """What ``doctor`` shows: (``ok`` or ``warn``, one line) about this pair's alerts on the server."""
+def state(config) -> tuple[str, str]:
+    """What ``doctor`` shows: (``ok`` or ``warn``, one line) about this pair's alerts on the server.
+
+    The drill expectation is required only where this sponsor's drills are configured.
+    """
     from prefect.client.orchestration import get_client
 
-    names = [alerts.RELAY] + [alerts.expectation_name(f, sponsor, environment) for f in ("archive", "drill")]
+    sponsor, environment = config.sponsor, config.environment
+    drill_name = alerts.expectation_name("drill", sponsor, environment)
+    names = [alerts.RELAY, alerts.expectation_name("archive", sponsor, environment)]
+    names += [drill_name] if drill_setting.configured(config) else []
     with get_client(sync_client=True) as client:
-        found = {a.name: a for a in client.read_automations() if a.name in names}
+        found = {a.name: a for a in client.read_automations() if a.name in [*names, drill_name]}
         missing = [name for name in names if name not in found]
         ledger = incidents.read_ledger("archive", sponsor, environment)
         if missing or ledger is None:
@@ -114,12 +129,16 @@ def state(sponsor: str, environment: str) -> tuple[str, str]:
                 f"--sponsor {sponsor} --environment {environment})"
             )
         block = _block_of(client, found[alerts.RELAY])
-    archive, drill = (found[alerts.expectation_name(f, sponsor, environment)] for f in ("archive", "drill"))
+    archive, drill = found[alerts.expectation_name("archive", sponsor, environment)], found.get(drill_name)
     opened = incidents.open_in(incidents.read_ledgers(sponsor, environment), sponsor, environment)
+    drills = (
+        f"a passing drill every {alerts.describe(drill.trigger.within)}"
+        if drill
+        else f"no drill expected ({drill_setting.NOT_CONFIGURED}: {drill_setting.remedy(config)})"
+    )
     return "ok", (
-        f"a successful archive expected every {alerts.describe(archive.trigger.within)}, a passing "
-        f"drill every {alerts.describe(drill.trigger.within)}; notifications through {block}; "
-        + "open incidents: "
+        f"a successful archive expected every {alerts.describe(archive.trigger.within)}, {drills}; "
+        f"notifications through {block}; open incidents: "
         + (", ".join(incident.brief for incident in opened) or "none")
     )
 
@@ -168,8 +187,16 @@ def _ensure_ledger(family: str, sponsor: str, environment: str, every: timedelta
         incidents.write_ledger(family, sponsor, environment, value)
         return True
     if seconds and current.get("every_seconds") != seconds:
-        incidents.write_ledger(family, sponsor, environment, {**current, "every_seconds": seconds})
+        now = alert_events.iso(alert_events.now_utc())
+        fresh = {} if current.get("every_seconds") else {"watched_since": now}  # expected from now on
+        incidents.write_ledger(family, sponsor, environment, {**current, "every_seconds": seconds, **fresh})
+    elif not seconds and current.get("every_seconds"):  # no longer expected (drills not configured)
+        incidents.write_ledger(family, sponsor, environment, _without(current, "every_seconds"))
     return False
+
+
+def _without(ledger: dict, name: str) -> dict:
+    return {key: value for key, value in ledger.items() if key != name}
 
 
 def _comparable(automation) -> dict:

@@ -23,7 +23,7 @@ from hht_archival.adapters.postgres import mask_url
 from hht_archival.doctor_access import check_chain_read, check_identity
 from hht_archival.doctor_buckets import check_bucket
 from hht_archival.doctor_database import check_database
-from hht_archival.doctor_schedules import check_scheduled_runs
+from hht_archival.doctor_schedules import check_drills, check_scheduled_runs
 
 Status = Literal["ok", "fail", "warn"]
 MARK = {"ok": "✅", "fail": "❌", "warn": "⚠️ "}
@@ -96,6 +96,7 @@ def run_checks(config: SponsorConfig, flag: FlagDecision) -> list[Check]:
                 check_chain_read(client, config, add)
     check_database(config, add)
     check_scheduled_runs(config.sponsor, add)
+    check_drills(config, add)
     _check_alerts(config, add)
     return rows
 
@@ -110,7 +111,7 @@ def _check_alerts(config: SponsorConfig, add) -> None:
     try:
         from hht_archival.alerts_install import state
 
-        status, detail = state(config.sponsor, config.environment)
+        status, detail = state(config)
     except Exception as exc:
         status, detail = "warn", f"not checked: the Prefect server did not answer ({type(exc).__name__})"
     add("alerts", status, detail)

@@ -1,9 +1,9 @@
 """doctor's rows for what runs on a schedule: the nightly's manifest and the weekly drill's scratch server.
 
 Why: right after `prefect deploy --all` the schedules exist; a nightly with no
-committed manifest is left unscheduled, and a weekly drill on a worker without
-a scratch server ends "not configured". Neither fails, so a person must be told
-what is missing before relying on them.
+committed manifest is left unscheduled, and the weekly drill skips a sponsor
+with no scratch server of its own ("not configured"). Neither fails, so a
+person must be told what is missing before relying on them.
 """
 
 from __future__ import annotations
@@ -11,24 +11,36 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from blocks.config import load_settings
-from hht_archival.adapters.postgres import mask_url
+from blocks.config import SponsorConfig, load_settings
+from hht_archival import drill_setting
+from hht_archival.adapters.postgres import mask_url, server_version
 from hht_archival.errors import ArchivalError
 
 
 def check_scheduled_runs(sponsor: str, add) -> None:
-    settings = load_settings()
-    _check_manifest(sponsor, Path(settings.archival_manifest), add)
-    drill = settings.archival_drill_database_url
-    if drill is None:
+    _check_manifest(sponsor, Path(load_settings().archival_manifest), add)
+
+
+def check_drills(config: SponsorConfig, add) -> None:
+    """The sponsor's drill scratch server: where it comes from, and that it answers (advice only: a
+    broken drill server must not stop an archive)."""
+    if not drill_setting.configured(config):
         add(
-            "restore drill server",
+            "restore drills",
             "warn",
-            "ARCHIVAL_DRILL_DATABASE_URL is not set here: the weekly drill ends 'not configured'; set it on "
-            "the workers to the admin URL of a scratch PostgreSQL server",
+            f"{drill_setting.NOT_CONFIGURED}: {drill_setting.remedy(config)} to the admin URL of a scratch "
+            f"PostgreSQL server (never production), or drill_database_url_secret in {config.sponsor}'s "
+            f"sponsor block; until then the weekly does not drill {config.sponsor} and no drill is expected",
         )
-    else:
-        add("restore drill server", "ok", mask_url(drill.get_secret_value()))
+        return
+    url = config.drill_database_url.get_secret_value()
+    where = f"{mask_url(url)} (from {config.sources.get('drill_database')})"
+    try:
+        _, version = server_version(url)
+    except ArchivalError as exc:
+        add("restore drills", "warn", f"the scratch server {where} does not answer: {exc}; drills will fail")
+        return
+    add("restore drills", "ok", f"scratch server {where}, PostgreSQL {version}")
 
 
 def _check_manifest(sponsor: str, path: Path, add) -> None:

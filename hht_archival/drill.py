@@ -21,6 +21,7 @@ from typing import Any
 
 from hht_archival.adapters import pg_admin, pg_inspect
 from hht_archival.adapters.postgres import mask_url
+from hht_archival.drill_setting import not_configured_sentence
 from hht_archival.errors import ArchivalError, ConfigError, in_context, one_sentence
 from hht_archival.landed import write_json
 from hht_archival.naming import RunNames
@@ -53,15 +54,15 @@ def compare_counts(expected: dict[str, int] | None, actual: dict[str, int]) -> l
     return differences
 
 
-def run_drill(
-    client, config, drill_admin_url: str | None, work_dir: Path, backup: str = "latest"
-) -> dict[str, Any]:
-    """Restore, count, compare, clean up; return the report (status ``passed`` or ``failed``)."""
-    if not drill_admin_url:
-        raise ConfigError(
-            f"No drill server is configured for sponsor {config.sponsor}; set ARCHIVAL_DRILL_DATABASE_URL "
-            "to the admin URL of a scratch PostgreSQL server (never production)."
-        )
+def run_drill(client, config, work_dir: Path, backup: str = "latest") -> dict[str, Any]:
+    """Restore, count, compare, clean up; return the report (status ``passed`` or ``failed``).
+
+    The scratch server is the sponsor's own (``config.drill_database_url``);
+    without one the drill cannot run, and says what to set.
+    """
+    if config.drill_database_url is None:
+        raise ConfigError(not_configured_sentence(config))
+    drill_admin_url = config.drill_database_url.get_secret_value()
     started = datetime.now(UTC).replace(microsecond=0)
     name = f"hht_drill_{config.sponsor.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
     report: dict[str, Any] = {
@@ -90,8 +91,8 @@ def run_drill(
     except ArchivalError as exc:
         raise in_context(
             exc,
-            f"Cannot create a throwaway database for sponsor {config.sponsor}: {exc}; "
-            "check ARCHIVAL_DRILL_DATABASE_URL.",
+            f"Cannot create a throwaway database for sponsor {config.sponsor}: {exc}; check its drill "
+            f"scratch server (from {config.sources.get('drill_database')}).",
         ) from None
     try:
         restored = restore_backup(client, config, backup, target, work_dir)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hht_archival import alert_events
+from hht_archival.drill_setting import drill_expectation, last_drill_cell
 from hht_archival.incidents import open_in
 from hht_archival.progress import human_size
 
@@ -82,9 +83,9 @@ def build_row(config, enabled: bool, ledgers: dict[str, dict | None] | None) -> 
         row.last_drill = row.chain = row.expectations = "needs the Prefect server (PREFECT_API_URL)"
         return row
     archive, drill, chain = (ledgers.get(f) or {} for f in ("archive", "drill", "chain"))
-    row.last_drill = _open_or_good(drill, "failed", "failed since {}", "passed {}", "none recorded")
+    row.last_drill = _drill_cell(config, drill)
     row.chain = _open_or_good(chain, "broken", "broken since {}", "intact (checked {})", "not checked yet")
-    row.expectations = _expectations(row, archive, drill)
+    row.expectations = _expectations(row, archive, drill, config)
     row.incidents = [incident.brief for incident in open_in(ledgers, config.sponsor, config.environment)]
     row.attention = row.attention or bool(row.incidents) or "MISSED" in row.expectations
     return row
@@ -132,14 +133,11 @@ def _archive_columns(config, row: StatusRow) -> None:
         row.trend = f"{newest.size / median - 1:+.0%} vs median of {over}"
 
 
-def _expectations(row: StatusRow, archive: dict, drill: dict) -> str:
+def _expectations(row: StatusRow, archive: dict, drill: dict, config) -> str:
     if not archive.get("every_seconds"):
         return "none (hht-archival alerts install)"
     parts = []
-    for what, ledger, last in (
-        ("archive", archive, row.last_archive or archive.get("watched_since")),
-        ("drill", drill, (drill.get("last_good") or {}).get("at") or drill.get("watched_since")),
-    ):
+    for what, ledger, last in (("archive", archive, row.last_archive or archive.get("watched_since")),):
         every = ledger.get("every_seconds")
         moment = alert_events.parse_iso(last)
         if not every or moment is None:
@@ -150,7 +148,15 @@ def _expectations(row: StatusRow, archive: dict, drill: dict) -> str:
             if waited > every
             else f"{what} ok"
         )
-    return ", ".join(parts) or "unknown"
+    parts.append(drill_expectation(config, drill, _age))  # never "ok" for a drill that never ran
+    return ", ".join(filter(None, parts)) or "unknown"
+
+
+def _drill_cell(config, drill: dict) -> str:
+    """The last drill, or "drills not configured (set ...)" where the sponsor has no scratch server."""
+    return last_drill_cell(config, drill) or _open_or_good(
+        drill, "failed", "failed since {}", "passed {}", "none recorded"
+    )
 
 
 def _age(hours: float | None) -> str:

@@ -21,6 +21,7 @@ import time
 import psycopg
 import pytest
 
+from hht_archival.adapters.postgres import mask_url
 from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files, run_cli
 from tests.support.prefectserver import api_request
 from tests.support.s3server import list_keys
@@ -98,24 +99,27 @@ def _newest_log(tmp_path) -> dict:
 
 def test_alerts_install_twice_creates_nothing_twice_and_doctor_shows_them(installed, s3):
     server, manifest, first = installed
-    assert "Automations: 6 created, 0 updated, 0 unchanged, 0 removed; ledgers: 6 created." in first.stdout
-    assert (
-        "✅ titan (production): a successful archive expected every 26 h, a passing restore drill every 8 d"
-        in (first.stdout)
+    assert "Automations: 4 created, 0 updated, 0 unchanged, 0 removed; ledgers: 6 created." in first.stdout
+    assert (  # titan has no drill scratch server here: the drill expectations are another test's
+        "✅ titan (production): a successful archive expected every 26 h; drills not configured (set "
+        "ARCHIVAL_DRILL_DATABASE_URL), so no drill is expected" in first.stdout
     )
 
     again = _cli(server, "alerts", "install", "--block", BLOCK, "--manifest", str(manifest))
 
     assert again.returncode == 0, again.stderr
-    assert "Automations: 0 created, 0 updated, 6 unchanged, 0 removed; ledgers: 0 created." in again.stdout
+    assert "Automations: 0 created, 0 updated, 4 unchanged, 0 removed; ledgers: 0 created." in again.stdout
     automations = api_request("POST", f"{server.api_url}/automations/filter", json={}).json()
     names = [a["name"] for a in automations if a["name"].startswith("hht-alerts-")]
-    assert len(names) == len(set(names)) >= 6
+    assert len(names) == len(set(names)) >= 4
     assert TOKEN not in json.dumps(automations)  # the webhook's secret stays in its block
     doctor = _cli(server, "doctor", "--sponsor", SPONSOR, "--environment", "production", "--json")
     [alerts] = [row for row in json.loads(doctor.stdout) if row["check"] == "alerts"]
     assert alerts["status"] == "ok", alerts
-    assert alerts["detail"].startswith("a successful archive expected every 26 h, a passing drill every 8 d")
+    assert alerts["detail"].startswith(
+        "a successful archive expected every 26 h, no drill expected (drills not configured: set "
+        "ARCHIVAL_DRILL_DATABASE_URL); "
+    )
     assert f"notifications through {BLOCK}" in alerts["detail"]
 
 
@@ -153,10 +157,14 @@ def test_a_failed_restore_drill_notifies(installed, receiver, s3):
     done = _cli(installed[0], "verify", "--sponsor", SPONSOR, "--environment", "staging")
 
     assert done.returncode == 1
+    assert done.stderr.strip().startswith(
+        "❌ The restore drill of sponsor titan (staging) cannot run: no drill scratch server is configured "
+        "for titan; set ARCHIVAL_DRILL_DATABASE_URL to the admin URL"
+    )
     [message] = receiver.wait_for("❌ hht-archival titan (staging): the restore drill failed", timeout=WAIT)
     assert (
-        "What is wrong: the restore drill failed: No drill server is configured for sponsor titan"
-        in (message["body"])
+        "What is wrong: the restore drill failed: The restore drill of sponsor titan (staging) cannot run: "
+        "no drill scratch server is configured for titan" in message["body"]
     )
     assert "hht-archival verify --sponsor titan --environment staging runs the drill again" in message["body"]
 
@@ -192,7 +200,68 @@ def test_a_missed_expectation_notifies_and_a_successful_run_sends_the_recovery(
         ENABLE_S3_BACKUP_ARCHIVAL="false",
     )
     assert "⚠️  titan (dev): archival is not enabled, so nothing is expected of it" in off.stdout
-    assert ", 2 removed;" in off.stdout
+    assert ", 1 removed;" in off.stdout  # its archive expectation (titan has no drill expectation here)
+
+
+def test_a_drill_is_expected_only_of_a_sponsor_with_a_scratch_server_and_the_other_says_so(
+    installed, s3, moto_server, pg_admin_url, tmp_path
+):
+    """drill-yes has a scratch server of its own, drill-no none: alerts install expects a drill of the
+    first only; status and doctor say "drills not configured" for the second, never "ok"."""
+    server = installed[0]
+    env = {"DRILL_YES_ARCHIVAL_DRILL_DATABASE_URL": pg_admin_url}
+    for sponsor in ("drill-yes", "drill-no"):
+        moto_server.make_buckets(
+            f"hht-diary-backups-{sponsor}-eu-west-1", f"hht-diary-audit-logs-{sponsor}-eu-west-1"
+        )
+        prefix = sponsor.upper().replace("-", "_") + "_"
+        env[f"{prefix}ENABLE_S3_BACKUP_ARCHIVAL"] = "true"
+        env[f"{prefix}AWS_ACCESS_KEY_ID"] = env[f"{prefix}AWS_SECRET_ACCESS_KEY"] = "testing"
+    manifest = tmp_path / "drills.yaml"
+    manifest.write_text("sponsors:\n  - name: drill-yes\n  - name: drill-no\n")
+
+    done = _cli(server, "alerts", "install", "--block", BLOCK, "--manifest", str(manifest), **env)
+
+    assert done.returncode == 0, done.stderr
+    assert (
+        "  ✅ drill-yes (production): a successful archive expected every 26 h, a passing restore drill "
+        "every 8 d\n  ✅ drill-no (production): a successful archive expected every 26 h; drills not "
+        "configured (set DRILL_NO_ARCHIVAL_DRILL_DATABASE_URL), so no drill is expected\n"
+    ) in done.stdout
+    automations = api_request("POST", f"{server.api_url}/automations/filter", json={}).json()
+    expected = sorted(a["name"] for a in automations if "-expected-drill-" in a["name"])
+    assert expected == [
+        "hht-alerts-archive-expected-drill-no-production",
+        "hht-alerts-archive-expected-drill-yes-production",
+        "hht-alerts-drill-expected-drill-yes-production",
+    ]
+    status = _cli(server, "status", "--manifest", str(manifest), "--json", **env)
+    rows = {row["sponsor"]: row for row in json.loads(status.stdout)}
+    print(f"\nstatus: {[(r['last_drill'], r['expectations']) for r in rows.values()]}")
+    assert (
+        rows["drill-no"]["last_drill"] == "drills not configured (set DRILL_NO_ARCHIVAL_DRILL_DATABASE_URL)"
+    )
+    assert rows["drill-no"]["expectations"] == "archive ok, drills not configured"
+    assert rows["drill-yes"]["last_drill"] == "none recorded"  # and so never "drill ok" beside it:
+    assert rows["drill-yes"]["expectations"].startswith("archive ok, drill due by ")
+    assert rows["drill-yes"]["expectations"].endswith(" UTC (none yet)")
+    doctor = _cli(server, "doctor", "--manifest", str(manifest), "--json", **env)
+    checks = {(row["sponsor"], row["check"]): row for row in json.loads(doctor.stdout)}
+    drills, alerts = checks[("drill-no", "restore drills")], checks[("drill-no", "alerts")]
+    assert (drills["status"], alerts["status"]) == ("warn", "ok")
+    assert drills["detail"].startswith(
+        "drills not configured: set DRILL_NO_ARCHIVAL_DRILL_DATABASE_URL to the admin URL of a scratch "
+        "PostgreSQL server (never production), or drill_database_url_secret in drill-no's sponsor block; "
+    )
+    assert alerts["detail"].startswith(
+        "a successful archive expected every 26 h, no drill expected (drills not configured: set "
+        "DRILL_NO_ARCHIVAL_DRILL_DATABASE_URL); "
+    )
+    assert checks[("drill-yes", "restore drills")]["status"] == "ok"
+    assert checks[("drill-yes", "restore drills")]["detail"].startswith(
+        f"scratch server {mask_url(pg_admin_url)} (from environment DRILL_YES_ARCHIVAL_DRILL_DATABASE_URL), "
+        "PostgreSQL "
+    )
 
 
 def test_a_shrunken_backup_ends_anomalous_and_notifies_and_a_broken_chain_notifies(

@@ -131,3 +131,23 @@ def test_the_database_url_is_kept_secret_in_reprs(monkeypatch):
     config = resolve_config()
     assert isinstance(config.database_url, SecretStr)
     assert "s3cr3t-pw" not in repr(config) and "s3cr3t-pw" not in str(config)
+
+
+def test_a_sponsor_blocks_drill_server_secret_binds_it_over_the_environment(monkeypatch, prefect_harness):
+    from prefect.blocks.system import Secret
+
+    from blocks.sponsor import SponsorArchival, load_sponsor_block
+
+    monkeypatch.setenv("ARCHIVAL_DRILL_DATABASE_URL", "postgresql://postgres@env-scratch/postgres")
+    Secret(value="postgresql://drill:pw@block-scratch/postgres").save("titan-drill-server", overwrite=True)
+    SponsorArchival(sponsor="titan", drill_database_url_secret="titan-drill-server").save(
+        "titan-drills", overwrite=True
+    )
+
+    config = resolve_config(sponsor_block=load_sponsor_block("titan-drills"))
+
+    assert config.drill_database_url.get_secret_value() == "postgresql://drill:pw@block-scratch/postgres"
+    assert config.sources["drill_database"] == "block titan-drills"
+    assert "pw" not in repr(config.drill_database_url)
+    from_env = resolve_config(sponsor="titan")
+    assert from_env.sources["drill_database"] == "environment ARCHIVAL_DRILL_DATABASE_URL"

@@ -100,7 +100,9 @@ def _api(server, path, body):
 def test_the_deployments_pull_from_the_team_remote_and_read_like_a_form(team):
     server = team["server"]
     deployments = {d["name"]: d for d in _api(server, "/deployments/filter", {})}
-    assert set(deployments) >= {"nightly", "sponsor-run", "pre-deploy", "on-demand", "readiness", "weekly"}
+    assert set(deployments) >= {
+        "nightly", "sponsor-run", "pre-deploy", "on-demand", "readiness", "weekly", "sponsor-drill",
+    }  # fmt: skip
     for deployment in deployments.values():
         [pull] = deployment["pull_steps"]
         step = pull["deployments.pull.clone_deployed_code"]
@@ -108,6 +110,15 @@ def test_the_deployments_pull_from_the_team_remote_and_read_like_a_form(team):
         assert str(team["where"] / "laptop") not in json.dumps(deployment)  # no path of the deploying clone
     [schedule] = deployments["nightly"]["schedules"]
     assert schedule["schedule"]["cron"] == "0 2 * * *" and schedule["active"] is True  # a committed manifest
+    [weekly] = deployments["weekly"]["schedules"]
+    assert weekly["schedule"]["cron"] == "0 4 * * 0" and weekly["active"] is True  # like the nightly
+    assert deployments["sponsor-drill"]["global_concurrency_limit"]["limit"] == 2
+    drill_form = deployments["sponsor-drill"]["parameter_openapi_schema"]["properties"]
+    assert [drill_form[name]["title"] for name in ("sponsor", "environment", "backup")] == [
+        "Sponsor",
+        "Environment",
+        "Backup",
+    ]
     assert (
         deployments["sponsor-run"]["global_concurrency_limit"]["limit"] == 4
     )  # the one setting, all workers
@@ -172,6 +183,61 @@ def test_the_nightly_fans_out_over_workers_in_other_clones(team, s3, moto_server
     assert all(per_worker.values()), per_worker
     pool_workers = _api(server, "/work_pools/hht-archival/workers/filter", {})
     assert {"worker-a", "worker-b"} <= {w["name"] for w in pool_workers}  # as --name named them in the UI
+
+
+def test_the_weekly_drills_each_sponsor_with_a_scratch_server_on_a_worker_and_lists_the_others(
+    team, s3, moto_server, seeded_db, pg_admin_url
+):
+    """night-a has a scratch server of its own, night-b none: night-a is drilled on a worker and passes,
+    night-b gets no drill run and is listed "not configured"; the weekly is green because one drilled."""
+    server = team["server"]
+    env = {}
+    for sponsor in ("night-a", "night-b"):
+        moto_server.make_buckets(
+            f"hht-diary-backups-{sponsor}-eu-west-1", f"hht-diary-audit-logs-{sponsor}-eu-west-1"
+        )
+        prefix = sponsor.upper().replace("-", "_") + "_"
+        env[f"{prefix}ENABLE_S3_BACKUP_ARCHIVAL"] = "true"
+        env[f"{prefix}DATABASE_URL"] = seeded_db
+        env[f"{prefix}AWS_ACCESS_KEY_ID"] = env[f"{prefix}AWS_SECRET_ACCESS_KEY"] = "testing"
+    env["NIGHT_A_ARCHIVAL_DRILL_DATABASE_URL"] = pg_admin_url
+    archived = run_cli("run", "--sponsor", "night-a", env={**server.env(), **env})
+    assert archived.returncode == 0, archived.stdout + archived.stderr
+    worker = Worker(team, "drill-worker", env)
+    try:
+        done = _prefect(
+            server, "deployment", "run", "drill-all-sponsors/weekly", "-p", 'sponsors=["night-a", "night-b"]',
+            "--watch", timeout=420,
+        )  # fmt: skip
+    finally:
+        worker.stop()
+    assert done.returncode == 0, done.stdout + worker.log.read_text()[-3000:]
+
+    ended = {"state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}}
+    [weekly] = _api(
+        server, "/flow_runs/filter", {"flow_runs": ended, "deployments": {"name": {"any_": ["weekly"]}}}
+    )
+    assert weekly["state_type"] == "COMPLETED"
+    [summary] = _api(
+        server,
+        "/artifacts/filter",
+        {"artifacts": {"key": {"any_": ["drill-summary"]}, "flow_run_id": {"any_": [weekly["id"]]}}},
+    )
+    rows = {row["sponsor"]: row for row in json.loads(summary["data"])}
+    assert rows["night-a"]["status"] == "passed" and rows["night-a"]["reason"] is None
+    assert rows["night-a"]["report"].startswith("s3://hht-diary-audit-logs-night-a-eu-west-1/drills/")
+    assert rows["night-b"]["status"] == "not configured"
+    assert rows["night-b"]["reason"] == "drills not configured (set NIGHT_B_ARCHIVAL_DRILL_DATABASE_URL)"
+    drills = _api(server, "/flow_runs/filter", {"deployments": {"name": {"any_": ["sponsor-drill"]}}})
+    assert [(r["name"], r["state_type"]) for r in drills] == [("drill-night-a-production", "COMPLETED")]
+    assert drills[0]["parent_task_run_id"]  # shown under the weekly in the UI
+    reports = list_keys(s3, "hht-diary-audit-logs-night-a-eu-west-1")
+    assert len([k for k in reports if k.startswith("drills/")]) == 1
+    with psycopg.connect(pg_admin_url) as conn:
+        left = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'hht_drill_night_a_%'"
+        ).fetchall()
+    assert left == []  # the throwaway database was dropped
 
 
 def test_pre_deploy_from_ci_waits_and_writes_the_seeds_outputs(team, s3, seeded_db, tmp_path, monkeypatch):

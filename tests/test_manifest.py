@@ -115,3 +115,33 @@ def test_the_example_manifest_is_valid():
 
     runs = expand(load_manifest(Path(__file__).parents[1] / "sponsors.example.yaml"))
     assert {r.sponsor for r in runs} == {"callisto", "titan"}
+
+
+def test_a_drill_server_in_the_manifest_binds_to_its_sponsor_but_never_with_a_password(tmp_path, monkeypatch):
+    """The manifest is committed: a scratch server's URL may be there, its password may not."""
+    from blocks.config import resolve_config
+    from blocks.manifest import manifest_settings
+
+    monkeypatch.setenv(
+        "ARCHIVAL_DRILL_DATABASE_URL", "postgresql://postgres@home-scratch/postgres"
+    )  # titan's
+    path = _write(
+        tmp_path, "sponsors:\n  - name: europa\n    drill_database_url: postgresql://postgres@scratch/pg\n"
+    )
+    config = resolve_config(sponsor="europa", manifest=manifest_settings(path, "europa"))
+    assert config.drill_database_url.get_secret_value() == "postgresql://postgres@scratch/pg"
+    assert config.sources["drill_database"] == f"manifest {path}"
+    alone = resolve_config(sponsor="europa")  # not titan's (SPONSOR's) unprefixed server
+    assert (alone.drill_database_url, alone.drill_variable) == (None, "EUROPA_ARCHIVAL_DRILL_DATABASE_URL")
+
+    _write(
+        tmp_path, "sponsors:\n  - name: europa\n    drill_database_url: postgresql://u:s3cret@scratch/pg\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_manifest(path)
+    assert str(refused.value) == (
+        f"Sponsor manifest {path} line 2 (sponsor europa): drill_database_url is invalid (it carries a "
+        "password, and the manifest is committed; put the password in the workers' ~/.pgpass, or the whole "
+        "URL in EUROPA_ARCHIVAL_DRILL_DATABASE_URL on the workers instead); fix it and run again."
+    )
+    assert "s3cret" not in str(refused.value)

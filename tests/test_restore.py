@@ -203,6 +203,43 @@ def test_a_drill_names_the_table_that_differs_from_the_record(archived, s3, pg_a
     ]
 
 
+def test_a_drill_that_cannot_run_is_never_green_alone_or_in_the_weekly(s3, tmp_path, monkeypatch):
+    """No scratch server: a drill asked for fails naming the setting; the weekly starts none for that
+    sponsor, lists it "not configured", and fails because nothing at all was drilled."""
+    from flows.drill_all_sponsors import drill_all_sponsors
+    from flows.restore_drill import restore_drill
+
+    monkeypatch.setenv("ENABLE_S3_BACKUP_ARCHIVAL", "true")  # titan's, as SPONSOR=titan
+    alone = restore_drill(sponsor="titan", return_state=True)
+
+    sentence = (
+        "The restore drill of sponsor titan (production) cannot run: no drill scratch server is configured "
+        "for titan; set ARCHIVAL_DRILL_DATABASE_URL to the admin URL of a scratch PostgreSQL server (never "
+        "production), or name its Secret block as drill_database_url_secret in titan's sponsor block, then "
+        "run the drill again."
+    )
+    assert alone.is_failed() and alone.message.endswith(sentence)
+    shown = read_artifact("restore-drill-titan-production", alone.state_details.flow_run_id).data
+    assert "NOT CONFIGURED" in shown and sentence in shown
+    manifest = tmp_path / "sponsors.yaml"
+    manifest.write_text("sponsors:\n  - name: titan\n  - name: europa\n")
+
+    weekly = drill_all_sponsors(manifest=str(manifest), return_state=True)
+
+    assert weekly.is_failed()
+    assert weekly.message.endswith(
+        "No restore drill ran, so no backup was proven to restore: titan (production): drills not configured "
+        "(set ARCHIVAL_DRILL_DATABASE_URL); europa (production): archival is not enabled for it, so it has "
+        "no new backup to drill; configure a scratch server for each sponsor to drill (hht-archival doctor "
+        "shows the setting), or pause drill-all-sponsors/weekly if you do not drill."
+    )
+    summary = json.loads(read_artifact("drill-summary", weekly.state_details.flow_run_id).data)
+    assert [(row["sponsor"], row["status"]) for row in summary] == [
+        ("titan", "not configured"),
+        ("europa", "archival off"),
+    ]
+
+
 def test_a_password_on_the_command_line_is_refused():
     done = run_cli("restore", "--sponsor", "titan", "--target-url=postgresql://u:s3cret@db.internal/x")
     assert done.returncode == 2

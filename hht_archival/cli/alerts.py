@@ -38,17 +38,21 @@ def alerts() -> None:
 def install(block_ref, sponsor, environment, manifest, archive_every, drill_every) -> None:
     """Install (or bring up to date) the Prefect automations that watch each enabled sponsor.
 
-    Per enabled sponsor and environment, an expectation of a successful archive
-    and of a passing restore drill; for all, the relay that sends what runs
-    report (failed, anomalous, broken chain, and each recovery) and a notice of
-    crashed runs, all through one notification block. Idempotent: run it again
-    after adding or enabling a sponsor. Needs a Prefect server (PREFECT_API_URL).
+    Per enabled sponsor and environment, an expectation of a successful archive,
+    and of a passing restore drill where its drills are configured (a scratch
+    server of its own: TITAN_ARCHIVAL_DRILL_DATABASE_URL for titan; doctor
+    shows it); for all, the relay that sends what runs report (failed,
+    anomalous, broken chain, and each recovery) and a notice of crashed runs,
+    all through one notification block. Run it where the sponsors' settings
+    are, as the workers have them. Idempotent: run it again after adding or
+    enabling a sponsor or its drills. Needs a Prefect server (PREFECT_API_URL).
 
     Example: hht-archival alerts install --block slack-webhook/ops-alerts --manifest sponsors.yaml
     """
     prepare_environment(debug=False)
     from hht_archival import alerts as spec
     from hht_archival.alerts_install import install as install_alerts
+    from hht_archival.drill_setting import configured
     from hht_archival.errors import ArchivalError
     from hht_archival.flag_here import decide_here
 
@@ -63,19 +67,15 @@ def install(block_ref, sponsor, environment, manifest, archive_every, drill_ever
         decided = [(config, decide_here(config).enabled) for config in configs]
         enabled = [(c.sponsor, c.environment) for c, on in decided if on]
         disabled = [(c.sponsor, c.environment) for c, on in decided if not on]
-        done = install_alerts(enabled, disabled, block_ref, archive_window, drill_window)
+        drilled = [(c.sponsor, c.environment) for c, on in decided if on and configured(c)]
+        done = install_alerts(enabled, disabled, block_ref, archive_window, drill_window, drilled)
     except ArchivalError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
     except Exception as exc:
         fail(_unreachable(server, exc), None, EXIT_FAILED)
     click.echo(f"Alerts through {done.block} on {server}:")
-    for sponsor_name, env in enabled:
-        click.echo(
-            f"  ✅ {sponsor_name} ({env}): a successful archive expected every "
-            f"{spec.describe(archive_window)}, a passing restore drill every {spec.describe(drill_window)}"
-        )
-    for sponsor_name, env in disabled:
-        click.echo(f"  ⚠️  {sponsor_name} ({env}): archival is not enabled, so nothing is expected of it")
+    for config, on in decided:
+        click.echo(f"  {_installed_line(config, on, archive_window, drill_window)}")
     click.echo(
         f"Automations: {len(done.created)} created, {len(done.updated)} updated, {len(done.unchanged)} "
         f"unchanged, {len(done.removed)} removed; ledgers: {len(done.ledgers_created)} created."
@@ -148,6 +148,20 @@ def status(sponsor, environment, manifest, as_json, publish) -> None:
     else:
         click.echo(render(rows))
     sys.exit(EXIT_FAILED if any(row.attention for row in rows) else 0)
+
+
+def _installed_line(config, on: bool, archive_window, drill_window) -> str:
+    """What alerts install now expects of one sponsor and environment, and why not more."""
+    from hht_archival import alerts as spec
+    from hht_archival.drill_setting import configured, not_configured
+
+    pair = f"{config.sponsor} ({config.environment})"
+    if not on:
+        return f"⚠️  {pair}: archival is not enabled, so nothing is expected of it"
+    archive = f"a successful archive expected every {spec.describe(archive_window)}"
+    if not configured(config):
+        return f"✅ {pair}: {archive}; {not_configured(config)}, so no drill is expected"
+    return f"✅ {pair}: {archive}, a passing restore drill every {spec.describe(drill_window)}"
 
 
 def _published(sponsor, environment, manifest) -> list[dict]:

@@ -193,15 +193,18 @@ def restore(
 def verify(sponsor, environment, backup, logs, request_glacier_restore, debug) -> None:
     """Restore drill: restore a backup into a throwaway database and check it against the record.
 
-    Needs ARCHIVAL_DRILL_DATABASE_URL, the admin URL of a scratch server. The
-    report goes to the audit bucket (drills/...) and to the Prefect UI.
+    Needs the sponsor's drill scratch server, the admin URL of a scratch
+    PostgreSQL server: ARCHIVAL_DRILL_DATABASE_URL for the sponsor SPONSOR
+    names, TITAN_ARCHIVAL_DRILL_DATABASE_URL for titan (or its sponsor block);
+    without one it fails saying so. The report goes to the audit bucket
+    (drills/...) and to the Prefect UI.
 
     With --logs: walk the deployment logs' hash chain in the audit bucket and
     report any log removed or changed; exit 1 if the chain is broken. Logs in
     cold storage are named (their own links cannot be read until restored);
     --request-glacier-restore asks for them.
 
-    Examples: hht-archival verify --sponsor titan   (with ARCHIVAL_DRILL_DATABASE_URL set)
+    Examples: hht-archival verify --sponsor titan   (with TITAN_ARCHIVAL_DRILL_DATABASE_URL set)
               hht-archival verify --logs --sponsor titan --environment production
     """
     if logs:

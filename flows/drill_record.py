@@ -1,0 +1,52 @@
+"""A drill's outcome as a table artifact: what the weekly reads back from each sponsor's drill run.
+
+Why an artifact: the weekly (flows/drill_all_sponsors.py) starts each drill as
+a run on any worker, and results are not persisted; the run's markdown report
+is for people, this record is for the weekly's summary: passed or failed and
+why, which backup, where the auditor's report is. A drill that could not run
+records that too, so the weekly can name the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from prefect.artifacts import create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+from flows.run_artifacts import record_from_artifact
+
+FIELDS = ("sponsor", "environment", "status", "backup_location", "backup_sha256", "report_location", "error")
+
+
+def drill_record_key(sponsor: str, environment: str) -> str:
+    return f"drill-record-{sponsor}-{environment}"
+
+
+def publish_drill_record(report: dict[str, Any]) -> None:
+    """The drill's outcome, one row per field (the tables are in the markdown report and in S3)."""
+    rows = [
+        {"field": name, "value": value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}
+        for name in FIELDS
+        for value in [report.get(name)]
+    ]
+    rows.append({"field": "tables", "value": str(len(report.get("tables") or {}))})
+    create_table_artifact(
+        key=drill_record_key(report["sponsor"], report["environment"]),
+        table=rows,
+        description=f"Restore drill of {report['sponsor']} ({report['environment']}): {report['status']}.",
+    )
+
+
+def read_drill_record(flow_run_id, sponsor: str, environment: str) -> dict[str, Any] | None:
+    """A drill run's record, read back from its artifact; None when the run left none (it crashed)."""
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[drill_record_key(sponsor, environment)]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+            )
+        )
+    return record_from_artifact(found[0].data) if found else None
