@@ -63,6 +63,7 @@ class SponsorConfig:
     deployment: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
     refusals: dict[str, str] = field(default_factory=dict)  # setting -> why this sponsor cannot archive
+    variable_prefixes: tuple[str, ...] = ()  # where its variables are read, in order; "" is the seed's names
 
     def require_archivable(self) -> None:
         """Stop an enabled run before any work when something it needs is not bound to this sponsor."""
@@ -179,7 +180,10 @@ def resolve_config(
 
     refusals = {}
     if database_url is None:
-        refusals["database"] = no_database_refusal(name, bound.variable("database_url"))
+        unprefixed = "" in bound.prefixes  # the home sponsor: the seed's DATABASE_URL is the one to set
+        refusals["database"] = no_database_refusal(
+            name, "DATABASE_URL" if unprefixed else bound.variable("database_url")
+        )
     if identity_refusal:
         refusals["aws_identity"] = identity_refusal
 
@@ -215,6 +219,7 @@ def resolve_config(
         deployment=meta,
         sources=sources,
         refusals=refusals,
+        variable_prefixes=bound.prefixes,
     )
 
 
