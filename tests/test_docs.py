@@ -84,6 +84,19 @@ def test_the_setup_banner_names_a_page_that_exists():
     assert (ROOT / page).is_file()
 
 
+def test_the_banner_names_the_flag_variable_this_sponsor_reads():
+    from blocks.config import resolve_config
+    from hht_archival.banner import banner_for
+
+    assert "titan (production): nothing sets ENABLE_S3_BACKUP_ARCHIVAL," in banner_for(
+        resolve_config(sponsor="titan"),
+        "default",  # the home sponsor (SPONSOR): the seed's name
+    )
+    assert "europa (production): nothing sets EUROPA_ENABLE_S3_BACKUP_ARCHIVAL," in banner_for(
+        resolve_config(sponsor="europa"), "default"
+    )
+
+
 def _runnable_blocks() -> list:
     blocks = []
     for path in DOCS:
