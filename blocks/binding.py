@@ -199,20 +199,26 @@ def _prefixed_keys(sponsor: str, prefix: str) -> AwsKeys | None:
     )
 
 
-def no_database_refusal(sponsor: str, variable: str) -> str:
-    """Why an enabled run of ``sponsor`` cannot archive: no database URL is bound to it (and whose is set)."""
+def no_database_refusal(sponsor: str, variable: str, enabled: bool = True) -> str:
+    """Why a run of ``sponsor`` cannot archive: no database URL is bound to it (and whose is set).
+
+    ``enabled`` False words it for doctor, which checks before the flag is on.
+    """
+    so = "archival is enabled, so" if enabled else "a run with archival enabled would stop here, so"
     if variable == "DATABASE_URL":
         return (
-            f"DATABASE_URL is not set for sponsor {sponsor}; archival is enabled, so set it "
+            f"DATABASE_URL is not set for sponsor {sponsor}; {so} set it "
             "(doppler secrets set DATABASE_URL=...) or name a Secret block in the sponsor block."
         )
-    home = home_sponsor()
-    theirs = (
-        f" (DATABASE_URL belongs to sponsor {home}, which SPONSOR names)"
-        if os.environ.get("DATABASE_URL", "").strip()
-        else ""
-    )
+    home, theirs = home_sponsor(), ""
+    if os.environ.get("DATABASE_URL", "").strip():  # set, yet not read for this sponsor: say why
+        theirs = (
+            f" (DATABASE_URL is not read for it: its manifest entry declares the prefix "
+            f"{variable.removesuffix('DATABASE_URL')})"
+            if sponsor == home
+            else f" (DATABASE_URL belongs to sponsor {home}, which SPONSOR names)"
+        )
     return (
-        f"No database URL is bound to sponsor {sponsor}{theirs}; archival is enabled, so set {variable}, "
+        f"No database URL is bound to sponsor {sponsor}{theirs}; {so} set {variable}, "
         f"or name a Secret block in {sponsor}'s sponsor block."
     )

@@ -73,6 +73,7 @@ class SponsorConfig:
     # variable that set it or should (hht_archival/drill_setting.py words what each surface says).
     drill_database_url: SecretStr | None = None
     drill_variable: str = "ARCHIVAL_DRILL_DATABASE_URL"
+    variable_prefixes: tuple[str, ...] = ()  # where its variables are read, in order; "" is the seed's names
 
     def require_archivable(self) -> None:
         """Stop an enabled run before any work when something it needs is not bound to this sponsor."""
@@ -197,7 +198,10 @@ def resolve_config(
 
     refusals = {}
     if database_url is None:
-        refusals["database"] = no_database_refusal(name, bound.variable("database_url"))
+        unprefixed = "" in bound.prefixes  # the home sponsor: the seed's DATABASE_URL is the one to set
+        refusals["database"] = no_database_refusal(
+            name, "DATABASE_URL" if unprefixed else bound.variable("database_url")
+        )
     if identity_refusal:
         refusals["aws_identity"] = identity_refusal
 
@@ -235,6 +239,7 @@ def resolve_config(
         refusals=refusals,
         drill_database_url=drill_url,
         drill_variable=drill_variable(bound),
+        variable_prefixes=bound.prefixes,
     )
 
 

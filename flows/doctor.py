@@ -10,9 +10,8 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
-from blocks.config import resolve_config
-from blocks.manifest import resolve_manifest
-from hht_archival.doctor import passed, run_checks
+from hht_archival.doctor import passed
+from hht_archival.doctor_targets import check_targets
 from hht_archival.errors import ArchivalError
 from tasks.check_flag import decide
 
@@ -28,15 +27,7 @@ def doctor_flow(
         environment: production, staging or dev. Default DEPLOYMENT_ENVIRONMENT, else production.
         manifest: Check every sponsor of this manifest instead of one sponsor.
     """
-    configs = (
-        resolve_manifest(manifest, environment)
-        if manifest
-        else [resolve_config(sponsor=sponsor, environment=environment)]
-    )
-    rows = []
-    for config in configs:
-        decision = decide(config)
-        rows.extend(run_checks(config, decision))
+    rows = check_targets(sponsor, environment, manifest, decide)  # each resolved as its runs resolve it
     table = [row.as_dict() for row in rows]
     create_table_artifact(key="doctor", table=table, description="Readiness checks for S3 backup archival.")
     if not passed(rows):

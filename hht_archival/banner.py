@@ -1,4 +1,9 @@
-"""The seed's 'not yet enabled' banner, filled in with this sponsor's buckets and commands."""
+"""The seed's 'not yet enabled' banner, filled in with this sponsor's buckets and commands.
+
+The text is the seed's, so a person who knows the seed recognises it; its last
+line names docs/WIP/phase5-pr1-multi-sponsor-infrastructure-setup.md as the
+seed did, and that file is this project's setup checklist for a sponsor.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,8 @@ ENABLED_LINE = "✅ S3 backup archival is ENABLED"
 
 
 _DECIDED_BY = {
-    "default": "nothing sets ENABLE_S3_BACKUP_ARCHIVAL, and unset means off",
-    "environment": "ENABLE_S3_BACKUP_ARCHIVAL is set to a false value",
+    "default": "nothing sets {variable}, and unset means off",
+    "environment": "{variable} is set to a false value",
     "parameter": "this run was started with archival disabled (--disable / enabled=false)",
     "block": "the sponsor block sets enable_s3_backup_archival to false, which the environment "
     "cannot override: change the block",
@@ -24,10 +29,13 @@ def disabled_banner(
     backups_bucket: str,
     audit_bucket: str,
     flag_source: str = "default",
+    flag_variable: str = "ENABLE_S3_BACKUP_ARCHIVAL",
 ) -> str:
     """Return the banner a user sees when archival is off: why, what to set up, how to enable it."""
     project = f"hht-diary-{sponsor}"
-    decided = _DECIDED_BY.get(flag_source, flag_source).format(sponsor=sponsor, environment=environment)
+    decided = _DECIDED_BY.get(flag_source, flag_source).format(
+        sponsor=sponsor, environment=environment, variable=flag_variable
+    )
     return f"""{RULE}
   ℹ️  S3 BACKUP ARCHIVAL NOT YET ENABLED
 {RULE}
@@ -60,6 +68,8 @@ See: docs/WIP/phase5-pr1-multi-sponsor-infrastructure-setup.md
 
 def banner_for(config, flag_source: str) -> str:
     """The banner for one sponsor's resolved configuration (blocks/config.SponsorConfig)."""
+    from hht_archival.flag_here import variable_to_set
+
     return disabled_banner(
         config.sponsor,
         config.environment,
@@ -67,4 +77,5 @@ def banner_for(config, flag_source: str) -> str:
         config.backups_bucket,
         config.audit_logs_bucket,
         flag_source,
+        config.flag.environment_variable if flag_source == "environment" else variable_to_set(config),
     )

@@ -108,5 +108,13 @@ def add_details(client, bucket: str, entries: list[Entry], sponsor: str = "") ->
             entry.storage_class, entry.restore = state.storage_class, state.restore
             entry.lock_mode = state.lock_mode
             entry.locked_until = state.locked_until.isoformat() if state.locked_until else None
-        entry.sha256 = tags.get("sha256") or (state.metadata.get("backup-sha256") if state else None)
+        entry.sha256 = _own_sha256(entry, tags, state)
         entry.retain_until = tags.get("retain-until")
+
+
+def _own_sha256(entry: Entry, tags: dict[str, str], state) -> str | None:
+    """The SHA-256 of the entry's own bytes. Older logs' ``sha256`` tag held their backup's, so a log's
+    own is taken from what HEAD reads (its checksum, its ``sha256`` metadata), never from the tag."""
+    if entry.kind == "log":
+        return (state.sha256 or state.metadata.get("sha256")) if state else None
+    return tags.get("sha256") or (state.metadata.get("backup-sha256") if state else None)

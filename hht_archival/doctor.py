@@ -6,9 +6,12 @@ carries the one command that fixes it. Only ❌ rows stop an enabled run;
 ⚠️ rows (Object Lock absent, a flag that is off) are advice.
 
 This module holds the rows' shape, their order and the report; the checks
-themselves are by subject: doctor_access (AWS identity, the log chain's
-reads), doctor_buckets (each bucket's settings and the probe),
+themselves are by subject: doctor_settings (the flag, the database URL, the
+buckets, as the run resolves them), doctor_access (AWS identity, the log
+chain's reads), doctor_buckets (each bucket's settings and the probe),
 doctor_database (PostgreSQL, pg_dump) and doctor_schedules (Prefect).
+Which sponsors are checked, resolved as their runs resolve them, is
+doctor_targets'.
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ from typing import Literal
 from blocks.config import SponsorConfig
 from blocks.flag import FlagDecision
 from hht_archival.adapters import s3
-from hht_archival.adapters.postgres import mask_url
 from hht_archival.doctor_access import check_chain_read, check_identity
 from hht_archival.doctor_buckets import check_bucket
 from hht_archival.doctor_database import check_database
 from hht_archival.doctor_schedules import check_drills, check_scheduled_runs
+from hht_archival.doctor_settings import check_settings
 
 Status = Literal["ok", "fail", "warn"]
 MARK = {"ok": "✅", "fail": "❌", "warn": "⚠️ "}
@@ -57,34 +60,7 @@ def run_checks(config: SponsorConfig, flag: FlagDecision) -> list[Check]:
         )
 
     provision = f"hht-archival provision --sponsor {config.sponsor} --environment {config.environment}"
-    doppler = f"doppler secrets set {{}} --project hht-diary-{config.sponsor} --config {config.environment}"
-
-    add(
-        "feature flag",
-        "ok" if flag.enabled else "warn",
-        f"{'enabled' if flag.enabled else 'disabled'} (from {flag.source})",
-    )
-    sources = config.sources
-    if config.database_url is None:
-        add(
-            "DATABASE_URL",
-            "fail",
-            config.refusals["database"],
-            doppler.format("DATABASE_URL=postgresql://USER:PASSWORD@HOST/DB"),
-        )
-    else:
-        add(
-            "DATABASE_URL",
-            "ok",
-            f"{mask_url(config.database_url.get_secret_value())} (from {sources.get('database')})",
-        )
-    add(
-        "buckets",
-        "ok",
-        f"{config.backups_bucket} (from {sources.get('backups_bucket')}), {config.audit_logs_bucket} "
-        f"(from {sources.get('audit_logs_bucket')}) in {config.region} (from {sources.get('region')})",
-    )
-
+    check_settings(config, flag, add)
     if check_identity(config, add):
         client = s3.client_for(config)
         for label, bucket in (

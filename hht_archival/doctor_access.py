@@ -7,26 +7,21 @@ by asking S3 (s3_client.identify, the chain's own reads): a refusal becomes a
 
 from __future__ import annotations
 
-from blocks.binding import own_prefix
 from blocks.config import SponsorConfig
 from hht_archival.adapters.s3_client import identify
 from hht_archival.adapters.s3_errors import refusal
 from hht_archival.audit_chain import previous_link
+from hht_archival.doctor_settings import identity_fix
 from hht_archival.errors import ArchivalError
 from hht_archival.naming import DEPLOYMENT_LOGS_PREFIX
 
 
 def check_identity(config: SponsorConfig, add) -> bool:
     """Whose AWS identity this sponsor's runs use, where it comes from, and whether AWS accepts it."""
-    fix = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or fix the AwsCredentials block"
+    fix = identity_fix(config)  # the variables this sponsor reads: its prefix, or the seed's names
     source = config.sources.get("aws_identity")
     if "aws_identity" in config.refusals:
-        add(
-            "AWS credentials",
-            "fail",
-            config.refusals["aws_identity"],
-            fix.replace("AWS_", f"{own_prefix(config.sponsor)}AWS_"),
-        )
+        add("AWS credentials", "fail", config.refusals["aws_identity"], fix)
         return False
     try:
         identity = identify(config)

@@ -18,9 +18,10 @@ from hht_archival.adapters.bucket_settings import (
     lifecycle_problems,
     read_bucket_state,
 )
-from hht_archival.adapters.s3_probe import probe
+from hht_archival.adapters.s3_probe import probe, read_answer
 from hht_archival.errors import ArchivalError
-from hht_archival.naming import DOCTOR_PREFIX
+from hht_archival.naming import BACKUPS_PREFIX, DOCTOR_PREFIX
+from hht_archival.provision import public_access_text
 
 
 def check_bucket(client, config: SponsorConfig, label: str, bucket: str, add, provision: str) -> bool:
@@ -68,7 +69,7 @@ def check_bucket(client, config: SponsorConfig, label: str, bucket: str, add, pr
         add(
             f"{label} public access",
             "ok" if blocked else "fail",
-            "all public access blocked" if blocked else f"not fully blocked ({state.public_access_block})",
+            public_access_text(state.public_access_block),
             provision,
         )
     if "lifecycle" not in state.denied:
@@ -94,6 +95,8 @@ def check_bucket(client, config: SponsorConfig, label: str, bucket: str, add, pr
             f"({provision} --object-lock compliance --years 7; cannot be undone)",
         )
     _check_probe(client, config, label, bucket, add)
+    if label == "backups bucket":
+        _check_backups_unreadable(client, config, bucket, add)
     return True
 
 
@@ -101,8 +104,13 @@ def _check_probe(client, config: SponsorConfig, label: str, bucket: str, add) ->
     """Write, tag, read back and remove an object under doctor/: the permissions a run needs."""
     key = f"{DOCTOR_PREFIX}probe-{uuid.uuid4().hex}.txt"
     result = probe(client, bucket, key, config.sse_kms_key_id, config.sponsor)
-    if result.refused is None:
-        add(f"{label} permissions", "ok", "s3:PutObject, s3:PutObjectTagging, s3:GetObject allowed")
+    if result.refused is None:  # what was tried is doctor/ only: it says nothing of reading backups
+        add(
+            f"{label} permissions",
+            "ok",
+            "its own probe under doctor/ written, tagged and read back (the archival role may GetObject "
+            "under doctor/ only)",
+        )
         return
     add(
         f"{label} permissions",
@@ -111,3 +119,38 @@ def _check_probe(client, config: SponsorConfig, label: str, bucket: str, add) ->
         f"allowed: {', '.join(result.allowed) or 'nothing'}",
         f"grant s3:{result.refused} (see: hht-archival iam-policy --sponsor {config.sponsor})",
     )
+
+
+def _check_backups_unreadable(client, config: SponsorConfig, bucket: str, add) -> None:
+    """Whether this identity may read backups/: the archival role must not (hht_archival/iam.py says why).
+
+    A GET of a key that is not there reads nothing; S3's answer tells whether
+    the read was allowed. Allowed is advice, not a failure: an operator's own
+    identity may read, the role that runs archives should not. A refusal could
+    also come from a role that may read but not list (S3 hides a missing key
+    from it); telling those apart would mean reading a real backup, which
+    doctor does not do.
+    """
+    key = f"{BACKUPS_PREFIX}doctor-read-check-{uuid.uuid4().hex}"
+    try:
+        code = read_answer(client, bucket, key, config.sponsor)
+    except ArchivalError as exc:
+        add("backups bucket reads", "warn", f"not checked: {exc}")
+        return
+    if code in ("AccessDenied", "403", "Forbidden"):
+        add(
+            "backups bucket reads",
+            "ok",
+            f"refused under s3://{bucket}/{BACKUPS_PREFIX} ({code}): this identity cannot read the backups, "
+            "as the archival role must not",
+        )
+    elif code in ("NoSuchKey", "404"):
+        add(
+            "backups bucket reads",
+            "warn",
+            f"this identity may read s3://{bucket}/{BACKUPS_PREFIX} (S3 answered {code}, not AccessDenied): "
+            "fine for an operator, but runs should use a role with only the rights of "
+            f"hht-archival iam-policy --sponsor {config.sponsor}, which cannot",
+        )
+    else:
+        add("backups bucket reads", "warn", f"not checked: S3 answered {code}")

@@ -64,8 +64,8 @@ def plan_bucket(
     if state.public_access_block != PUBLIC_ACCESS_BLOCK:
         change(
             "public access block",
-            str(state.public_access_block),
-            "all four blocked",
+            public_access_text(state.public_access_block),
+            "all public access blocked (all four settings)",
             writes.block_public_access,
         )
     if not state.exists or lifecycle_problems(state.lifecycle_rules):
@@ -101,6 +101,14 @@ def _plan_lock(client, bucket: str, current: dict, mode: str, years: int, sponso
             lambda: writes.put_lock_default(client, bucket, target_mode, target_years, sponsor),
         )
     ]
+
+
+def public_access_text(block: dict[str, bool] | None) -> str:
+    """A bucket's public access block in words, as provision and doctor show it (never a Python None)."""
+    if not block:
+        return "no public access block set"
+    off = [name for name in PUBLIC_ACCESS_BLOCK if not block.get(name)]
+    return f"not fully blocked: {', '.join(off)} off" if off else "all public access blocked"
 
 
 def lock_warning(bucket: str, object_lock: tuple[str, int]) -> str:

@@ -9,7 +9,9 @@ failures only, doubling delays with jitter).
 
 An uploaded log carries the key and SHA-256 of the previous one, found
 without reading any old log (hht_archival/audit_chain.py), and keeps its own
-SHA-256 in its metadata, where HEAD reads it once it is cold. After the PUT,
+SHA-256 in its metadata, where HEAD reads it once it is cold, and in its
+``sha256`` tag, as the backup and the roles object do theirs; the backup's
+SHA-256 is in the log and in its metadata ``backup-sha256``. After the PUT,
 its tags and checksum are read back and it gets its own Object Lock retention
 (hht_archival/landed.py); then the chain head is moved to it.
 """
@@ -73,7 +75,7 @@ def _upload(config: SponsorConfig, names: RunNames, record: DeploymentLog) -> De
     )
     body = uploaded.to_json().encode("utf-8")
     sha256 = hashlib.sha256(body).hexdigest()
-    tags = names.retention_tags("deployment-log", record.backup_sha256)
+    tags = names.retention_tags("deployment-log", sha256)  # its own hash, as every object's sha256 tag is
     metadata = {LOG_SHA256: sha256}
     if record.backup_sha256:
         metadata["backup-sha256"] = record.backup_sha256  # a restore cross-checks it while the log is cold

@@ -94,11 +94,12 @@ def test_an_archive_gone_cold_is_linked_verified_and_restored(
     assert "denied" not in shown.stdout.lower() + shown.stderr.lower()
     listed = run_cli("list", "--sponsor", "titan", "--logs")
     assert listed.returncode == 0, listed.stderr
+    # a log's own SHA-256 (not its backup's), from its metadata by HEAD: the cold log's tags cannot be read
+    assert f"sha256 {hashlib.sha256(first_bytes).hexdigest()}  {first_log}" in listed.stdout
     assert (
         "in DEEP_ARCHIVE: a Glacier Deep Archive restore takes up to 12 hours (Standard) or 48 hours (Bulk); "
         "hht-archival verify --logs --request-glacier-restore starts it" in listed.stdout
     )
-    assert f"sha256 {first['backup_sha256']}  {first_log}" in listed.stdout  # from its metadata, by HEAD
     report = verify_chain(s3, AUDIT, "production")
     assert (report.logs, report.cold, report.problems) == (2, [first_log], [])
     s3.put_object(Bucket=AUDIT, Key=first_log, Body=first_bytes.replace(b"archived", b"failed"))

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -54,6 +55,8 @@ def test_provision_then_doctor_is_all_green(provisioned):
         ):
             assert checks[f"{bucket} {what}"] == "ok"
         assert checks[f"{bucket} object lock"] == "warn"  # advice, not a blocker
+    # moto's identity may read everything: said as advice, never as "allowed ✅"
+    assert checks["backups bucket reads"] == "warn"
     assert checks["AWS credentials"] == checks["database"] == checks["pg_dump"] == "ok"
     assert checks["audit bucket log chain"] == "ok"
     assert checks["archive lock"] == "ok"
@@ -129,8 +132,15 @@ def test_no_encryption(provisioned):
 def test_public_access_open(provisioned):
     provisioned.delete_public_access_block(Bucket=BACKUPS)
     failures, _ = _failures()
-    assert list(failures) == ["backups bucket public access"]
-    assert failures["backups bucket public access"][1] == PROVISION_FIX
+    assert failures == {"backups bucket public access": ("no public access block set", PROVISION_FIX)}
+    partly = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False}
+    provisioned.put_public_access_block(
+        Bucket=BACKUPS, PublicAccessBlockConfiguration={**partly, "RestrictPublicBuckets": False}
+    )
+    failures, _ = _failures()
+    assert failures["backups bucket public access"][0] == (
+        "not fully blocked: BlockPublicPolicy, RestrictPublicBuckets off"
+    )
 
 
 def test_tagging_denied(provisioned, s3_proxy):
@@ -210,14 +220,19 @@ def test_missing_database_url_and_bad_credentials(provisioned, monkeypatch):
     monkeypatch.delenv("DATABASE_URL")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: no STS, no S3
     failures, _ = _failures()
-    assert set(failures) == {"DATABASE_URL", "AWS credentials"}
-    assert failures["DATABASE_URL"][1].startswith("doppler secrets set DATABASE_URL=")
+    assert set(failures) == {"database URL", "AWS credentials"}
+    assert failures["database URL"][1].startswith("doppler secrets set DATABASE_URL=")
 
 
 def test_dry_run_changes_nothing_and_a_second_provision_is_a_no_op(moto_server, s3):
     moto_server.reset()
     dry = run_cli("provision", "--sponsor", "titan", "--dry-run")
     assert dry.returncode == 0 and "Would change:" in dry.stdout
+    assert (
+        f"  {BACKUPS}: public access block: no public access block set -> all public access blocked "
+        "(all four settings)\n" in dry.stdout
+    )
+    assert "None" not in dry.stdout
     assert s3.list_buckets()["Buckets"] == []
 
     first = run_cli("provision", "--sponsor", "titan")
@@ -274,7 +289,7 @@ def test_doctor_from_the_command_line_exit_status_and_json(provisioned):
         "environment": "production",
         "check": "feature flag",
         "status": "ok",
-        "detail": "enabled (from environment)",
+        "detail": "enabled (from environment ENABLE_S3_BACKUP_ARCHIVAL)",
         "fix": None,
     } in rows
     assert os.environ["DATABASE_URL"] not in green.stdout  # shown masked only when it has a password
@@ -314,7 +329,7 @@ def test_doctor_shows_whose_identity_and_settings_each_sponsor_uses(provisioned,
     }
     assert titan["AWS credentials"].status == "ok"
     assert titan["AWS credentials"].detail.endswith("(from environment TITAN_AWS_ACCESS_KEY_ID)")
-    assert titan["DATABASE_URL"].detail.endswith("(from environment TITAN_DATABASE_URL)")
+    assert titan["database URL"].detail.endswith("(from environment TITAN_DATABASE_URL)")
 
     europa = {
         row.check: row
@@ -327,5 +342,130 @@ def test_doctor_shows_whose_identity_and_settings_each_sponsor_uses(provisioned,
     assert europa["AWS credentials"].fix.startswith(
         "set EUROPA_AWS_ACCESS_KEY_ID and EUROPA_AWS_SECRET_ACCESS_KEY"
     )
-    assert europa["DATABASE_URL"].status == "fail"
-    assert europa["DATABASE_URL"].detail.startswith("No database URL is bound to sponsor europa")
+    assert europa["database URL"].status == "fail"
+    assert europa["database URL"].detail.startswith("No database URL is bound to sponsor europa")
+    assert europa["database URL"].fix.startswith("set EUROPA_DATABASE_URL=")
+
+
+EXAMPLE_SHAPED = """\
+sponsors:
+  - name: callisto          # the home sponsor, declaring its own prefix (as sponsors.example.yaml does)
+    env_prefix: CALLISTO_
+  - name: titan             # a block that is not on the server
+    block: titan
+  - name: europa            # a declared prefix that is not its own
+    env_prefix: TENANT7_
+"""
+
+
+def test_doctor_agrees_with_the_runs_of_a_manifest_row_by_row(
+    tmp_path, monkeypatch, seeded_db, prefect_harness
+):
+    """The user's case: the seed's names are set, the manifest declares CALLISTO_: callisto reads neither."""
+    from flows.archive_all_sponsors import SponsorsFailed, archive_all_sponsors
+    from hht_archival.doctor_targets import check_targets
+    from hht_archival.flag_here import decide_here
+
+    manifest = tmp_path / "sponsors.yaml"
+    manifest.write_text(EXAMPLE_SHAPED)
+    monkeypatch.delenv("SPONSOR")  # callisto is the home sponsor: the unprefixed names are its own...
+    monkeypatch.setenv("ENABLE_S3_BACKUP_ARCHIVAL", "true")
+    monkeypatch.setenv("DATABASE_URL", seeded_db)  # ...but its entry declares CALLISTO_, so they are not read
+    monkeypatch.setenv("TENANT7_ENABLE_S3_BACKUP_ARCHIVAL", "yes")
+
+    rows = check_targets(None, None, str(manifest), decide_here)
+    doctor = {(row.sponsor, row.check): row for row in rows}
+    with pytest.raises(SponsorsFailed) as ran:
+        archive_all_sponsors(manifest=str(manifest))
+    run = {row["sponsor"]: row for row in ran.value.summary}
+
+    flag = doctor["callisto", "feature flag"]
+    assert (flag.status, flag.detail) == (
+        "warn",
+        "disabled (from default): nothing sets CALLISTO_ENABLE_S3_BACKUP_ARCHIVAL or the Prefect variable "
+        "enable-s3-backup-archival-callisto-production (a server is configured here); "
+        "ENABLE_S3_BACKUP_ARCHIVAL is set but not read for callisto: its manifest entry declares the prefix "
+        "CALLISTO_",
+    )
+    assert (run["callisto"]["status"], run["callisto"]["flag_source"]) == ("skipped", "default")
+    url = doctor["callisto", "database URL"]
+    assert url.detail == (
+        "No database URL is bound to sponsor callisto (DATABASE_URL is not read for it: its manifest entry "
+        "declares the prefix CALLISTO_); a run with archival enabled would stop here, so set "
+        "CALLISTO_DATABASE_URL, or name a Secret block in callisto's sponsor block."
+    )
+    assert url.fix.startswith("set CALLISTO_DATABASE_URL=postgresql://")
+
+    assert (
+        doctor["europa", "feature flag"].detail
+        == "enabled (from environment TENANT7_ENABLE_S3_BACKUP_ARCHIVAL)"
+    )
+    assert doctor["europa", "database URL"].detail == run["europa"]["reason"]  # the run's own sentence
+    assert doctor["titan", "settings"].detail == run["titan"]["reason"]  # one sponsor's block stops only it
+    assert run["titan"]["reason"].startswith("The Prefect block hht-sponsor-archival/titan does not exist")
+
+
+def test_a_misspelt_sponsor_gets_the_closest_known_one_and_a_new_one_is_checked(moto_server, s3, monkeypatch):
+    monkeypatch.setenv("EUROPA_DATABASE_URL", "postgresql://backup@db.internal/europa")  # europa is known
+    typo = run_cli("doctor", "--sponsor", "titna")
+    assert (typo.returncode, typo.stdout) == (2, "")
+    assert typo.stderr == (
+        "❌ Sponsor titna is not known here (it is not SPONSOR, not in sponsors.yaml, and no TITNA_* "
+        "variable is set); did you mean titan? Run: hht-archival doctor --sponsor titan\n"
+    )
+    assert (
+        "did you mean europa? Run: hht-archival doctor --sponsor europa"
+        in run_cli("doctor", "--sponsor", "europe").stderr
+    )
+    moto_server.reset()
+    provision = run_cli("provision", "--sponsor", "titna")
+    assert provision.returncode == 2 and "did you mean titan?" in provision.stderr
+    assert s3.list_buckets()["Buckets"] == []  # nothing was created for the typo
+
+    new = run_cli("doctor", "--sponsor", "ganymede")  # nothing near it: a new sponsor, told what to set
+    assert new.returncode == 1
+    assert "fix: set GANYMEDE_DATABASE_URL=postgresql://USER@HOST/DB" in new.stdout
+    assert "nothing sets GANYMEDE_ENABLE_S3_BACKUP_ARCHIVAL" in new.stdout
+
+
+def test_after_provision_doctor_shows_what_the_readme_promises(moto_server, s3, seeded_db):
+    """The README's first real run: after provision, no ❌, and exactly the ⚠️ rows it lists."""
+    moto_server.reset()
+    assert run_cli("provision").returncode == 0
+    done = run_cli("doctor", "--json", env={"DATABASE_URL": seeded_db})
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = json.loads(done.stdout)
+    assert [row["check"] for row in rows if row["status"] == "fail"] == []
+    advice = [row["check"] for row in rows if row["status"] == "warn"]
+    assert advice == [
+        "feature flag",
+        "backups bucket object lock",
+        "backups bucket reads",
+        "audit bucket object lock",
+        "nightly manifest",
+        "restore drill server",
+        "alerts",
+    ]
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    promise = readme[readme.index("## Your first real run") : readme.index("## Where to read on")]
+    assert f"{len(advice)} ⚠️" in promise
+    for check in advice:
+        assert f"`{check}`" in promise, check
+
+
+def test_doctor_says_the_backups_cannot_be_read_when_s3_refuses(provisioned, s3_proxy):
+    s3_proxy.fail(
+        lambda m, p, q: m == "GET" and p.startswith(f"/{BACKUPS}/backups/"), status=403, code="AccessDenied"
+    )
+    _, rows = _failures()
+    [reads] = [row for row in rows if row.check == "backups bucket reads"]
+    assert (reads.status, reads.detail) == (
+        "ok",
+        f"refused under s3://{BACKUPS}/backups/ (AccessDenied): this identity cannot read the backups, "
+        "as the archival role must not",
+    )
+    [probe] = [row for row in rows if row.check == "backups bucket permissions"]
+    assert probe.detail == (
+        "its own probe under doctor/ written, tagged and read back (the archival role may GetObject under "
+        "doctor/ only)"
+    )

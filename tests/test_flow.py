@@ -126,7 +126,11 @@ def test_enabled_archives_a_restorable_encrypted_tagged_backup_and_the_log(
 
     uploaded_log = read_json_object(s3, AUDIT, log_key)
     assert uploaded_log == log
-    assert get_tags(s3, AUDIT, log_key)["data-class"] == "deployment-log"
+    log_tags = get_tags(s3, AUDIT, log_key)
+    assert log_tags["data-class"] == "deployment-log"
+    log_bytes = s3.get_object(Bucket=AUDIT, Key=log_key)["Body"].read()
+    assert log_tags["sha256"] == hashlib.sha256(log_bytes).hexdigest() != log["backup_sha256"]
+    assert s3.head_object(Bucket=AUDIT, Key=log_key)["Metadata"]["backup-sha256"] == log["backup_sha256"]
     assert s3.head_object(Bucket=AUDIT, Key=log_key)["ServerSideEncryption"] == "AES256"
     assert set(task_run_counts(flow_run_id).values()) == {1}
     shown = read_artifact("backup-titan-production", flow_run_id).data  # what a person reads in the UI

@@ -437,3 +437,13 @@ def test_doctor_probe_requests_are_allowed_and_stay_under_doctor(
     ]
     refused = sorted({(action, arn) for action, arn in seen if not allows(policy, action, arn)})
     assert refused == []
+    # doctor's check that backups/ cannot be read: under the policy its one GET is refused, so the
+    # archival role sees AccessDenied there, which doctor shows as ✅
+    read_check = [(m, p, q, h) for m, p, q, h in wire if "/backups/doctor-read-check-" in p]
+    assert [m for m, *_ in read_check] == ["GET"]
+    asked = [
+        pair
+        for method, path, query, headers in read_check
+        for pair in iam_request(method, path, query, headers)
+    ]
+    assert asked and not any(allows(policy, action, arn) for action, arn in asked)

@@ -68,7 +68,7 @@ def test_on_s3rver_every_object_ends_the_run_with_its_tags(on_s3rver, seeded_db,
         expected = {
             (BACKUPS, _key(log["backup_location"])): ("database-backup", log["backup_sha256"]),
             (BACKUPS, _key(log["roles_location"])): ("database-roles", log["roles_sha256"]),
-            (AUDIT, _key(log["log_location"])): ("deployment-log", log["backup_sha256"]),
+            (AUDIT, _key(log["log_location"])): ("deployment-log", _log_sha256(on_s3rver, log)),
         }
         for (bucket, key), (data_class, sha256) in expected.items():
             tags = get_tags(on_s3rver, bucket, key)
@@ -78,6 +78,13 @@ def test_on_s3rver_every_object_ends_the_run_with_its_tags(on_s3rver, seeded_db,
     first_bytes = on_s3rver.get_object(Bucket=AUDIT, Key=_key(first["log_location"]))["Body"].read()
     assert second["previous_log"] == _key(first["log_location"])
     assert second["previous_log_sha256"] == hashlib.sha256(first_bytes).hexdigest()
+
+
+def _log_sha256(client, log: dict) -> str:
+    """The SHA-256 of the uploaded log's own bytes: what its sha256 tag must hold (not the backup's)."""
+    return hashlib.sha256(
+        client.get_object(Bucket=AUDIT, Key=_key(log["log_location"]))["Body"].read()
+    ).hexdigest()
 
 
 def test_a_store_that_does_not_keep_tags_fails_the_run_in_one_sentence(s3, s3_proxy, seeded_db, monkeypatch):

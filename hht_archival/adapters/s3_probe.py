@@ -62,3 +62,19 @@ def _remove(client, bucket: str, key: str, version: str | None) -> None:
             client.delete_object(Bucket=bucket, Key=key)
     except ClientError:
         pass  # locked by Object Lock or not permitted: the probe is tiny and tagged doctor-probe
+
+
+def read_answer(client, bucket: str, key: str, sponsor: str) -> str:
+    """What S3 answers this identity's GET of ``key``, a key that does not exist: its error code.
+
+    ``AccessDenied`` means the read was refused; ``NoSuchKey`` means it was
+    allowed (S3 says an object is missing only to whom may read and list it).
+    Nothing is read: the key is not there. Anything but an S3 answer is raised
+    as s3_errors.translate words it.
+    """
+    with translated(sponsor, f"reading s3://{bucket}/{key}"):
+        try:
+            client.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")
+        except ClientError as exc:
+            return error_code(exc) or "unknown"
+    return "found"  # a key made of a random uuid, there: nothing to conclude

@@ -1,7 +1,9 @@
 """The ``hht-archival`` command: a thin layer over the flows, with one sentence for every failure.
 
 Exit status: 0 archived or skipped (or all checks passed), 1 the work failed, 2 bad input
-(nothing done). The commands live in one module per job: ``running`` (run, demo; run's work is in
+(nothing done), 130/143 stopped by SIGINT/SIGTERM; each command's ``--help`` says what its own
+mean (help.py, which also wraps help text without breaking words). The commands live in one
+module per job: ``running`` (run, demo; run's work is in
 ``one_sponsor`` and ``all_sponsors``), ``server`` (pre-deploy, worker), ``readiness`` (doctor,
 provision, iam-policy), ``archive`` (list, restore, verify) and ``alerts`` (alerts install/remove,
 status); ``outputs`` ends a run as the seed's step did.
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from hht_archival.cli import help as helptext
+
 if TYPE_CHECKING:
     from hht_archival.errors import ArchivalError
 
@@ -26,7 +30,21 @@ EXIT_BAD_INPUT = 2
 DEBUG_VARIABLE = "HHT_ARCHIVAL_DEBUG"
 
 
-class OneSentenceGroup(click.Group):
+class ArchivalGroup(click.Group):
+    """A group of hht-archival commands: help without broken words, each command's exit statuses."""
+
+    context_class = helptext.Context
+    command_class = helptext.Command
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        helptext.write_exit_status(ctx, formatter)
+
+
+ArchivalGroup.group_class = ArchivalGroup  # `alerts` and its commands are formatted the same way
+
+
+class OneSentenceGroup(ArchivalGroup):
     """The last resort of "never a bare traceback": an error no layer worded still ends in one sentence.
 
     Every failure a user can cause is worded where it happens; this catches
@@ -55,7 +73,10 @@ class OneSentenceGroup(click.Group):
             )
 
 
-@click.group(cls=OneSentenceGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=OneSentenceGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="hht-archival")
 def main() -> None:
     """Archive PostgreSQL backups and deployment logs to S3 with 7-year retention.

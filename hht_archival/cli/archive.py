@@ -7,8 +7,15 @@ from pathlib import Path
 
 import click
 
-from blocks.defaults import DEFAULT_ENVIRONMENT
-from hht_archival.cli import EXIT_FAILED, configs_for, fail, fail_on, main, refuse_password_in_argv
+from hht_archival.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    configs_for,
+    fail,
+    fail_on,
+    main,
+    refuse_password_in_argv,
+)
 from hht_archival.console import prepare_environment
 
 
@@ -24,7 +31,7 @@ from hht_archival.console import prepare_environment
     type=click.IntRange(0),
     default=50,
     show_default=True,
-    help="Show details (SHA-256, retain-until) for this many; 0 for all.",
+    help="Show only the newest N, each with its SHA-256 and retain-until; 0 for all.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
@@ -178,7 +185,7 @@ def restore(
 @main.command()
 @click.option("--sponsor", help="Sponsor. Default: $SPONSOR, else callisto.")
 @click.option(
-    "--environment", default=DEFAULT_ENVIRONMENT, show_default=True, help="production, staging or dev."
+    "--environment", help="production, staging or dev. Default: $DEPLOYMENT_ENVIRONMENT, else production."
 )
 @click.option("--backup", default="latest", show_default=True, help="latest, a date (YYYY-MM-DD) or a key.")
 @click.option(
@@ -213,9 +220,9 @@ def verify(sponsor, environment, backup, logs, request_glacier_restore, debug) -
         verify_logs(sponsor, environment, request_glacier_restore)
         return
     prepare_environment(debug)
-    from blocks.defaults import sponsor_or_home
+    from blocks.defaults import environment_or_default, sponsor_or_home
     from hht_archival.engine import start_prefect_api
-    from hht_archival.errors import one_sentence
+    from hht_archival.errors import ConfigError, one_sentence
 
     sponsor = sponsor_or_home(sponsor)
     api_ready = start_prefect_api(f"sponsor {sponsor}", debug)  # the imports below overlap its start
@@ -225,8 +232,8 @@ def verify(sponsor, environment, backup, logs, request_glacier_restore, debug) -
     try:
         api_ready()
         report = restore_drill(
-            sponsor=sponsor, environment=environment, backup=backup, return_state=True
+            sponsor=sponsor, environment=environment_or_default(environment), backup=backup, return_state=True
         ).result()
     except Exception as exc:
-        fail(one_sentence(exc), None, EXIT_FAILED)
+        fail(one_sentence(exc), None, EXIT_BAD_INPUT if isinstance(exc, ConfigError) else EXIT_FAILED)
     click.echo(render_markdown(report))

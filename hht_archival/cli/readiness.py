@@ -13,29 +13,40 @@ from hht_archival.console import prepare_environment
 
 @main.command()
 @click.option("--sponsor", help="Sponsor to check. Default: $SPONSOR, else callisto.")
-@click.option("--environment", help="production, staging or dev. Default: $DEPLOYMENT_ENVIRONMENT.")
 @click.option(
-    "--manifest", type=click.Path(dir_okay=False), help="Check every sponsor of this manifest instead."
+    "--environment", help="production, staging or dev. Default: $DEPLOYMENT_ENVIRONMENT, else production."
+)
+@click.option("--sponsor-block", help="Check with this hht-sponsor-archival block, as run --sponsor-block.")
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False),
+    help="Check every sponsor of this manifest instead, as run --manifest and the nightly resolve them.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def doctor(sponsor, environment, manifest, as_json) -> None:
+def doctor(sponsor, environment, sponsor_block, manifest, as_json) -> None:
     """Check everything an enabled run needs, and print the fix for each failure.
 
-    Flag and where it comes from, settings, AWS identity, both buckets (region,
-    versioning, encryption, public access, lifecycle, Object Lock), a probe
-    object under doctor/, the database and pg_dump's version. Exit 0 only
-    when every check an enabled run needs passes.
+    The flag and where it comes from, the settings and the variables this
+    sponsor reads (as run resolves them), the AWS identity, both buckets
+    (region, versioning, encryption, public access, lifecycle, Object Lock), a
+    probe object under doctor/ (written, tagged, read back, removed), whether
+    that identity can read backups/, the log chain, the database, the archive
+    lock and pg_dump's version. A sponsor name close to a known one is refused
+    with "did you mean". Exit 0 when no check is ❌; ⚠️ rows are advice.
 
-    Example: hht-archival doctor --sponsor callisto --environment production
+    Examples: hht-archival doctor --sponsor callisto --environment production
+              hht-archival doctor --manifest sponsors.yaml
     """
     prepare_environment(debug=False)
-    from hht_archival.doctor import passed, render, run_checks
+    from hht_archival.doctor import passed, render
+    from hht_archival.doctor_targets import check_targets
     from hht_archival.errors import ArchivalError
     from hht_archival.flag_here import decide_here
 
+    if manifest is not None and (sponsor or sponsor_block):
+        raise click.UsageError("--manifest checks every sponsor of it; drop --sponsor and --sponsor-block.")
     try:
-        configs = configs_for(sponsor, environment, manifest)
-        rows = [row for config in configs for row in run_checks(config, decide_here(config))]
+        rows = check_targets(sponsor, environment, manifest, decide_here, sponsor_block)
     except ArchivalError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
     if as_json:
@@ -47,7 +58,10 @@ def doctor(sponsor, environment, manifest, as_json) -> None:
 
 @main.command()
 @click.option("--sponsor", help="Sponsor whose buckets to provision. Default: $SPONSOR, else callisto.")
-@click.option("--environment", help="production, staging or dev (for the settings it reads).")
+@click.option(
+    "--environment",
+    help="production, staging or dev (for the settings it reads). Default: $DEPLOYMENT_ENVIRONMENT.",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option(
     "--object-lock",
@@ -69,12 +83,14 @@ def provision(sponsor, environment, dry_run, object_lock, years, yes) -> None:
     """
     prepare_environment(debug=False)
     from hht_archival.adapters import s3
+    from hht_archival.doctor_targets import refuse_a_likely_typo
     from hht_archival.errors import ArchivalError
     from hht_archival.provision import lock_warning, plan_bucket
 
     lock = (object_lock, years) if object_lock else None
     config = None
     try:
+        refuse_a_likely_typo(sponsor, "hht-archival provision --sponsor {sponsor}")  # before creating
         [config] = configs_for(sponsor, environment, None)
         client = s3.client_for(config)
         buckets = (config.backups_bucket, config.audit_logs_bucket)

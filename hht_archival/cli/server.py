@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from blocks.defaults import DEFAULT_ENVIRONMENT
+from blocks.defaults import environment_or_default
 from hht_archival.cli import EXIT_BAD_INPUT, EXIT_FAILED, fail, main
 from hht_archival.cli.outputs import print_run_end
 from hht_archival.console import prepare_environment
@@ -18,7 +18,7 @@ from hht_archival.console import prepare_environment
 @main.command("pre-deploy")
 @click.option("--sponsor", required=True, help="Sponsor to back up.")
 @click.option(
-    "--environment", default=DEFAULT_ENVIRONMENT, show_default=True, help="production, staging or dev."
+    "--environment", help="production, staging or dev. Default: $DEPLOYMENT_ENVIRONMENT, else production."
 )
 @click.option(
     "--version", "app_version", help="Application version being deployed (also read from DEPLOYMENT_VERSION)."
@@ -35,6 +35,7 @@ def pre_deploy(sponsor, environment, app_version, timeout) -> None:
     Example: hht-archival pre-deploy --sponsor callisto --environment production
     """
     prepare_environment(debug=False)
+    environment = environment_or_default(environment)  # as run and every other command read it
     from deployments.trigger import trigger_pre_deploy
     from flows.run_artifacts import read_record
     from hht_archival.errors import ArchivalError
