@@ -443,7 +443,7 @@ def test_after_provision_doctor_shows_what_the_readme_promises(moto_server, s3, 
         "backups bucket reads",
         "audit bucket object lock",
         "nightly manifest",
-        "restore drill server",
+        "restore drills",
         "alerts",
     ]
     readme = (Path(__file__).parents[1] / "README.md").read_text()
