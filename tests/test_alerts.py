@@ -238,7 +238,15 @@ def test_a_sponsor_no_install_names_is_paged_and_an_archive_already_under_way_is
 
     # What status and doctor say of a sponsor no install names: both at once, to keep the test short.
     published = _start_cli(server, "status", "--environment", "dev", "--publish", "--json")
+    install = _start_cli(server, "alerts", "install", "--block", BLOCK, "--environment", "production")
     doctor = _cli(server, "doctor", "--sponsor", SPONSOR, "--environment", "dev", "--json")
+    assert install.wait(timeout=WAIT) == 0
+    assert install.stdout.read().splitlines()[-2:] == [
+        "  ⚠️  titan (dev): runs on this server and its failures notify, but no archive is expected of it; "
+        "add it to the manifest or run this with --sponsor titan --environment dev to be told when it stops "
+        "running",
+        "Automations: 0 created, 0 updated, 4 unchanged, 0 removed; ledgers: 0 created.",
+    ]
     stdout, stderr = published.communicate(timeout=WAIT)
     assert published.returncode == 1, stderr  # an open incident needs attention
     [row] = json.loads(stdout)
