@@ -41,9 +41,8 @@ def archive_status(
     rows = []
     for config in configs:
         enabled = decide(config).enabled
-        if enabled:
-            _walk_chain(config)
-        rows.append(build_row(config, enabled, read_ledgers(config.sponsor, config.environment)))
+        walked = _walk_chain(config) if enabled else None
+        rows.append(build_row(config, enabled, read_ledgers(config.sponsor, config.environment), walked))
     create_table_artifact(
         key="archive-status",
         table=[dict(zip(HEADER, row.cells(), strict=True)) for row in rows],
@@ -53,15 +52,20 @@ def archive_status(
     return [row.as_dict() for row in rows]
 
 
-def _walk_chain(config) -> None:
+def _walk_chain(config) -> dict[str, Any]:
+    """Walk and report the chain; what the row shows of it, whether or not a ledger records it."""
+    from hht_archival import alert_events
     from hht_archival.adapters import s3
     from hht_archival.chain_verify import verify_chain
+    from hht_archival.errors import one_sentence
     from hht_archival.progress import announce
 
+    at = alert_events.iso(alert_events.now_utc())
     try:
         client = s3.client_for(config)
         chain = verify_chain(client, config.audit_logs_bucket, config.environment, config.sponsor)
     except Exception as exc:  # unreadable is not broken: the row says why, nothing is reported
         announce("Hash chain of %s (%s) not checked: %s", config.sponsor, config.environment, exc)
-        return
+        return {"at": at, "error": one_sentence(exc)}
     report_chain(config, chain.problems, chain.logs)
+    return {"at": at, "broken": bool(chain.problems), "logs": chain.logs}

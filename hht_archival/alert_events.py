@@ -76,15 +76,42 @@ def shown(text: str | None) -> str:
 
 
 def current_run_url() -> str | None:
-    """The Prefect UI page of the flow run this code runs in, or None outside a flow run.
+    """The Prefect UI page of the flow run this code runs in, or None outside a flow run or without a UI URL.
 
     Built with Prefect's ``url_for``, the routes its own "View at" log line uses
     (``prefect.runtime.flow_run.ui_url`` points at a page the UI does not have).
+    Its base is PREFECT_UI_URL, which Prefect infers from PREFECT_API_URL when unset.
     """
+    run_id = current_run_id()
+    if run_id is None:
+        return None
     try:
-        from prefect.runtime import flow_run
         from prefect.utilities.urls import url_for
 
-        return url_for("flow-run", obj_id=flow_run.id) if flow_run.id else None
-    except Exception:  # no run context, or no UI URL configured
+        return url_for("flow-run", obj_id=run_id)
+    except Exception:  # no UI URL configured
+        return None
+
+
+def run_reference() -> str:
+    """What a message's ``Run:`` line says: the run's link; its id and how to get a link when the UI's
+    address is unknown (never "None"); or that no Prefect run sent it."""
+    run_id = current_run_id()
+    if run_id is None:
+        return "not run by Prefect (see the local log)"
+    return current_run_url() or f"flow run {run_id} ({NO_UI_URL})"
+
+
+NO_UI_URL = (
+    "no link: PREFECT_UI_URL is not set; set it to the Prefect UI's address, e.g. "
+    "http://prefect.internal:4200, where the server and the workers start (docs/prefect-server.md)"
+)
+
+
+def current_run_id() -> str | None:
+    try:
+        from prefect.runtime import flow_run
+
+        return str(flow_run.id) if flow_run.id else None
+    except Exception:  # no run context
         return None

@@ -29,8 +29,8 @@ TITLES = {
 ADVICE = {
     ("archive", "failed"): (
         "fix the cause above, then run again (hht-archival run --sponsor {s} --environment {e}, or the "
-        "on-demand deployment). Further failures do not notify again; a recovery message follows the next "
-        "successful archive."
+        "on-demand deployment). Further failures do not notify again; a recovery message follows the first "
+        "archive that starts after this message and succeeds."
     ),
     ("archive", "anomalous"): (
         "the backup is archived and nothing was lost. Check that {s}'s {e} database URL points at the right "
@@ -66,8 +66,14 @@ class Incident:
         return f"{self.family} {self.kind} since {shown(self.since)}"
 
 
-def opened(incident: Incident, last_good: dict[str, Any] | None, run_url: str | None) -> tuple[str, str]:
-    """Subject and body of the message sent when ``incident`` starts."""
+def opened(
+    incident: Incident,
+    last_good: dict[str, Any] | None,
+    run: str,
+    running: dict[str, Any] | None = None,
+) -> tuple[str, str]:
+    """Subject and body of the message sent when ``incident`` starts; ``run`` is the ``Run:`` line
+    (alert_events.run_reference), ``running`` another archive of the pair still under way."""
     what, _ = TITLES[(incident.family, incident.kind)]
     who = f"{incident.sponsor} ({incident.environment})"
     advice = ADVICE.get((incident.family, incident.kind), "")
@@ -76,16 +82,14 @@ def opened(incident: Incident, last_good: dict[str, Any] | None, run_url: str | 
         *_header(incident),
         f"What is wrong: {what}: {incident.detail or 'no detail recorded'}",
         f"Since: {shown(incident.since)}",
-        f"Last good backup: {describe_backup(last_good)}",
-        f"Run: {run_url or 'not run by Prefect (see the local log)'}",
+        f"Last good backup: {describe_backup(last_good, incident)}{_still_running(running)}",
+        f"Run: {run}",
         f"What to do: {advice}",
     ]
     return f"❌ hht-archival {who}: {what}", "\n".join(lines)
 
 
-def resolved(
-    incident: Incident, last_good: dict[str, Any] | None, run_url: str | None, now: str
-) -> tuple[str, str]:
+def resolved(incident: Incident, last_good: dict[str, Any] | None, run: str, now: str) -> tuple[str, str]:
     """Subject and body of the recovery message sent when ``incident`` ends."""
     what, back = TITLES[(incident.family, incident.kind)]
     who = f"{incident.sponsor} ({incident.environment})"
@@ -93,24 +97,33 @@ def resolved(
     lines = [
         *_header(incident),
         f"Resolved: {what}, since {shown(incident.since)} ({lasted}); resolved {shown(now)}.",
-        f"Last good backup: {describe_backup(last_good)}",
-        f"Run: {run_url or 'not run by Prefect (see the local log)'}",
+        f"Last good backup: {describe_backup(last_good, incident)}",
+        f"Run: {run}",
     ]
     if incident.detail:
         lines.insert(3, f"Was: {incident.detail}")
     return f"✅ hht-archival {who}: {back}", "\n".join(lines)
 
 
-def describe_backup(last_good: dict[str, Any] | None) -> str:
-    """The last good backup as the ledger records it: location, size, when, and its run."""
+def describe_backup(last_good: dict[str, Any] | None, incident: Incident) -> str:
+    """The last good backup as the ledger (or the server's events) record it: where, size, when, its run."""
     if not last_good or not last_good.get("location"):
-        return "none recorded since alerts were installed (hht-archival list shows the archive)"
+        return (
+            "none recorded on the Prefect server (hht-archival list --sponsor "
+            f"{incident.sponsor} --environment {incident.environment} shows what the bucket holds)"
+        )
     size = last_good.get("size")
     run = f", run {last_good['run_url']}" if last_good.get("run_url") else ""
     return (
         f"{last_good['location']} ({human_size(size) if isinstance(size, int) else 'size unknown'}, "
         f"archived {shown(last_good.get('at'))}{run})"
     )
+
+
+def _still_running(running: dict[str, Any] | None) -> str:
+    if not running:
+        return ""
+    return f"; an archive started {shown(running.get('started'))} is still running ({running['run_url']})"
 
 
 def _header(incident: Incident) -> list[str]:

@@ -85,7 +85,9 @@ _CRASH_BODY = """Flow run: {{ flow_run.name }} (its name carries the sponsor and
 What is wrong: the run crashed: {{ flow_run.state.message }}
 Since: {{ flow_run.state.timestamp }}
 Last good backup: not known to a crashed run; hht-archival status shows each sponsor's newest
-Run: {{ flow_run|ui_url }}
+Run: {% if flow_run|ui_url %}{{ flow_run|ui_url }}{% else %}flow run {{ flow_run.id }} (no link: the \
+Prefect server has no PREFECT_UI_URL; set it to the UI's address where the server starts, \
+docs/prefect-server.md){% endif %}
 What to do: a crashed process recorded nothing; check the worker that ran it (memory, disk, a kill), \
 then run it again. The sponsor's archive expectation will also notify if no archive follows."""
 

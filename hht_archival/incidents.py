@@ -20,13 +20,25 @@ already open is counted, an open one the run found fixed is resolved
 (``hht.incident.resolved``). A missed interval is noticed by the Prefect server
 itself (a proactive automation), which cannot write here; so the first good run
 after a gap longer than the interval sends that recovery.
+
+Only a run that *started after* an incident opened can say it is fixed: an
+archive already under way when another run failed (a typo in the on-demand
+form while the nightly's archive streams) proves nothing about that failure,
+and its end used to send "works again" a second after the failure's page. Its
+backup still becomes the last good one.
+
+Every sponsor that runs is covered once alerts are installed on the server
+(the relay automation exists): a pair without a ledger gets one at its first
+reported run, so its failures page too; what it lacks until ``alerts install``
+names it is an expectation (nothing notices that it stopped running), which
+``doctor`` and ``alerts install`` say.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hht_archival import alert_events, alert_messages
+from hht_archival import alert_events, alert_messages, recorded
 from hht_archival.alert_messages import Incident
 
 FAMILIES = ("archive", "drill", "chain")
@@ -57,6 +69,7 @@ def observe(
     checked: dict[str, str | None],
     good: dict[str, Any] | None = None,
     seen_at: str | None = None,
+    started_at: str | None = None,
 ) -> list[str]:
     """Record what a run saw and send what changed; return the events sent (``opened:failed``...).
 
@@ -67,10 +80,14 @@ def observe(
     describes a good outcome (a normal backup, a passing drill) and becomes
     the ledger's ``last_good``, which the next messages name; they are sent
     naming the last good one before this run, recoveries the new one.
+    ``started_at`` is when the run began: an incident opened after that stays
+    open (None: the run cannot tell, as before).
     """
     ledger = read_ledger(family, sponsor, environment)
     if ledger is None:
-        return []
+        if not recorded.alerts_installed():
+            return []
+        ledger = {"open": {}}  # a sponsor no install named: its failures page all the same
     now = alert_events.iso(alert_events.now_utc())
     run_url = alert_events.current_run_url()
     open_ = ledger.setdefault("open", {})
@@ -78,12 +95,13 @@ def observe(
     ending: list[Incident] = []
     for kind, problem in checked.items():
         current = open_.get(kind)
-        if problem and current:
-            current.update(runs=current.get("runs", 1) + 1, detail=problem[:DETAIL_LIMIT], last=now)
-        elif problem:
-            open_[kind] = {"since": now, "runs": 1, "detail": problem[:DETAIL_LIMIT], "run_url": run_url}
+        detail = None if problem is None else (problem or "no reason recorded")[:DETAIL_LIMIT]
+        if detail and current:
+            current.update(runs=current.get("runs", 1) + 1, detail=detail, last=now)
+        elif detail:
+            open_[kind] = {"since": now, "runs": 1, "detail": detail, "run_url": run_url}
             starting.append(_incident(family, kind, sponsor, environment, open_[kind]))
-        elif current:
+        elif current and _began_after(started_at, current.get("since")):
             ending.append(_incident(family, kind, sponsor, environment, open_.pop(kind)))
     before = _last_good_backup(family, sponsor, environment, ledger)  # before this run's good outcome
     seen_at = seen_at or (good or {}).get("at")
@@ -96,14 +114,22 @@ def observe(
         ledger["last_good"] = good
     write_ledger(family, sponsor, environment, ledger)
 
-    last_good = ledger.get("last_good") if family == "archive" else before  # the archive ledger is unchanged
+    if not (starting or ending):
+        return []
+    if before is None:  # the ledger is newer than the last good backup: the server's events may know it
+        before = _recorded(recorded.newest_good_archive, sponsor, environment)
+    last_good = (ledger.get("last_good") if family == "archive" else None) or before
+    running = None
+    if starting:  # an archive under way has a newer backup than any recorded: say so
+        running = _recorded(recorded.archive_running, sponsor, environment, alert_events.current_run_id())
+    run = alert_events.run_reference()
     sent = []
     for incident in starting:
-        subject, body = alert_messages.opened(incident, before, run_url)
+        subject, body = alert_messages.opened(incident, before, run, running)
         _send(alert_events.INCIDENT_OPENED, incident, subject, body)
         sent.append(f"opened:{incident.kind}")
     for incident in ending:
-        subject, body = alert_messages.resolved(incident, last_good, run_url, now)
+        subject, body = alert_messages.resolved(incident, last_good, run, now)
         _send(alert_events.INCIDENT_RESOLVED, incident, subject, body)
         sent.append(f"resolved:{incident.kind}")
     return sent
@@ -139,6 +165,21 @@ def _gap_closed(ledger: dict[str, Any], seen_at: str) -> str | None:
     if not every or start is None or end is None:
         return None
     return before if (end - start).total_seconds() > every else None
+
+
+def _began_after(started_at: str | None, since: str | None) -> bool:
+    """Whether a run that began at ``started_at`` began after the incident opened at ``since``."""
+    started, opened = alert_events.parse_iso(started_at), alert_events.parse_iso(since)
+    return started is None or opened is None or started > opened
+
+
+def _recorded(look_up, *args):
+    """A look-up of hht_archival/recorded.py, or None if the server could not answer it: a message
+    goes out with what is known rather than not at all."""
+    try:
+        return look_up(*args)
+    except Exception:
+        return None
 
 
 def _last_good_backup(family: str, sponsor: str, environment: str, ledger: dict[str, Any]) -> dict | None:

@@ -88,6 +88,7 @@ def report_archived(config, record: dict[str, Any]) -> list[Anomaly]:
         checked,
         None if anomalies else good,
         good["at"],
+        record.get("started_at"),  # an incident opened while this run was under way is not its to close
     )
     return anomalies
 
@@ -153,6 +154,7 @@ def _tell(
     checked: dict,
     good: dict | None = None,
     seen_at: str | None = None,
+    started_at: str | None = None,
 ) -> None:
     """Emit the fact and update the incidents, unless this process's Prefect API is one it started itself."""
     from hht_archival.engine import embedded_api_in_use
@@ -161,7 +163,7 @@ def _tell(
         return
     try:
         alert_events.emit(event, sponsor, environment, payload)
-        incidents.observe(family, sponsor, environment, checked, good, seen_at)
+        incidents.observe(family, sponsor, environment, checked, good, seen_at, started_at)
     except Exception as exc:
         log.warning(
             "The alert for sponsor %s (%s) could not be recorded (%s: %s); the run's own outcome stands.",

@@ -17,7 +17,10 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+from uuid import UUID
 
+import httpx
 import psycopg
 import pytest
 
@@ -97,6 +100,42 @@ def _newest_log(tmp_path) -> dict:
     return json.loads(log_files(tmp_path / "logs" / SPONSOR)[-1].read_text())
 
 
+def _logs(tmp_path) -> list[dict]:
+    return [json.loads(path.read_text()) for path in log_files(tmp_path / "logs" / SPONSOR)]
+
+
+def _ledger(server, family: str, environment: str) -> dict:
+    name = f"hht-alerts-{family}-{SPONSOR}-{environment}"
+    return api_request("GET", f"{server.api_url}/variables/name/{name}").json()["value"]
+
+
+def _start_cli(server, *args, **env) -> subprocess.Popen:
+    """The command in the background, as a second terminal would run it."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("hht-archival")), *args],
+        env={**os.environ, **server.env(), "ENABLE_S3_BACKUP_ARCHIVAL": "true", **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_until_waiting_on_a_lock(database_url: str, run: subprocess.Popen) -> None:
+    """Poll until a session of ``database_url`` (the run's pg_dump) waits for a table lock."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and run.poll() is None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            waiting = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone()[0]
+        if waiting:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the archive never waited on the lock (exit {run.poll()})")
+
+
 def test_alerts_install_twice_creates_nothing_twice_and_doctor_shows_them(installed, s3):
     server, manifest, first = installed
     assert "Automations: 4 created, 0 updated, 0 unchanged, 0 removed; ledgers: 6 created." in first.stdout
@@ -167,6 +206,68 @@ def test_a_failed_restore_drill_notifies(installed, receiver, s3):
         "no drill scratch server is configured for titan" in message["body"]
     )
     assert "hht-archival verify --sponsor titan --environment staging runs the drill again" in message["body"]
+
+
+def test_a_sponsor_no_install_names_is_paged_and_an_archive_already_under_way_is_no_recovery(
+    installed, receiver, s3, seeded_db, tmp_path
+):
+    """The operator's week: titan (dev) is in no alerts install, and an archive of it streams (held
+    here by a migration's table lock) when a typo in a block name fails another run. That failure pages
+    (it used to page nobody), naming the backup archived before its ledger existed and the archive
+    still under way (it said "none recorded"); the archive then ends well, and is no recovery, since
+    it began before the failure (it sent "archiving works again" a second after the page)."""
+    server = installed[0]
+    assert _run(server, "dev", seeded_db).returncode == 0
+    earlier = _newest_log(tmp_path)
+    _wait_until_prefect_recorded(server, earlier["backup_location"], "dev")
+    # Alerts installed after that backup: the ledger a run finds (or makes) does not know it.
+    httpx.delete(f"{server.api_url}/variables/name/hht-alerts-archive-{SPONSOR}-dev", timeout=30)
+
+    with psycopg.connect(seeded_db) as migration:
+        migration.execute("LOCK TABLE diary_entries IN ACCESS EXCLUSIVE MODE")  # until the block ends
+        under_way = _start_cli(server, "run", "--environment", "dev", DATABASE_URL=seeded_db)
+        _wait_until_waiting_on_a_lock(seeded_db, under_way)
+        typo = _cli(server, "run", "--environment", "dev", "--sponsor-block", "titan-typo")
+        assert typo.returncode != 0 and "titan-typo does not exist" in typo.stderr
+        [page] = receiver.wait_for("❌ hht-archival titan (dev): archiving failed", timeout=WAIT)
+    out, err = under_way.communicate(timeout=WAIT)
+    assert under_way.returncode == 0, out + err
+
+    body = page["body"]
+    print(body)
+    wrong = "What is wrong: archiving failed: The Prefect block hht-sponsor-archival/titan-typo does not"
+    assert wrong in body
+    assert f"Last good backup: {earlier['backup_location']} (" in body
+    assert "; an archive started " in body and f" is still running ({server.ui_url}/runs/flow-run/" in body
+    ledger = _ledger(server, "archive", "dev")
+    assert list(ledger["open"]) == ["failed"]  # the archive under way closed nothing: no recovery was sent
+    [finished] = [log for log in _logs(tmp_path) if log["status"] == "archived" and log != earlier]
+    assert ledger["last_good"]["location"] == finished["backup_location"]  # but it is the last good one
+
+    # What status and doctor say of a sponsor no install names: both at once, to keep the test short.
+    published = _start_cli(server, "status", "--environment", "dev", "--publish", "--json")
+    install = _start_cli(server, "alerts", "install", "--block", BLOCK, "--environment", "production")
+    doctor = _cli(server, "doctor", "--sponsor", SPONSOR, "--environment", "dev", "--json")
+    assert install.wait(timeout=WAIT) == 0
+    assert install.stdout.read().splitlines()[-2:] == [
+        "  ⚠️  titan (dev): runs on this server and its failures notify, but no archive is expected of it; "
+        "add it to the manifest or run this with --sponsor titan --environment dev to be told when it stops "
+        "running",
+        "Automations: 0 created, 0 updated, 4 unchanged, 0 removed; ledgers: 0 created.",
+    ]
+    stdout, stderr = published.communicate(timeout=WAIT)
+    assert published.returncode == 1, stderr  # an open incident needs attention
+    [row] = json.loads(stdout)
+    assert row["chain"].startswith("intact (checked "), row
+    assert row["expectations"] == "none (hht-archival alerts install)"
+    assert [incident.split(" since ")[0] for incident in row["incidents"]] == ["archive failed"]
+    [alerts] = [check for check in json.loads(doctor.stdout) if check["check"] == "alerts"]
+    assert (alerts["status"], alerts["detail"]) == (
+        "warn",
+        f"failures notify through {BLOCK}, but no successful archive or passing drill is expected of titan "
+        f"(dev), so a stopped nightly would notify nobody (hht-archival alerts install --block {BLOCK} "
+        "--sponsor titan --environment dev)",
+    )
 
 
 def test_a_missed_expectation_notifies_and_a_successful_run_sends_the_recovery(
@@ -328,13 +429,72 @@ def test_a_shrunken_backup_ends_anomalous_and_notifies_and_a_broken_chain_notifi
     assert any("titan (production)" in json.dumps(a["data"]) for a in artifacts)
 
 
-def _wait_until_prefect_recorded(server, location: str, timeout: float = WAIT) -> None:
+def test_a_crashed_run_is_notified_with_a_link_to_it(installed, receiver):
+    """Prefect's own notice of a crashed run, rendered by the server: the link needs the server's
+    PREFECT_UI_URL (tests/support/prefectserver.py sets it, as docs/prefect-server.md says to)."""
+    server = installed[0]
+    flow = api_request("POST", f"{server.api_url}/flows/", json={"name": "archive-sponsor"}).json()
+    started = {"flow_id": flow["id"], "name": "archive-titan-crashed", "state": {"type": "RUNNING"}}
+    run = api_request("POST", f"{server.api_url}/flow_runs/", json=started).json()
+    crashed = {"state": {"type": "CRASHED", "message": "the worker's process was killed"}, "force": True}
+    api_request("POST", f"{server.api_url}/flow_runs/{run['id']}/set_state", json=crashed)
+
+    [notice] = receiver.wait_for("❌ hht-archival archive-titan-crashed crashed", timeout=WAIT)
+
+    assert "What is wrong: the run crashed: the worker's process was killed\n" in notice["body"]
+    assert f"\nRun: {server.ui_url}/runs/flow-run/{run['id']}\n" in notice["body"]
+
+
+_WITHOUT_A_UI_URL = """
+import uuid
+from prefect.server.events.jinja_filters import all_filters
+from prefect.server.schemas.core import FlowRun
+from prefect.server.schemas.states import Crashed
+from prefect.server.utilities.user_templates import register_user_template_filters, render_user_template_sync
+from hht_archival.alert_events import run_reference
+from hht_archival.alerts import crashes
+
+register_user_template_filters(all_filters)  # as the server's notification action does
+run = FlowRun(id=uuid.UUID(int=7), name="archive-titan-staging", flow_id=uuid.uuid4(), state=Crashed())
+notice = render_user_template_sync(crashes(uuid.uuid4()).actions[0].body, {"flow_run": run})
+print([line for line in notice.splitlines() if line.startswith("Run: ")][0])
+print("Run: " + run_reference())
+"""
+
+
+def test_a_message_without_a_ui_url_says_how_to_get_links_instead_of_none():
+    """Without PREFECT_UI_URL (and no PREFECT_API_URL to infer it from), the crash notice the server
+    renders and the messages our runs write name the run and the setting; neither says "None"."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_UI_URL")}
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_A_UI_URL],
+        env={**env, "PREFECT__FLOW_RUN_ID": str(UUID(int=7))},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    server_side, ours = done.stdout.splitlines()
+    assert server_side == (
+        f"Run: flow run {UUID(int=7)} (no link: the Prefect server has no PREFECT_UI_URL; set it to the UI's "
+        "address where the server starts, docs/prefect-server.md)"
+    )
+    assert ours == (
+        f"Run: flow run {UUID(int=7)} (no link: PREFECT_UI_URL is not set; set it to the Prefect UI's "
+        "address, e.g. http://prefect.internal:4200, where the server and the workers start "
+        "(docs/prefect-server.md))"
+    )
+
+
+def _wait_until_prefect_recorded(server, location: str, environment: str = "production") -> None:
     """Poll until the server holds the run's hht.archive.archived event (its persister writes in batches)."""
+    timeout = WAIT
     deadline = time.monotonic() + timeout
     wanted = {
         "filter": {
             "event": {"name": ["hht.archive.archived"]},
-            "resource": {"id": [f"hht.sponsor.{SPONSOR}.production"]},
+            "resource": {"id": [f"hht.sponsor.{SPONSOR}.{environment}"]},
         },
         "limit": 10,
     }

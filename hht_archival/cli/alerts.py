@@ -51,6 +51,7 @@ def install(block_ref, sponsor, environment, manifest, archive_every, drill_ever
     """
     prepare_environment(debug=False)
     from hht_archival import alerts as spec
+    from hht_archival.alerts_coverage import NO_UI_URL
     from hht_archival.alerts_install import install as install_alerts
     from hht_archival.drill_setting import configured
     from hht_archival.errors import ArchivalError
@@ -76,6 +77,14 @@ def install(block_ref, sponsor, environment, manifest, archive_every, drill_ever
     click.echo(f"Alerts through {done.block} on {server}:")
     for config, on in decided:
         click.echo(f"  {_installed_line(config, on, archive_window, drill_window)}")
+    for sponsor_name, env in done.uncovered:
+        click.echo(
+            f"  ⚠️  {sponsor_name} ({env}): runs on this server and its failures notify, but no archive is "
+            f"expected of it; add it to the manifest or run this with --sponsor {sponsor_name} --environment "
+            f"{env} to be told when it stops running"
+        )
+    if not done.ui_url:
+        click.echo(f"  ⚠️  Messages cannot link to runs: {NO_UI_URL}.")
     click.echo(
         f"Automations: {len(done.created)} created, {len(done.updated)} updated, {len(done.unchanged)} "
         f"unchanged, {len(done.removed)} removed; ledgers: {len(done.ledgers_created)} created."

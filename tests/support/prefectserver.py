@@ -31,6 +31,7 @@ class PrefectServer:
     def __init__(self, startup_timeout: float = 120) -> None:
         self.port = _free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.ui_url = f"http://127.0.0.1:{self.port}"
         self.home = Path(tempfile.mkdtemp(prefix="hht-prefect-home-"))
         self.startup_timeout = startup_timeout
         self._proc: subprocess.Popen | None = None
@@ -48,6 +49,7 @@ class PrefectServer:
             **os.environ,
             **self.env(),
             "PREFECT_UI_API_URL": self.api_url,
+            "PREFECT_UI_URL": self.ui_url,  # the links in the server's own messages (a crash notice)
             "PREFECT_SERVER_API_PORT": str(self.port),
         }
         env.pop("PREFECT_API_URL")
