@@ -5,8 +5,6 @@ a markdown report in the UI, and a Failed state when the restore does not
 hold up to the counts recorded at backup time.
 """
 
-from __future__ import annotations
-
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from prefect.runtime import flow_run
 
 from blocks.config import load_settings
 from blocks.defaults import DEFAULT_ENVIRONMENT, sponsor_or_home
+from flows.form import EnvironmentChoice, SponsorChoice, Text, field
 from flows.parameters import resolve_named
 from hht_archival.adapters import s3
 from hht_archival.drill import render_markdown, run_drill
@@ -33,12 +32,12 @@ from hht_archival.outcomes import report_drill
     persist_result=False,
 )
 def restore_drill(
-    sponsor: str | None = None,
-    environment: str = DEFAULT_ENVIRONMENT,
-    backup: str = "latest",
-    sponsor_block: str | None = None,
-    env_prefix: str | None = None,
-    skip_unconfigured: bool = False,
+    sponsor: SponsorChoice = field("Sponsor"),
+    environment: EnvironmentChoice = field("Environment", default=DEFAULT_ENVIRONMENT),
+    backup: Text = field("Backup", default="latest"),
+    sponsor_block: Text = field("Sponsor block"),
+    env_prefix: Text = field("Variable prefix"),
+    skip_unconfigured: bool = field("Skip when not configured", default=False),
 ) -> dict[str, Any]:
     """Restore a backup into a throwaway database, compare row counts with the record, report.
 
