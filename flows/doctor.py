@@ -12,18 +12,24 @@ from prefect.runtime import flow_run
 from blocks.config import resolve_config
 from blocks.manifest import resolve_manifest
 from flows.endings import failed
-from flows.form import EVERY_SPONSOR, EnvironmentScope, SponsorScope, Text, environment_filter, field
-from flows.sponsor_choice import manifest_path, run_label, unchosen_refusal
+from flows.form import (
+    EVERY_SPONSOR,
+    EnvironmentScope,
+    SponsorScope,
+    Text,
+    environment_filter,
+    field,
+    scope_run_name,
+)
+from flows.sponsor_choice import manifest_path, unchosen_refusal
 from hht_archival.doctor import passed, run_checks
 from hht_archival.errors import ArchivalError
 from tasks.check_flag import decide
 
 
 def _run_name() -> str:
-    params = flow_run.parameters or {}
-    sponsor = params.get("sponsor")
-    who = "all-sponsors" if sponsor in (None, EVERY_SPONSOR) else run_label(sponsor)
-    return f"readiness-{who}-{params.get('environment') or 'all'}"
+    """``readiness-titan-production``, ``readiness-every-sponsor`` (every environment), as chosen."""
+    return scope_run_name("readiness", flow_run.parameters or {})
 
 
 @flow(name="doctor", flow_run_name=_run_name, log_prints=False, persist_result=False)

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from blocks.defaults import environment_or_default
-from flows.sponsor_choice import manifest_sponsors
+from flows.sponsor_choice import manifest_sponsors, run_label
 from hht_archival.naming import Environment
 
 FOLLOW_SPONSOR = "sponsor's setting"
@@ -95,3 +95,15 @@ def optional(text: str) -> str | None:
 def environment_filter(choice: str) -> str | None:
     """The environments field as the manifest's filter: None for all of each sponsor's."""
     return None if choice == ALL_ENVIRONMENTS else choice
+
+
+def scope_run_name(prefix: str, params: dict, empty_means_every: bool = False) -> str:
+    """A run of a sponsor-or-every-sponsor form by its choice: ``status-every-sponsor``,
+    ``readiness-titan-production`` (an unchosen environment of one sponsor is its default)."""
+    sponsor, environment = params.get("sponsor"), params.get("environment")
+    every = sponsor in (None, EVERY_SPONSOR) or (empty_means_every and not sponsor)
+    all_environments = environment in (None, "", ALL_ENVIRONMENTS)
+    if every:
+        return f"{prefix}-every-sponsor" + ("" if all_environments else f"-{environment}")
+    chosen = environment_or_default(None) if all_environments else environment
+    return f"{prefix}-{run_label(sponsor)}-{chosen}"

@@ -17,7 +17,15 @@ from prefect.runtime import flow_run
 from blocks.config import load_settings, resolve_config
 from blocks.manifest import resolve_manifest
 from flows.endings import failed
-from flows.form import EVERY_SPONSOR, EnvironmentScope, SponsorScope, Text, environment_filter, field
+from flows.form import (
+    EVERY_SPONSOR,
+    EnvironmentScope,
+    SponsorScope,
+    Text,
+    environment_filter,
+    field,
+    scope_run_name,
+)
 from hht_archival.errors import ArchivalError
 from hht_archival.outcomes import report_chain
 from hht_archival.status import HEADER, build_row, read_ledgers
@@ -25,10 +33,8 @@ from tasks.check_flag import decide
 
 
 def _run_name() -> str:
-    params = flow_run.parameters or {}
-    sponsor = params.get("sponsor")
-    who = "all-sponsors" if sponsor in (None, "", EVERY_SPONSOR) else sponsor
-    return f"status-{who}-{params.get('environment') or 'all'}"
+    """``status-titan-production``, ``status-every-sponsor`` (every environment), as chosen."""
+    return scope_run_name("status", flow_run.parameters or {}, empty_means_every=True)
 
 
 @flow(name="archive-status", flow_run_name=_run_name, log_prints=False, persist_result=False)

@@ -18,6 +18,7 @@ from prefect.utilities.callables import parameter_schema
 from flows.archive_all_sponsors import archive_all_sponsors
 from flows.archive_sponsor import archive_sponsor
 from flows.doctor import doctor_flow
+from flows.form import scope_run_name
 from flows.parameters import SponsorParameters, sponsor_parameters
 from flows.restore_drill import restore_drill
 from flows.sponsor_choice import unchosen_refusal
@@ -117,3 +118,19 @@ def test_an_empty_sponsor_is_refused_only_on_a_worker_that_serves_several(tmp_pa
     assert unchosen_refusal("europa") is None
     monkeypatch.delenv("EUROPA_DATABASE_URL")
     assert unchosen_refusal("") is None  # a worker that serves titan alone keeps "empty means SPONSOR"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "params", "empty_means_every", "expected"),
+    [
+        ("status", {}, True, "status-every-sponsor"),  # the deployment trigger's run: no parameters
+        ("status", {"sponsor": "", "environment": "all"}, True, "status-every-sponsor"),
+        ("status", {"sponsor": "every sponsor", "environment": "dev"}, True, "status-every-sponsor-dev"),
+        ("readiness", {"sponsor": "titan", "environment": "all"}, False, "readiness-titan-production"),
+        ("readiness", {"sponsor": "europa", "environment": "dev"}, False, "readiness-europa-dev"),
+    ],
+)
+def test_status_and_readiness_runs_are_named_after_what_they_check(
+    prefix, params, empty_means_every, expected
+):  # noqa: E501
+    assert scope_run_name(prefix, params, empty_means_every) == expected
