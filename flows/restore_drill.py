@@ -15,7 +15,7 @@ from prefect.runtime import flow_run
 
 from blocks.config import load_settings
 from blocks.defaults import DEFAULT_ENVIRONMENT, sponsor_or_home
-from flows.form import EnvironmentChoice, SponsorChoice, Text, field
+from flows.form import EnvironmentChoice, Text, field
 from flows.parameters import resolve_named
 from hht_archival.adapters import s3
 from hht_archival.drill import render_markdown, run_drill
@@ -32,7 +32,7 @@ from hht_archival.outcomes import report_drill
     persist_result=False,
 )
 def restore_drill(
-    sponsor: SponsorChoice = field("Sponsor"),
+    sponsor: Text = field("Sponsor"),  # text, not the manifest's drop-down: weekly names callisto
     environment: EnvironmentChoice = field("Environment", default=DEFAULT_ENVIRONMENT),
     backup: Text = field("Backup", default="latest"),
     sponsor_block: Text = field("Sponsor block"),

@@ -65,7 +65,6 @@ def test_with_a_manifest_each_sponsor_field_is_a_drop_down_of_its_sponsors(tmp_p
     manifest.write_text("sponsors:\n  - name: titan\n  - name: europa\n")
     monkeypatch.setenv("ARCHIVAL_MANIFEST", str(manifest))  # as `prefect deploy` finds it in its clone
     assert _form(archive_sponsor)["properties"]["sponsor"]["enum"] == ["titan", "europa"]
-    assert _form(restore_drill)["properties"]["sponsor"]["enum"] == ["titan", "europa"]
     assert _form(archive_all_sponsors)["properties"]["sponsors"]["items"]["enum"] == ["titan", "europa"]
     for flow in (doctor_flow, archive_status):  # these can also take every sponsor at once
         sponsor = _form(flow)["properties"]["sponsor"]
@@ -130,7 +129,5 @@ def test_an_empty_sponsor_is_refused_only_on_a_worker_that_serves_several(tmp_pa
         ("readiness", {"sponsor": "europa", "environment": "dev"}, False, "readiness-europa-dev"),
     ],
 )
-def test_status_and_readiness_runs_are_named_after_what_they_check(
-    prefix, params, empty_means_every, expected
-):  # noqa: E501
+def test_status_and_readiness_runs_are_named_after_their_choice(prefix, params, empty_means_every, expected):
     assert scope_run_name(prefix, params, empty_means_every) == expected
