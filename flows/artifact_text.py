@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 
 from hht_archival.naming import RETENTION_YEARS, split_location
 from hht_archival.progress import human_size
+from hht_archival.record import LOCAL_ONLY, NOT_CONFIGURED
 
 _AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn")
 _DECIDED_BY = {
@@ -95,8 +96,16 @@ def flag_text(record: dict) -> str:
     return f"{state}, decided by {_DECIDED_BY.get(record.get('flag_source'), record.get('flag_source'))}"
 
 
+_NOT_STORED = {
+    NOT_CONFIGURED: "none: nothing was archived",
+    LOCAL_ONLY: "kept only on the machine that ran the run (not uploaded)",
+}
+
+
 def _key(location: str | None, empty: str = "none") -> str:
-    return f"`{location}`" if location and location.startswith("s3://") else (location or empty)
+    if location and location.startswith("s3://"):
+        return f"`{location}`"
+    return _NOT_STORED.get(location, location or empty)
 
 
 def backup_markdown(record: dict, endpoint: str | None) -> str:

@@ -101,7 +101,8 @@ def test_flow_runs_are_links_when_the_ui_url_is_set():
 def test_the_deployment_log_reads_as_sentences_without_json_or_nulls(status):
     record = {**RECORD, "status": status}
     if status == "failed":
-        record = {**record, "error": "The database for sponsor titan did not answer.", "backup_size": 0}
+        nothing = {"backup_location": "not-configured", "log_location": "local-only", "backup_size": 0}
+        record = {**record, **nothing, "error": "The database for sponsor titan did not answer."}
     shown = log_markdown(record)
     assert "null" not in shown and "None" not in shown and "{" not in shown and '"' not in shown
     assert shown.startswith(f"### Deployment log of titan (production): {status}\n")
@@ -110,6 +111,8 @@ def test_the_deployment_log_reads_as_sentences_without_json_or_nulls(status):
     assert "| database | environment TITAN_DATABASE_URL |" in shown and "| dump | 1.2 s |" in shown
     if status == "failed":
         assert "- **Why:** The database for sponsor titan did not answer." in shown
+        assert "- **Backup:** none: nothing was archived" in shown
+        assert "- **This log:** kept only on the machine that ran the run (not uploaded)" in shown
     else:
         assert (
             "- **Size:** 12.3 MiB (12,894,211 bytes)" in shown and "| public.diary_entries | 500 |" in shown
