@@ -15,7 +15,7 @@ from hht_archival.progress import human_size
 from hht_archival.record import LOCAL_ONLY, NOT_CONFIGURED
 
 _AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn")
-_DECIDED_BY = {
+DECIDED_BY = {
     "parameter": "this run's parameter",
     "environment": "the sponsor's ENABLE_S3_BACKUP_ARCHIVAL",
     "block": "the sponsor block",
@@ -93,7 +93,7 @@ def rows_text(counts: dict | None) -> str:
 
 def flag_text(record: dict) -> str:
     state = "on" if record.get("s3_archival_enabled") else "off"
-    return f"{state}, decided by {_DECIDED_BY.get(record.get('flag_source'), record.get('flag_source'))}"
+    return f"{state}, decided by {DECIDED_BY.get(record.get('flag_source'), record.get('flag_source'))}"
 
 
 _NOT_STORED = {
@@ -184,20 +184,3 @@ def _table(title: str, header: tuple[str, str], values: dict | None) -> list[str
         return []
     rows = [f"| {name} | {value} |" for name, value in values.items()]
     return ["", f"#### {title}", "", f"| {header[0]} | {header[1]} |", "| --- | --- |", *rows]
-
-
-def summary_row(row: dict) -> dict:
-    """One sponsor of a night as the archive-summary table shows it: short cells first, no nulls."""
-    return {
-        "sponsor": row["sponsor"],
-        "environment": row["environment"],
-        "status": row["status"],
-        "reason": row.get("reason") or "",
-        "size": human_size(row["size"]) if row.get("size") else "none",
-        "time": f"{row.get('seconds') or 0:.1f} s",
-        "flow run": run_link(row.get("flow_run"), f"archive-{row['sponsor']}-{row['environment']}"),
-        "archival decided by": _DECIDED_BY.get(row.get("flag_source"), row.get("flag_source") or "unknown"),
-        "backup": row.get("location") or "none",
-        "SHA-256": row.get("sha256") or "none",
-        "local log": row.get("local_log") or "none",
-    }

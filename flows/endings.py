@@ -11,11 +11,18 @@ caller (the command line, the nightly's child runs), which reads it as before.
 Unexpected exceptions are still raised: their traceback is what a bug report needs.
 """
 
+import logging
+
 from prefect.states import Failed, State
 
 from hht_archival.errors import one_sentence
 
 
 def failed(exc: BaseException) -> State:
-    """The run's end for ``exc``: Failed, its message the one sentence, its data the exception itself."""
+    """The run's end for ``exc``: Failed, its message the one sentence, its data the exception itself.
+
+    The chain of causes goes to the DEBUG log only (a worker with PREFECT_LOGGING_LEVEL=DEBUG);
+    ``hht-archival run --debug`` prints it from the exception it gets.
+    """
+    logging.getLogger(__name__).debug("Why the run failed, in full:", exc_info=exc)
     return Failed(message=one_sentence(exc), data=exc)

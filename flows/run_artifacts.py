@@ -23,8 +23,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactUpdate
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-from flows.artifact_text import backup_markdown, log_markdown, summary_row
+from flows.artifact_text import DECIDED_BY, backup_markdown, log_markdown, run_link
 from hht_archival.naming import validate_sponsor
+from hht_archival.progress import human_size
 
 RECORD_PREFIX = "archive-log"
 _PIECE = 400  # characters of the JSON log per metadata value (Prefect keeps 500)
@@ -95,6 +96,23 @@ def publish_summary(finished: list[dict[str, Any]]) -> None:
         table=[summary_row(row) for row in finished],
         description="Each sponsor's archival: status, reason, size, time, flow run, backup, SHA-256.",
     )
+
+
+def summary_row(row: dict) -> dict:
+    """One sponsor of a night as the archive-summary table shows it: short cells first, no nulls."""
+    return {
+        "sponsor": row["sponsor"],
+        "environment": row["environment"],
+        "status": row["status"],
+        "reason": row.get("reason") or "",
+        "size": human_size(row["size"]) if row.get("size") else "none",
+        "time": f"{row.get('seconds') or 0:.1f} s",
+        "flow run": run_link(row.get("flow_run"), f"archive-{row['sponsor']}-{row['environment']}"),
+        "archival decided by": DECIDED_BY.get(row.get("flag_source"), row.get("flag_source") or "unknown"),
+        "backup": row.get("location") or "none",
+        "SHA-256": row.get("sha256") or "none",
+        "local log": row.get("local_log") or "none",
+    }
 
 
 def publish_disabled(sponsor: str, environment: str, banner: str) -> None:

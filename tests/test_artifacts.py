@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from prefect.settings import PREFECT_UI_URL, temporary_settings
 
-from flows.artifact_text import backup_markdown, log_markdown, run_link, summary_row
+from flows.artifact_text import backup_markdown, log_markdown, run_link
+from flows.run_artifacts import summary_row
 
 RUN = "0f9d3a52-6c1e-4c43-9a57-3f2b1c0d8e71"
 KEY = "backups/2026/03/01/backup-prod-20260301-020004.sql.gz"
