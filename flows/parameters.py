@@ -121,7 +121,9 @@ def sponsor_parameters(**values: Any) -> dict[str, Any]:
     the run's parameters in the UI show what the caller chose and nothing else.
     """
     given = {name: value for name, value in values.items() if value is not None}
-    return SponsorParameters(**given).model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    sent = SponsorParameters(**given).model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    deployment = {k: v for k, v in sent.pop("deployment", {}).items() if v}  # an empty box is no choice
+    return {**sent, "deployment": deployment} if deployment else sent
 
 
 def sponsor_run_parameters(run: SponsorRun) -> dict[str, Any]:

@@ -42,8 +42,10 @@ def test_the_form_takes_each_title_and_description_from_the_list():
 
 
 def test_parameters_sent_to_a_run_are_checked_in_the_caller():
-    sent = sponsor_parameters(sponsor="titan", enabled=True, log_dir=None)
-    assert sent == {"sponsor": "titan", "enabled": "on"}  # None is left to the default
+    sent = sponsor_parameters(sponsor="titan", enabled=True, log_dir=None, deployment={})
+    assert sent == {"sponsor": "titan", "enabled": "on"}  # None and nothing are left to the default
+    with_app = sponsor_parameters(sponsor="titan", deployment={"version": "2.4.0", "git_sha": None})
+    assert with_app == {"sponsor": "titan", "deployment": {"version": "2.4.0"}}
     with pytest.raises(ValueError, match="sponsor_blok"):
         sponsor_parameters(sponsor="titan", sponsor_blok="titan")
 
