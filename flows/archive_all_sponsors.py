@@ -9,14 +9,11 @@ out as runs of a deployment that any worker of the pool takes (fan_out.py),
 capped across workers by that deployment's concurrency limit.
 """
 
-from __future__ import annotations
-
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.states import Cancelled
@@ -24,10 +21,13 @@ from prefect.states import Cancelled
 from blocks.config import load_settings
 from blocks.manifest import SponsorRun, expand, load_manifest
 from flows.archive_sponsor import archive_sponsor
+from flows.endings import failed
 from flows.fan_out import archive_on_workers
-from flows.parameters import ApplicationDeployment, sponsor_parameters, sponsor_run_parameters
+from flows.form import Count, EnvironmentList, SponsorList, Text, field
+from flows.parameters import ApplicationDeployment, Deployment, sponsor_parameters, sponsor_run_parameters
+from flows.run_artifacts import publish_summary
 from hht_archival.errors import ArchivalError, one_sentence
-from hht_archival.progress import announce, human_size
+from hht_archival.progress import announce
 from hht_archival.record import utc_now_iso
 from hht_archival.stopping import requested, signals_stop_runs
 from hht_archival.unorchestrated import ArchivalStopped, record_config_failure, stopped_sentence
@@ -70,11 +70,11 @@ def archive_one(
 def _summary_row(run: SponsorRun, outcome: Any) -> dict[str, Any]:
     record = outcome if isinstance(outcome, dict) else getattr(outcome, "record", None) or {}
     seconds = sum(step.get("seconds", 0) for step in record.get("steps", []))
-    failed = "stopped" if isinstance(outcome, ArchivalStopped) else "failed"
+    ended = "stopped" if isinstance(outcome, ArchivalStopped) else "failed"
     return {
         "sponsor": run.sponsor,
         "environment": run.environment,
-        "status": record.get("status", "failed") if isinstance(outcome, dict) else failed,
+        "status": record.get("status", "failed") if isinstance(outcome, dict) else ended,
         "flag_source": record.get("flag_source"),
         "size": record.get("backup_size", 0),
         "sha256": record.get("backup_sha256"),
@@ -93,33 +93,38 @@ def _run_name() -> str:
 
 @flow(name="archive-all-sponsors", flow_run_name=_run_name, log_prints=False, persist_result=False)
 def archive_all_sponsors(
-    manifest: str | None = None,
-    sponsors: list[str] | None = None,
-    environments: list[str] | None = None,
-    max_parallel: int | None = None,
-    deployment: ApplicationDeployment | None = None,
-    log_dir: str | None = None,
-    fan_out: bool = False,
-    night_hours: float = 6.0,
+    manifest: Text = field("Sponsor manifest"),
+    sponsors: SponsorList = field("Only these sponsors", default=[]),
+    environments: EnvironmentList = field("Only these environments", default=[]),
+    max_parallel: Count = field("Sponsors at once", default=0),
+    deployment: Deployment = field("Application deployment", default={}),
+    log_dir: Text = field("Local log directory"),
+    fan_out: bool = field("On the pool's workers", default=False),
+    night_hours: float = field("Hours to wait for the pool's runs", default=6.0),
 ) -> list[dict[str, Any]]:
     """Archive every sponsor of the manifest (or the chosen ones); fail if any sponsor failed.
 
     Args:
-        manifest: Path of the sponsor manifest. Default ARCHIVAL_MANIFEST, else sponsors.yaml.
+        manifest: Path of the sponsor manifest in the deployed commit. Empty: ARCHIVAL_MANIFEST, else
+            sponsors.yaml.
         sponsors: Only these sponsors. Empty: every sponsor in the manifest.
         environments: Only these environments. Empty: each sponsor's own list.
-        max_parallel: Sponsors archived at once in this process (not with fan_out). Default
+        max_parallel: Sponsors archived at once in this run (not on the pool's workers). 0:
             ARCHIVAL_MAX_PARALLEL, else 4.
-        deployment: The application deployment, recorded in every sponsor's log.
+        deployment: The application deployment, recorded in every sponsor's log. Empty: none.
         log_dir: Local log directory; each sponsor's logs go to a subdirectory named after it.
         fan_out: Run each sponsor as a run of archive-sponsor/sponsor-run on any worker of the pool
             (the nightly deployment does), instead of in this process.
         night_hours: With fan_out, how long to wait for the sponsors' runs before reporting the
             ones without an outcome as lost.
     """
-    settings = load_settings()
-    path = manifest or str(settings.archival_manifest)
-    runs = expand(load_manifest(path), sponsors, environments, path=path)
+    try:
+        settings = load_settings()
+        path = manifest or str(settings.archival_manifest)
+        runs = expand(load_manifest(path), sponsors or None, environments or None, path=path)
+    except ArchivalError as exc:  # a bad manifest or filter: its one sentence, no traceback
+        return failed(exc)
+    log_dir = log_dir or None
     with signals_stop_runs():  # SIGINT/SIGTERM (a cancel from the UI): every sponsor's run stops too
         if fan_out:
             announce("Archiving %d sponsor run(s) on the pool's workers.", len(runs))
@@ -140,17 +145,7 @@ def archive_all_sponsors(
             row["status"],
             f" - {row['reason']}" if row["reason"] else "",
         )
-    create_table_artifact(
-        key="archive-summary",
-        table=[
-            {
-                **{k: v for k, v in row.items() if k != "log"},
-                "size": human_size(row["size"]) if row["size"] else "0",
-            }
-            for row in finished
-        ],
-        description="Each sponsor's archival: status, size, SHA-256, location, time, reason, flow run.",
-    )
+    publish_summary(finished)
     stop = requested()
     if stop is not None:
         stopped = [row for row in finished if row["status"] == "stopped"]
@@ -158,10 +153,11 @@ def archive_all_sponsors(
             f"{len(stopped)} of {len(finished)} sponsor runs were {stop}; the others ended on their own."
         )
         return Cancelled(message=message, data=SponsorsStopped(message, finished, stop.signum))
-    failed = [row for row in finished if row["status"] == "failed"]
-    if failed:
-        reasons = "; ".join(f"{row['sponsor']} ({row['environment']}): {row['reason']}" for row in failed)
-        raise SponsorsFailed(f"{len(failed)} of {len(finished)} sponsor runs failed: {reasons}", finished)
+    broken = [row for row in finished if row["status"] == "failed"]
+    if broken:
+        reasons = "; ".join(f"{row['sponsor']} ({row['environment']}): {row['reason']}" for row in broken)
+        message = f"{len(broken)} of {len(finished)} sponsor runs failed: {reasons}"
+        return failed(SponsorsFailed(message, finished))
     return finished
 
 

@@ -3,10 +3,9 @@
 The signature is what the UI's form shows (its titles and descriptions are
 in flows/parameters.py); the work itself is in flows/pipeline.py. Whatever happens, a local JSON log is
 written before the flow ends; a failed run ends the flow run Failed, a stopped one (SIGINT, SIGTERM,
-a cancel from the UI) Cancelled.
+a cancel from the UI) Cancelled. A failure we can name (a refusal, an unreachable database) ends the
+run with its one sentence as a returned state (flows/endings.py), not a traceback.
 """
-
-from __future__ import annotations
 
 import logging
 from pathlib import Path
@@ -18,10 +17,19 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled
 
 from blocks.defaults import local_log_dir, sponsor_or_home
-from flows.form import ArchivalChoice, Environment, EnvironmentChoice, Text, environment_or_default
-from flows.parameters import ApplicationDeployment, SponsorParameters, form, resolve_named
+from flows.endings import failed
+from flows.form import (
+    ArchivalChoice,
+    Environment,
+    EnvironmentChoice,
+    SponsorChoice,
+    Text,
+    environment_or_default,
+)
+from flows.parameters import ApplicationDeployment, Deployment, SponsorParameters, form, resolve_named
 from flows.pipeline import run_pipeline
 from flows.run_artifacts import publish_record
+from flows.sponsor_choice import NO_SPONSOR, NoSponsorChosen, run_label
 from hht_archival.errors import ArchivalError
 from hht_archival.outcomes import report_failed_run, report_finished_run
 from hht_archival.record import utc_now_iso
@@ -38,7 +46,7 @@ __all__ = ["ApplicationDeployment", "ArchivalFailed", "archive_sponsor", "record
 
 def _run_name() -> str:
     params = flow_run.parameters or {}
-    sponsor = sponsor_or_home(params.get("sponsor"))
+    sponsor = run_label(params.get("sponsor"))
     environment = environment_or_default(params.get("environment"))
     if environment not in get_args(Environment):
         environment = "invalid"
@@ -47,11 +55,11 @@ def _run_name() -> str:
 
 @flow(name="archive-sponsor", flow_run_name=_run_name, log_prints=False, persist_result=False)
 def archive_sponsor(
-    sponsor: Text = form("sponsor"),
+    sponsor: SponsorChoice = form("sponsor"),
     environment: EnvironmentChoice = form("environment"),
     enabled: ArchivalChoice = form("enabled"),
     sponsor_block: Text = form("sponsor_block"),
-    deployment: ApplicationDeployment | None = form("deployment"),
+    deployment: Deployment = form("deployment"),
     env_prefix: Text = form("env_prefix"),
     manifest: Text = form("manifest"),
     log_dir: Text = form("log_dir"),
@@ -81,7 +89,7 @@ def archive_sponsor(
             report_failed_run(None, failure)
             if isinstance(failure, ArchivalStopped):
                 return Cancelled(message=str(failure), data=failure)
-            raise failure from exc
+            return failed(failure)
         # What the watchers learn (hht_archival/outcomes.py): an event, incidents, and anomalies,
         # which end an archived run Completed but named Anomalous.
         try:
@@ -91,7 +99,7 @@ def archive_sponsor(
             report_failed_run(config, failure)
             if isinstance(failure, ArchivalStopped):  # a person or the system chose it: not a crash
                 return Cancelled(message=str(failure), data=failure)
-            raise
+            return failed(failure)
         _publish(record)
         return report_finished_run(config, record)
 
@@ -100,7 +108,8 @@ def _refused(exc: BaseException, chosen: dict, environment, started_at: str) -> 
     """The local log of a run that ended before it had a configuration: refused, or stopped meanwhile."""
     stop = requested()  # after a stop, whatever failed is its echo
     if stop is None:
-        return record_config_failure(exc, chosen["sponsor"], environment, chosen["log_dir"], started_at)
+        whose = NO_SPONSOR if isinstance(exc, NoSponsorChosen) else chosen["sponsor"]  # not the worker's
+        return record_config_failure(exc, whose, environment, chosen["log_dir"], started_at)
     sentence = stopped_sentence(stop, sponsor_or_home(chosen["sponsor"]), environment_or_default(environment))
     failure = record_config_failure(
         ArchivalError(sentence), chosen["sponsor"], environment, chosen["log_dir"], started_at

@@ -13,8 +13,6 @@ installed either (hht_archival/alerts_install.py). But a weekly that drilled
 nobody at all proved nothing, so it fails saying why: never green with nothing.
 """
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Any
 

@@ -11,9 +11,9 @@ that start the flow (the nightly, pre-deploy) build their parameters with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from blocks.config import SponsorConfig, resolve_config
 from blocks.defaults import DEFAULT_ENVIRONMENT, sponsor_or_home
@@ -22,26 +22,39 @@ from flows.form import (
     FOLLOW_SPONSOR,
     ArchivalChoice,
     EnvironmentChoice,
+    SponsorChoice,
     Text,
     archival_override,
     field,
     optional,
 )
+from flows.sponsor_choice import unchosen_refusal
 from hht_archival.errors import ConfigError
 
 
 class ApplicationDeployment(BaseModel):
-    """What the caller says about the application deployment this backup precedes."""
+    """The application deployment this backup precedes; an empty field is not recorded."""
 
-    model_config = ConfigDict(extra="allow")
+    # Text fields, not ``str | None``, so the form draws five plain boxes; ``given()`` is what the log keeps.
 
-    version: str | None = Field(
-        default=None, title="Version", description="Application version being deployed."
-    )
-    git_sha: str | None = Field(default=None, title="Git SHA", description="Commit being deployed.")
-    git_ref: str | None = Field(default=None, title="Git ref", description="Branch or tag being deployed.")
-    actor: str | None = Field(default=None, title="Actor", description="Who started the deployment.")
-    run_url: str | None = Field(default=None, title="Run URL", description="Link to the CI run.")
+    model_config = ConfigDict(extra="allow", title="Application deployment")
+
+    version: Text = Field(default="", title="Version", description="Application version being deployed.")
+    git_sha: Text = Field(default="", title="Git SHA", description="Commit being deployed.")
+    git_ref: Text = Field(default="", title="Git ref", description="Branch or tag being deployed.")
+    actor: Text = Field(default="", title="Actor", description="Who started the deployment.")
+    run_url: Text = Field(default="", title="Run URL", description="Link to the CI run.")
+
+    def given(self) -> dict[str, Any]:
+        """The fields the caller filled in (extra ones too), as the log records them."""
+        return {k: v for k, v in self.model_dump().items() if v not in (None, "")}
+
+
+def _deployment(value: Any) -> Any:
+    return {} if value is None else value
+
+
+Deployment = Annotated[ApplicationDeployment, BeforeValidator(_deployment)]
 
 
 class SponsorParameters(BaseModel):
@@ -49,9 +62,10 @@ class SponsorParameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sponsor: Text = field(
+    sponsor: SponsorChoice = field(
         "Sponsor",
-        "Sponsor (tenant) name: lowercase letters, digits, hyphens. Empty: SPONSOR, else callisto.",
+        "The sponsor (tenant) to archive. Empty: the worker's SPONSOR, refused on a worker that serves "
+        "several sponsors.",
     )
     environment: EnvironmentChoice = field("Environment", "production, staging or dev.", DEFAULT_ENVIRONMENT)
     enabled: ArchivalChoice = field(
@@ -65,10 +79,10 @@ class SponsorParameters(BaseModel):
         "Name of this sponsor's hht-sponsor-archival block (its buckets, database secret, credentials "
         "and flag); a block of another sponsor is refused. Empty: none.",
     )
-    deployment: ApplicationDeployment | None = field(
+    deployment: Deployment = field(
         "Application deployment",
-        "The application deployment this backup precedes (version, git SHA, actor, run URL).",
-        None,
+        "The application deployment this backup precedes (version, git SHA, actor, run URL). Empty: none.",
+        {},
     )
     env_prefix: Text = field(
         "Variable prefix",
@@ -90,7 +104,7 @@ class SponsorParameters(BaseModel):
         values = {name: getattr(self, name) for name in type(self).model_fields}
         values = {name: optional(v) if isinstance(v, str) else v for name, v in values.items()}
         values["enabled"] = archival_override(self.enabled)
-        values["deployment"] = self.deployment.model_dump(exclude_none=True) if self.deployment else None
+        values["deployment"] = self.deployment.given() or None
         return values
 
 
@@ -107,7 +121,9 @@ def sponsor_parameters(**values: Any) -> dict[str, Any]:
     the run's parameters in the UI show what the caller chose and nothing else.
     """
     given = {name: value for name, value in values.items() if value is not None}
-    return SponsorParameters(**given).model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    sent = SponsorParameters(**given).model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    deployment = {k: v for k, v in sent.pop("deployment", {}).items() if v}  # an empty box is no choice
+    return {**sent, "deployment": deployment} if deployment else sent
 
 
 def sponsor_run_parameters(run: SponsorRun) -> dict[str, Any]:
@@ -129,6 +145,9 @@ def resolve_named(
     says why it resolves too). ``settings`` are resolve_config's own arguments.
     """
     sponsor = settings.get("sponsor")
+    refusal = unchosen_refusal(sponsor)
+    if refusal:
+        raise refusal
     entry = manifest_settings(manifest, sponsor_or_home(sponsor)) if manifest else None
     if entry and entry.block and sponsor_block and sponsor_block != entry.block:
         raise ConfigError(

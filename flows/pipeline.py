@@ -149,7 +149,7 @@ def _archive_enabled(run: Run) -> dict[str, Any]:
         raise ArchivalFailed(
             final.error or "The deployment log could not be archived.", path, final.model_dump(mode="json")
         )
-    _best_effort(publish_backup, final.model_dump(mode="json"), config.region)
+    _best_effort(publish_backup, final.model_dump(mode="json"), config)
     return run.result(final, path)
 
 

@@ -15,8 +15,6 @@ a failed drill, and ``verify`` exits 1. The weekly (flows/drill_all_sponsors.py)
 never starts such a drill: it lists the sponsor "not configured" on purpose.
 """
 
-from __future__ import annotations
-
 import tempfile
 from pathlib import Path
 from typing import Any

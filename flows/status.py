@@ -8,36 +8,56 @@ alerts' relay sends (hht_archival/outcomes.py). It reads with the same rights
 as the archive runs: it lists and reads deployments/ only.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
+from prefect.runtime import flow_run
 
 from blocks.config import load_settings, resolve_config
 from blocks.manifest import resolve_manifest
+from flows.endings import failed
+from flows.form import (
+    EVERY_SPONSOR,
+    EnvironmentScope,
+    SponsorScope,
+    Text,
+    environment_filter,
+    field,
+    scope_run_name,
+)
+from hht_archival.errors import ArchivalError
 from hht_archival.outcomes import report_chain
 from hht_archival.status import HEADER, build_row, read_ledgers
 from tasks.check_flag import decide
 
 
-@flow(name="archive-status", log_prints=False, persist_result=False)
+def _run_name() -> str:
+    """``status-titan-production``, ``status-every-sponsor`` (every environment), as chosen."""
+    return scope_run_name("status", flow_run.parameters or {}, empty_means_every=True)
+
+
+@flow(name="archive-status", flow_run_name=_run_name, log_prints=False, persist_result=False)
 def archive_status(
-    manifest: str | None = None, sponsor: str | None = None, environment: str | None = None
+    manifest: Text = field("Sponsor manifest"),
+    sponsor: SponsorScope = field("Sponsor", default=EVERY_SPONSOR),
+    environment: EnvironmentScope = field("Environment", default="all"),
 ) -> list[dict[str, Any]]:
     """Walk each enabled sponsor's hash chain, then publish one status line per sponsor and environment.
 
     Args:
-        manifest: Every sponsor of this manifest. Default: ARCHIVAL_MANIFEST, else sponsors.yaml,
-            unless a sponsor is given.
-        sponsor: Only this sponsor (with its environment) instead of a manifest.
-        environment: production, staging or dev: only this environment.
+        manifest: The sponsor manifest for "every sponsor". Empty: ARCHIVAL_MANIFEST, else sponsors.yaml.
+        sponsor: Only this sponsor instead of every sponsor of the manifest.
+        environment: Only this environment; "all": each sponsor's environments.
     """
-    if sponsor:
-        configs = [resolve_config(sponsor=sponsor, environment=environment)]
-    else:
-        configs = resolve_manifest(manifest or str(load_settings().archival_manifest), environment)
+    only = environment_filter(environment)
+    try:
+        if sponsor and sponsor != EVERY_SPONSOR:
+            configs = [resolve_config(sponsor=sponsor, environment=only)]
+        else:
+            configs = resolve_manifest(manifest or str(load_settings().archival_manifest), only)
+    except ArchivalError as exc:  # a bad manifest or sponsor: its sentence, no traceback
+        return failed(exc)
     rows = []
     for config in configs:
         enabled = decide(config).enabled

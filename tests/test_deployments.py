@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import AUDIT, BACKUPS, run_cli
 from tests.support.faultproxy import is_upload_part
+from tests.support.forms import form_problems
 from tests.support.prefectserver import api_request, failed_archive_reasons
 from tests.support.s3server import list_keys, open_multipart_uploads
 from tests.support.teamrepo import clone, make_team_remote
@@ -133,6 +134,18 @@ def test_the_deployments_pull_from_the_team_remote_and_read_like_a_form(team):
     assert form["enabled"]["enum"] == ["sponsor's setting", "on", "off"]
     assert form["enabled"]["default"] == "sponsor's setting"  # one click does not switch a sponsor off
     assert all("anyOf" not in form[name] for name in ("sponsor", "environment", "enabled", "sponsor_block"))
+    # Every deployment's form reads like on-demand's; the committed manifest's sponsors are the choices.
+    for name, deployment in deployments.items():
+        assert form_problems(deployment["parameter_openapi_schema"]) == [], name
+    for name in ("sponsor-run", "pre-deploy", "on-demand"):
+        assert deployments[name]["parameter_openapi_schema"]["properties"]["sponsor"]["enum"] == NIGHTLY, name
+    for name in ("readiness", "status"):
+        sponsor = deployments[name]["parameter_openapi_schema"]["properties"]["sponsor"]
+        assert sponsor["enum"] == ["every sponsor", *NIGHTLY], name
+    nightly_form = deployments["nightly"]["parameter_openapi_schema"]["properties"]
+    assert nightly_form["sponsors"]["items"]["enum"] == NIGHTLY
+    automations = _api(server, "/automations/filter", {})
+    assert "Status after each nightly" in [a["name"] for a in automations]  # not status__automation_1
 
 
 def test_the_nightly_fans_out_over_workers_in_other_clones(team, s3, moto_server, seeded_db, tmp_path):

@@ -304,11 +304,15 @@ def test_doctor_from_the_command_line_exit_status_and_json(provisioned):
 
 
 def test_the_doctor_flow_reports_to_the_ui_and_fails_on_a_red_row(provisioned, prefect_harness):
+    from prefect.client.orchestration import get_client
+
     from flows.doctor import doctor_flow
     from tests.flowhelpers import read_artifact
 
     green = doctor_flow(sponsor="titan", return_state=True)
     assert green.is_completed()
+    with get_client(sync_client=True) as client:  # named after what it checks, not a random name
+        assert client.read_flow_run(green.state_details.flow_run_id).name == "readiness-titan-production"
     assert "backups bucket lifecycle" in read_artifact("doctor").data
 
     provisioned.delete_public_access_block(Bucket=AUDIT)

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import subprocess
+import uuid
 from datetime import date
 from pathlib import Path
 
 import psycopg
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter
 
 from flows.archive_sponsor import ArchivalFailed
-from flows.run_artifacts import record_from_artifact
+from flows.run_artifacts import read_record
+from hht_archival.progress import human_size
 from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files
 from tests.flowhelpers import (
     expected_keys,
@@ -134,15 +140,21 @@ def test_enabled_archives_a_restorable_encrypted_tagged_backup_and_the_log(
     assert s3.head_object(Bucket=AUDIT, Key=log_key)["ServerSideEncryption"] == "AES256"
     assert set(task_run_counts(flow_run_id).values()) == {1}
     shown = read_artifact("backup-titan-production", flow_run_id).data  # what a person reads in the UI
-    bucket, key = log["backup_location"].removeprefix("s3://").split("/", 1)
-    assert f"`{log['backup_location']}`" in shown and f"`{log['backup_sha256']}`" in shown
+    endpoint = os.environ["AWS_ENDPOINT_URL"]  # moto, not AWS: the link opens the object there
+    assert f"- **Backup:** `{log['backup_location']}` ([open at {endpoint}]({endpoint}/{BACKUPS}/" in shown
+    assert "console.aws.amazon.com" not in shown and f"- **SHA-256:** `{log['backup_sha256']}`" in shown
     assert (
-        f"(https://eu-west-1.console.aws.amazon.com/s3/object/{bucket}?region=eu-west-1&prefix={key})"
-        in shown
-    )
-    assert f"| retain until | {log['retain_until']} |" in shown and f"`{log['log_location']}`" in shown
-    record = read_artifact("archive-log-titan-production", flow_run_id)  # what the nightly and CI read back
-    assert record_from_artifact(record.data)["backup_sha256"] == log["backup_sha256"]
+        f"- **Retention:** tagged for 7 years (retain-until {log['retain_until']}); not locked (the backups "
+        "bucket has no Object Lock, so S3 does not stop a deletion)"
+    ) in shown
+    assert f"- **Deployment log:** `{log['log_location']}`" in shown
+    assert f"- **Rows:** {sum(SEED_ROW_COUNTS.values()):,} rows in {len(SEED_ROW_COUNTS)} tables" in shown
+    assert f"({log['backup_size']:,} bytes)" in shown and "| |" not in shown  # units; no empty header row
+    page = read_artifact("archive-log-titan-production", flow_run_id)  # what the nightly and CI read back
+    published = {k: v for k, v in log.items() if k != "local_log"}
+    assert read_record(flow_run_id, "titan", "production") == published
+    assert "null" not in page.data and '{"' not in page.data and "- **Status" not in page.data
+    assert f"- **Size:** {human_size(log['backup_size'])} ({log['backup_size']:,} bytes)" in page.data
 
 
 def test_sse_kms_is_requested_when_a_key_is_configured(s3, seeded_db, tmp_path, monkeypatch):
@@ -263,3 +275,33 @@ def test_a_client_from_an_aws_credentials_block_gets_the_same_retries_and_signin
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
     assert client.meta.config.s3["payload_signing_enabled"] is False
     assert client.meta.config.read_timeout == 7  # the block's own botocore settings win
+
+
+def test_a_refused_run_ends_failed_with_its_sentence_and_leaves_no_traceback_or_result(tmp_path, monkeypatch):
+    """Read back as the UI shows them: the run's state, logs and artifacts. First a deployment's run with
+    no sponsor on a worker that serves titan (SPONSOR) and europa (its variables), then a bad prefix."""
+    monkeypatch.chdir(tmp_path)  # no sponsors.yaml here
+    monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", str(uuid.uuid4()))  # as a worker runs a deployment
+    monkeypatch.setenv("EUROPA_DATABASE_URL", "postgresql://backup@127.0.0.1:9/europa")
+    unchosen, unchosen_run = run_flow(sponsor="", log_dir=str(tmp_path))
+    assert str(unchosen) == (
+        f"No sponsor was chosen for this run, and worker {socket.gethostname()} serves several (titan, "
+        "europa); choose the sponsor in the run's form (sponsor=NAME from the API) and run again."
+    )
+    bad_prefix, bad_prefix_run = run_flow(sponsor="titan", env_prefix="EUROPA_", log_dir=str(tmp_path))
+    assert str(bad_prefix).startswith("env_prefix EUROPA_ is not sponsor titan's own (TITAN_)")
+
+    with get_client(sync_client=True) as client:
+        for failure, run_id, key in (
+            (unchosen, unchosen_run, "archive-log-no-sponsor-production"),  # nobody's log, nobody's alert
+            (bad_prefix, bad_prefix_run, "archive-log-titan-production"),
+        ):
+            run = client.read_flow_run(run_id)
+            assert (run.state.type.value, run.state.message) == ("FAILED", str(failure))
+            logs = [log.message for log in client.read_logs(LogFilter(flow_run_id={"any_": [run_id]}))]
+            assert not [m for m in logs if "Traceback" in m or "Encountered exception" in m], logs
+            artifacts = client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+            )
+            assert [(a.type, a.key) for a in artifacts] == [("markdown", key)]  # no unnamed "result"
+    assert (unchosen.record["sponsor"], unchosen.record["status"]) == ("(none chosen)", "failed")

@@ -64,6 +64,8 @@ def run_manifest(manifest, only, environment, max_parallel, log_dir, debug) -> N
             log_dir=log_dir,
         )
     except SponsorsFailed as exc:  # or SponsorsStopped: 130/143
+        if debug:
+            traceback.print_exception(exc)
         print_sponsor_runs(exc.summary)
         fail(str(exc), None, getattr(exc, "exit_code", EXIT_FAILED))
     except Exception as exc:

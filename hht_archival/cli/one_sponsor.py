@@ -182,6 +182,8 @@ def _archive_with_engine(whose, config, decision, started_at, debug, parameters)
     try:
         return archive_sponsor(**parameters)
     except ArchivalFailed as exc:
+        if debug:  # the run ended Failed with its sentence (flows/endings.py); the chain is here
+            traceback.print_exception(exc)
         if exc.record:
             print_log(exc.record)
             emit_outputs(exc.record)
