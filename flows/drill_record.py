@@ -16,8 +16,6 @@ from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-from flows.run_artifacts import record_from_artifact
-
 FIELDS = ("sponsor", "environment", "status", "backup_location", "backup_sha256", "report_location", "error")
 
 
@@ -49,4 +47,15 @@ def read_drill_record(flow_run_id, sponsor: str, environment: str) -> dict[str, 
                 flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
             )
         )
-    return record_from_artifact(found[0].data) if found else None
+    return _fields(found[0].data) if found else None
+
+
+def _fields(data: str) -> dict[str, Any]:
+    """The record back from the table's rows (field, value)."""
+    record: dict[str, Any] = {}
+    for row in json.loads(data):
+        try:
+            record[row["field"]] = json.loads(row["value"])
+        except (TypeError, ValueError):
+            record[row["field"]] = row["value"]
+    return record

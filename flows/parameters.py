@@ -104,7 +104,10 @@ class SponsorParameters(BaseModel):
         values = {name: getattr(self, name) for name in type(self).model_fields}
         values = {name: optional(v) if isinstance(v, str) else v for name, v in values.items()}
         values["enabled"] = archival_override(self.enabled)
-        values["deployment"] = self.deployment.given() or None
+        deployment = self.deployment  # the default ({}) is not validated into the model
+        values["deployment"] = (
+            deployment.given() if isinstance(deployment, ApplicationDeployment) else dict(deployment)
+        ) or None
         return values
 
 
