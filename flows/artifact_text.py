@@ -25,17 +25,21 @@ DECIDED_BY = {
 
 
 def ui_url() -> str | None:
-    """PREFECT_UI_URL when it is set (environment or profile); links are plain ids without it.
-
-    Prefect would otherwise guess the UI from the API's address, which for a run
-    on the embedded API is a server that is gone once the command ends.
-    """
+    """Where the Prefect UI is: PREFECT_UI_URL when set, else the API's address without ``/api`` (where
+    `prefect server start` serves its UI), and None on the embedded API, whose address is a server that
+    is gone once the command ends (links are then plain ids)."""
     try:
         from prefect.settings import get_current_settings
 
+        from hht_archival.engine import embedded_api_in_use
+
         settings = get_current_settings()
-        chosen = "ui_url" in settings.model_fields_set and settings.ui_url
-        return settings.ui_url.rstrip("/") if chosen else None
+        if "ui_url" in settings.model_fields_set and settings.ui_url:
+            return settings.ui_url.rstrip("/")
+        api = (settings.api.url or "").rstrip("/")
+        if embedded_api_in_use() or not api.endswith("/api"):
+            return None
+        return api.removesuffix("/api")
     except Exception:
         return None
 

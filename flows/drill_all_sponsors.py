@@ -25,7 +25,9 @@ from blocks.manifest import SponsorRun, expand, load_manifest
 from flows.archive_all_sponsors import SponsorsFailed, SponsorsStopped
 from flows.drill_parameters import drill_run_parameters
 from flows.drill_record import read_drill_record
+from flows.endings import failed
 from flows.fan_out import Fleet, archive_on_workers
+from flows.form import EnvironmentList, SponsorList, Text, field
 from flows.parameters import resolve_named
 from hht_archival.drill_setting import configured, not_configured
 from hht_archival.errors import ArchivalError, one_sentence
@@ -44,21 +46,25 @@ def _run_name() -> str:
 
 @flow(name="drill-all-sponsors", flow_run_name=_run_name, log_prints=False, persist_result=False)
 def drill_all_sponsors(
-    manifest: str | None = None,
-    sponsors: list[str] | None = None,
-    environments: list[str] | None = None,
-    wait_hours: float = 12.0,
+    manifest: Text = field("Sponsor manifest"),
+    sponsors: SponsorList = field("Only these sponsors", default=[]),
+    environments: EnvironmentList = field("Only these environments", default=[]),
+    wait_hours: float = field("Hours to wait for the pool's drills", default=12.0),
 ) -> list[dict[str, Any]]:
     """Drill every sponsor of the manifest that has a scratch server, each as a run on any worker.
 
     Args:
-        manifest: Path of the sponsor manifest. Default ARCHIVAL_MANIFEST, else sponsors.yaml.
+        manifest: Path of the sponsor manifest in the deployed commit. Empty: ARCHIVAL_MANIFEST, else
+            sponsors.yaml.
         sponsors: Only these sponsors. Empty: every sponsor in the manifest.
         environments: Only these environments. Empty: each sponsor's own list.
         wait_hours: How long to wait for the drills before reporting the ones without an outcome as lost.
     """
-    path = manifest or str(load_settings().archival_manifest)
-    runs = expand(load_manifest(path), sponsors, environments, path=path)
+    try:
+        path = manifest or str(load_settings().archival_manifest)
+        runs = expand(load_manifest(path), sponsors or None, environments or None, path=path)
+    except ArchivalError as exc:  # a bad manifest or filter: its one sentence, no traceback
+        return failed(exc)
     rows = {(run.sponsor, run.environment): _planned(run) for run in runs}
     ready = [run for run in runs if rows[(run.sponsor, run.environment)] is None]
     with signals_stop_runs():  # a cancel from the UI cancels the sponsors' drills too (fan_out.py)

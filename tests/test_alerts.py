@@ -28,7 +28,7 @@ from hht_archival.adapters.postgres import mask_url
 from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files, run_cli
 from tests.support.prefectserver import api_request
 from tests.support.s3server import list_keys
-from tests.support.webhook import WebhookReceiver
+from tests.support.webhook import WebhookReceiver, save_webhook_block
 
 TOKEN = "tok-5e3c7a1d9b"  # the webhook URL's secret part: it lives in the block's secrets only
 BLOCK = "custom-webhook/hht-test-ops"
@@ -40,18 +40,6 @@ WAIT = 150  # seconds: bounds, not expectations; a message usually arrives withi
 def receiver():
     with WebhookReceiver() as webhook:
         yield webhook
-
-
-SAVE_BLOCK = """
-import os, sys
-from prefect.blocks.notifications import CustomWebhookNotificationBlock
-CustomWebhookNotificationBlock(
-    name="ops",
-    url=sys.argv[1] + "/hook/{{token}}",
-    json_data={"subject": "{{subject}}", "body": "{{body}}"},
-    secrets={"token": os.environ["HOOK_TOKEN"]},
-).save(sys.argv[2], overwrite=True)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +56,7 @@ def alerts_server():
 def installed(alerts_server, receiver, tmp_path_factory):
     """A notification block on the server and alerts for titan (production, staging); removed afterwards."""
     prefect_server = alerts_server
-    saved = subprocess.run(
-        [sys.executable, "-c", SAVE_BLOCK, receiver.url, BLOCK.split("/")[1]],
-        env={**os.environ, **prefect_server.env(), "HOOK_TOKEN": TOKEN},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert saved.returncode == 0, saved.stderr
+    save_webhook_block(prefect_server.env(), receiver.url, BLOCK.split("/")[1], TOKEN)
     manifest = tmp_path_factory.mktemp("alerts") / "sponsors.yaml"
     manifest.write_text("sponsors:\n  - name: titan\n    environments: [production, staging]\n")
     # Set up before the per-test environment (tests/conftest.py): titan is named the home sponsor here.

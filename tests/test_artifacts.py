@@ -7,7 +7,7 @@ after a real run). Why lists rather than tables for a run's facts: flows/artifac
 from __future__ import annotations
 
 import pytest
-from prefect.settings import PREFECT_UI_URL, temporary_settings
+from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
 from flows.artifact_text import backup_markdown, log_markdown, run_link
 from flows.run_artifacts import summary_row
@@ -49,7 +49,8 @@ RECORD = {
 
 
 def test_the_backup_reads_whole_with_units_its_lock_state_and_a_console_link_on_aws():
-    shown = backup_markdown(RECORD, "https://s3.eu-west-1.amazonaws.com")
+    with temporary_settings(restore_defaults={PREFECT_UI_URL, PREFECT_API_URL}):  # no server known
+        shown = backup_markdown(RECORD, "https://s3.eu-west-1.amazonaws.com")
     assert shown.splitlines()[:5] == [
         "### Backup of titan (production)",
         "",
@@ -65,7 +66,7 @@ def test_the_backup_reads_whole_with_units_its_lock_state_and_a_console_link_on_
     ) in shown
     assert f"- **Deployment log:** `{RECORD['log_location']}`" in shown  # whole, not in a table cell
     assert "- **Rows:** 500 rows in 1 table" in shown and "| |" not in shown
-    assert f"- **Flow run:** `{RUN}`" in shown  # no PREFECT_UI_URL: the id, not a guessed link
+    assert f"- **Flow run:** `{RUN}`" in shown  # no server known: the id, not a guessed link
 
     locked = backup_markdown({**RECORD, "object_lock_retain_until": "2033-03-02T00:00:00Z"}, None)
     assert (
@@ -81,6 +82,22 @@ def test_on_another_s3_the_link_opens_the_object_at_its_endpoint():
         in shown
     )
     assert "amazon" not in shown
+
+
+def test_a_run_on_a_server_links_to_its_ui_and_the_embedded_apis_does_not():
+    """A worker's run knows its server's API: the UI is served at the same address (PREFECT_UI_URL
+    says otherwise where it is not). The embedded API's address is gone once the command ends."""
+    import hht_archival.engine as engine
+
+    with temporary_settings(
+        {PREFECT_API_URL: "http://prefect.internal:4200/api"}, restore_defaults={PREFECT_UI_URL}
+    ):
+        assert run_link(RUN) == f"[{RUN}](http://prefect.internal:4200/runs/flow-run/{RUN})"
+        engine._embedded_url = "http://prefect.internal:4200/api"
+        try:
+            assert run_link(RUN) == f"`{RUN}`"
+        finally:
+            engine._embedded_url = None
 
 
 def test_flow_runs_are_links_when_the_ui_url_is_set():

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,13 +23,15 @@ import pytest
 from tests.conftest import AUDIT, BACKUPS, run_cli
 from tests.support.faultproxy import is_upload_part
 from tests.support.forms import form_problems
+from tests.support.pgcluster import create_database, drop_database, seed_diary_database, url_with_dbname
 from tests.support.prefectserver import api_request, failed_archive_reasons
 from tests.support.s3server import list_keys, open_multipart_uploads
 from tests.support.teamrepo import clone, make_team_remote
+from tests.support.webhook import WebhookReceiver, save_webhook_block
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
-NIGHTLY = ["night-a", "night-b", "night-c", "night-d", "night-down"]
+NIGHTLY = ["night-a", "night-b", "night-down"]
 MANIFEST = "sponsors:\n" + "".join(f"  - name: {name}\n" for name in NIGHTLY)
 
 
@@ -148,109 +151,148 @@ def test_the_deployments_pull_from_the_team_remote_and_read_like_a_form(team):
     assert "Status after each nightly" in [a["name"] for a in automations]  # not status__automation_1
 
 
-def test_the_nightly_fans_out_over_workers_in_other_clones(team, s3, moto_server, seeded_db, tmp_path):
-    server = team["server"]
+def _sponsors_env(moto_server, database_urls: dict[str, str], drill_url: str) -> dict[str, str]:
+    """Each sponsor's own prefixed settings, as the workers' Doppler would give them; buckets made."""
     env = {}
-    for sponsor in NIGHTLY:
+    for sponsor, database_url in database_urls.items():
         moto_server.make_buckets(
             f"hht-diary-backups-{sponsor}-eu-west-1", f"hht-diary-audit-logs-{sponsor}-eu-west-1"
         )
         prefix = sponsor.upper().replace("-", "_") + "_"
         env[f"{prefix}ENABLE_S3_BACKUP_ARCHIVAL"] = "true"
-        env[f"{prefix}DATABASE_URL"] = (
-            seeded_db if sponsor != "night-down" else "postgresql://postgres@127.0.0.1:9/down"
-        )
+        env[f"{prefix}DATABASE_URL"] = database_url
         env[f"{prefix}AWS_ACCESS_KEY_ID"] = env[f"{prefix}AWS_SECRET_ACCESS_KEY"] = "testing"
-    workers = [Worker(team, name, env) for name in ("worker-a", "worker-b")]
-    try:
-        done = _prefect(server, "deployment", "run", "archive-all-sponsors/nightly", "--watch", timeout=420)
-    finally:
-        for worker in workers:
-            worker.stop()
-    worker_logs = "\n".join(w.log.read_text()[-2000:] for w in workers)
-    assert done.returncode != 0, done.stdout  # one sponsor failed: the nightly says so
-    ended = {"state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}}  # not the scheduled ones
-    [nightly] = _api(
-        server, "/flow_runs/filter", {"flow_runs": ended, "deployments": {"name": {"any_": ["nightly"]}}}
-    )
+        if sponsor != "night-b":  # night-b has no scratch server: its drills are not configured
+            env[f"{prefix}ARCHIVAL_DRILL_DATABASE_URL"] = drill_url
+    return env
+
+
+def _ended(server, deployment: str) -> list[dict]:
+    ended = {"state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]}}}
+    query = {"flow_runs": ended, "deployments": {"name": {"any_": [deployment]}}}
+    return _api(server, "/flow_runs/filter", query)
+
+
+def _artifact(server, key: str, flow_run_id: str) -> dict:
+    query = {"artifacts": {"key": {"any_": [key]}, "flow_run_id": {"any_": [flow_run_id]}}}
+    [found] = _api(server, "/artifacts/filter", query)
+    return found
+
+
+def test_an_operators_week_nightly_failure_recovery_drills_status_and_doctor(
+    team, s3, moto_server, seeded_db, pg_admin_url, tmp_path
+):
+    """One week as an operator lives it, on a real server with two workers in other clones: alerts
+    installed for the committed manifest; the nightly (night-down's database is not there yet) pages
+    once; the database is created and an on-demand run of night-down sends the recovery; the weekly
+    drills every sponsor with a scratch server (night-b has none and is listed so, never "ok");
+    status, doctor and the artifacts say what happened, in words a person reads."""
+    server = team["server"]
+    down = f"night_down_{uuid.uuid4().hex[:8]}"
+    down_url = url_with_dbname(pg_admin_url, down)
+    urls = {"night-a": seeded_db, "night-b": seeded_db, "night-down": down_url}
+    env = _sponsors_env(moto_server, urls, pg_admin_url)
+    manifest = tmp_path / "sponsors.yaml"
+    manifest.write_text(MANIFEST)  # the committed manifest, as the operator's clone has it
+    cli = {**server.env(), **env}
+    with WebhookReceiver() as receiver:
+        save_webhook_block(server.env(), receiver.url, "week-ops", "tok-week")
+        installed = run_cli(
+            "alerts", "install", "--block", "custom-webhook/week-ops", "--manifest", str(manifest), env=cli
+        )
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        workers = [Worker(team, name, env) for name in ("worker-a", "worker-b")]
+        try:
+            nightly_done = _prefect(
+                server, "deployment", "run", "archive-all-sponsors/nightly", "--watch", timeout=420
+            )
+            [failure] = receiver.wait_for(
+                "❌ hht-archival night-down (production): archiving failed", timeout=150
+            )
+            create_database(pg_admin_url, down)
+            seed_diary_database(down_url)
+            again = _prefect(
+                server, "deployment", "run", "archive-sponsor/on-demand", "-p", "sponsor=night-down",
+                "-p", "enabled=on", "--watch", timeout=300,
+            )  # fmt: skip
+            [recovery] = receiver.wait_for(
+                "✅ hht-archival night-down (production): archiving works again", timeout=150
+            )
+            weekly_done = _prefect(
+                server, "deployment", "run", "drill-all-sponsors/weekly", "--watch", timeout=420
+            )
+            status = run_cli("status", "--manifest", str(manifest), "--json", env=cli)
+            doctor = run_cli("doctor", "--manifest", str(manifest), "--json", env=cli)
+        finally:
+            for worker in workers:
+                worker.stop()
+            run_cli("alerts", "remove", env=cli)  # the session's server serves other test files too
+        worker_logs = "\n".join(w.log.read_text()[-2000:] for w in workers)
+        pages = [m["subject"] for m in receiver.received]
+    drop_database(pg_admin_url, down)
+
+    # The nightly: night-down failed alone, named; the others archived on whichever worker was free.
+    assert nightly_done.returncode != 0, nightly_done.stdout
+    [nightly] = _ended(server, "nightly")
     assert nightly["state_type"] == "FAILED", worker_logs
     assert (
-        nightly["state"]["message"].count(
-            "night-down (production): The database for sponsor night-down did not answer"
-        )
-        == 1
+        "1 of 3 sponsor runs failed: night-down (production): The database for sponsor night-down could not "
+        "be used" in nightly["state"]["message"]
     )
-    assert "1 of 5 sponsor runs failed" in nightly["state"]["message"]
-
-    for sponsor in NIGHTLY[:-1]:  # every other sponsor archived, in its own bucket
+    for sponsor in ("night-a", "night-b"):
         keys = list_keys(s3, f"hht-diary-backups-{sponsor}-eu-west-1")
         assert len([k for k in keys if k.endswith(".sql.gz")]) == 1, (sponsor, worker_logs)
+    per_worker = {w.name: sorted({p.parent.name for p in w.logs()}) for w in workers}
+    print(f"\nsponsors per worker: {per_worker}; messages: {pages}")
+    assert all(per_worker.values()), per_worker  # both workers took some, each logging in its own clone
+    pool_workers = _api(server, "/work_pools/hht-archival/workers/filter", {})
+    assert {"worker-a", "worker-b"} <= {w["name"] for w in pool_workers}  # as --name named them in the UI
     runs = _api(server, "/flow_runs/filter", {"deployments": {"name": {"any_": ["sponsor-run"]}}})
     assert sorted(r["name"] for r in runs) == sorted(f"archive-{s}-production" for s in NIGHTLY)
     assert all(r["parent_task_run_id"] for r in runs)  # shown under the nightly in the UI
-    # Each worker's runs keep their logs in that worker's own clone: every sponsor logged once, by
-    # one worker or the other, and both workers took some.
-    per_worker = {w.name: sorted(p.parent.name for p in w.logs()) for w in workers}
-    print(f"\nsponsors per worker: {per_worker}")
-    assert sorted(sum(per_worker.values(), [])) == sorted(NIGHTLY)
-    assert all(per_worker.values()), per_worker
-    pool_workers = _api(server, "/work_pools/hht-archival/workers/filter", {})
-    assert {"worker-a", "worker-b"} <= {w["name"] for w in pool_workers}  # as --name named them in the UI
+    summary = _artifact(server, "archive-summary", nightly["id"])["data"]
+    assert f"{server.ui_url}/runs/flow-run/" in summary  # flow runs as links, not bare ids
 
+    # Paged once for the failure, once for the recovery, with working links; nothing about the others.
+    assert "Sponsor: night-down\nEnvironment: production\n" in failure["body"]
+    assert f"Run: {server.ui_url}/runs/flow-run/" in failure["body"]
+    assert again.returncode == 0, again.stdout + worker_logs
+    assert sorted(pages) == sorted([failure["subject"], recovery["subject"]]), pages
 
-def test_the_weekly_drills_each_sponsor_with_a_scratch_server_on_a_worker_and_lists_the_others(
-    team, s3, moto_server, seeded_db, pg_admin_url
-):
-    """night-a has a scratch server of its own, night-b none: night-a is drilled on a worker and passes,
-    night-b gets no drill run and is listed "not configured"; the weekly is green because one drilled."""
-    server = team["server"]
-    env = {}
-    for sponsor in ("night-a", "night-b"):
-        moto_server.make_buckets(
-            f"hht-diary-backups-{sponsor}-eu-west-1", f"hht-diary-audit-logs-{sponsor}-eu-west-1"
-        )
-        prefix = sponsor.upper().replace("-", "_") + "_"
-        env[f"{prefix}ENABLE_S3_BACKUP_ARCHIVAL"] = "true"
-        env[f"{prefix}DATABASE_URL"] = seeded_db
-        env[f"{prefix}AWS_ACCESS_KEY_ID"] = env[f"{prefix}AWS_SECRET_ACCESS_KEY"] = "testing"
-    env["NIGHT_A_ARCHIVAL_DRILL_DATABASE_URL"] = pg_admin_url
-    archived = run_cli("run", "--sponsor", "night-a", env={**server.env(), **env})
-    assert archived.returncode == 0, archived.stdout + archived.stderr
-    worker = Worker(team, "drill-worker", env)
-    try:
-        done = _prefect(
-            server, "deployment", "run", "drill-all-sponsors/weekly", "-p", 'sponsors=["night-a", "night-b"]',
-            "--watch", timeout=420,
-        )  # fmt: skip
-    finally:
-        worker.stop()
-    assert done.returncode == 0, done.stdout + worker.log.read_text()[-3000:]
-
-    ended = {"state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}}
-    [weekly] = _api(
-        server, "/flow_runs/filter", {"flow_runs": ended, "deployments": {"name": {"any_": ["weekly"]}}}
-    )
-    assert weekly["state_type"] == "COMPLETED"
-    [summary] = _api(
-        server,
-        "/artifacts/filter",
-        {"artifacts": {"key": {"any_": ["drill-summary"]}, "flow_run_id": {"any_": [weekly["id"]]}}},
-    )
-    rows = {row["sponsor"]: row for row in json.loads(summary["data"])}
-    assert rows["night-a"]["status"] == "passed" and rows["night-a"]["reason"] is None
-    assert rows["night-a"]["report"].startswith("s3://hht-diary-audit-logs-night-a-eu-west-1/drills/")
+    # The weekly: every sponsor with a scratch server drilled and passed; night-b listed, never green.
+    assert weekly_done.returncode == 0, weekly_done.stdout + worker_logs
+    [weekly] = _ended(server, "weekly")
+    rows = {
+        row["sponsor"]: row for row in json.loads(_artifact(server, "drill-summary", weekly["id"])["data"])
+    }
+    assert (rows["night-a"]["status"], rows["night-down"]["status"]) == ("passed", "passed")
     assert rows["night-b"]["status"] == "not configured"
     assert rows["night-b"]["reason"] == "drills not configured (set NIGHT_B_ARCHIVAL_DRILL_DATABASE_URL)"
     drills = _api(server, "/flow_runs/filter", {"deployments": {"name": {"any_": ["sponsor-drill"]}}})
-    assert [(r["name"], r["state_type"]) for r in drills] == [("drill-night-a-production", "COMPLETED")]
-    assert drills[0]["parent_task_run_id"]  # shown under the weekly in the UI
-    reports = list_keys(s3, "hht-diary-audit-logs-night-a-eu-west-1")
-    assert len([k for k in reports if k.startswith("drills/")]) == 1
+    assert sorted((r["name"], r["state_type"]) for r in drills) == [
+        ("drill-night-a-production", "COMPLETED"),
+        ("drill-night-down-production", "COMPLETED"),
+    ]
     with psycopg.connect(pg_admin_url) as conn:
         left = conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'hht_drill_night_a_%'"
+            "SELECT datname FROM pg_database WHERE datname LIKE 'hht_drill_night_%'"
         ).fetchall()
-    assert left == []  # the throwaway database was dropped
+    assert left == []  # each throwaway database was dropped
+
+    # Status and doctor, read afterwards as the operator would.
+    assert status.returncode == 0, status.stdout + status.stderr
+    by_sponsor = {row["sponsor"]: row for row in json.loads(status.stdout)}
+    assert by_sponsor["night-a"]["last_drill"].startswith("passed ")
+    assert by_sponsor["night-b"]["last_drill"] == (
+        "drills not configured (set NIGHT_B_ARCHIVAL_DRILL_DATABASE_URL)"
+    )
+    assert "drill ok" not in by_sponsor["night-b"]["expectations"]
+    for row in by_sponsor.values():
+        assert row["incidents"] == [], row  # night-down's failure was recovered
+    drill_rows = {r["sponsor"]: r for r in json.loads(doctor.stdout) if r["check"] == "restore drills"}
+    assert drill_rows["night-b"]["status"] == "warn"
+    assert "drills not configured" in drill_rows["night-b"]["detail"]
+    assert drill_rows["night-a"]["status"] == "ok"
 
 
 def test_pre_deploy_from_ci_waits_and_writes_the_seeds_outputs(team, s3, seeded_db, tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from prefect.utilities.callables import parameter_schema
 from flows.archive_all_sponsors import archive_all_sponsors
 from flows.archive_sponsor import archive_sponsor
 from flows.doctor import doctor_flow
+from flows.drill_all_sponsors import drill_all_sponsors
 from flows.form import scope_run_name
 from flows.parameters import SponsorParameters, sponsor_parameters
 from flows.restore_drill import restore_drill
@@ -81,7 +82,14 @@ def test_the_drill_form_is_its_one_list_too_and_the_weekly_sends_only_sponsor_an
     }
 
 
-FLOWS = [archive_sponsor, archive_all_sponsors, doctor_flow, archive_status, restore_drill]
+FLOWS = [
+    archive_sponsor,
+    archive_all_sponsors,
+    doctor_flow,
+    archive_status,
+    restore_drill,
+    drill_all_sponsors,
+]
 
 
 def _form(flow) -> dict:
@@ -113,7 +121,7 @@ import cloudpickle, json, sys
 from prefect.utilities.callables import get_call_parameters
 print(json.dumps({
     flow.name: flow.validate_parameters(get_call_parameters(flow.fn, (), {"sponsor": "titan"} if flow.name
-        != "archive-all-sponsors" else {"sponsors": ["titan"]})) and "ok"
+        not in ("archive-all-sponsors", "drill-all-sponsors") else {"sponsors": ["titan"]})) and "ok"
     for flow in cloudpickle.loads(sys.stdin.buffer.read())
 }))
 """

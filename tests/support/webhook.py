@@ -64,3 +64,35 @@ class WebhookReceiver:
             time.sleep(0.25)
         subjects = [m.get("subject") for m in self.received]
         raise AssertionError(f"no message with {words} within {timeout:g} s; received: {subjects}")
+
+
+_SAVE_BLOCK = """
+import os, sys
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
+CustomWebhookNotificationBlock(
+    name="ops",
+    url=sys.argv[1] + "/hook/{{token}}",
+    json_data={"subject": "{{subject}}", "body": "{{body}}"},
+    secrets={"token": os.environ["HOOK_TOKEN"]},
+).save(sys.argv[2], overwrite=True)
+"""
+
+
+def save_webhook_block(server_env: dict[str, str], receiver_url: str, name: str, token: str) -> None:
+    """A custom-webhook notification block on a Prefect server, posting to ``receiver_url``; its secret
+    part (``token``) only in the block's secrets. Saved by a child process: a Prefect client in the test
+    process would stay its process-wide events client for an API other tests do not use."""
+    import os
+    import subprocess
+    import sys
+
+    saved = subprocess.run(
+        [sys.executable, "-c", _SAVE_BLOCK, receiver_url, name],
+        env={**os.environ, **server_env, "HOOK_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if saved.returncode != 0:
+        raise RuntimeError(f"saving the webhook block failed: {saved.stderr[-2000:]}")
