@@ -16,7 +16,18 @@ from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-FIELDS = ("sponsor", "environment", "status", "backup_location", "backup_sha256", "report_location", "error")
+# Each field of the record and the words its row is shown with: an auditor reads this table in the UI.
+LABELS = {
+    "sponsor": "Sponsor",
+    "environment": "Environment",
+    "status": "Outcome",
+    "backup_location": "Backup drilled",
+    "backup_sha256": "Backup SHA-256",
+    "report_location": "Drill report",
+    "error": "Why it failed",
+    "tables": "Tables restored",
+}
+NONE_SHOWN = "—"  # a field with no value (no error, no report): a dash, never "null"
 
 
 def drill_record_key(sponsor: str, environment: str) -> str:
@@ -24,13 +35,12 @@ def drill_record_key(sponsor: str, environment: str) -> str:
 
 
 def publish_drill_record(report: dict[str, Any]) -> None:
-    """The drill's outcome, one row per field (the tables are in the markdown report and in S3)."""
+    """The drill's outcome, one row per field in words (the tables are in the markdown report and in S3)."""
+    values = {**{name: report.get(name) for name in LABELS}, "tables": len(report.get("tables") or {})}
     rows = [
-        {"field": name, "value": value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}
-        for name in FIELDS
-        for value in [report.get(name)]
+        {"Field": LABELS[name], "Value": NONE_SHOWN if value in (None, "") else str(value)}
+        for name, value in values.items()
     ]
-    rows.append({"field": "tables", "value": str(len(report.get("tables") or {}))})
     create_table_artifact(
         key=drill_record_key(report["sponsor"], report["environment"]),
         table=rows,
@@ -51,11 +61,10 @@ def read_drill_record(flow_run_id, sponsor: str, environment: str) -> dict[str, 
 
 
 def _fields(data: str) -> dict[str, Any]:
-    """The record back from the table's rows (field, value)."""
-    record: dict[str, Any] = {}
-    for row in json.loads(data):
-        try:
-            record[row["field"]] = json.loads(row["value"])
-        except (TypeError, ValueError):
-            record[row["field"]] = row["value"]
-    return record
+    """The record back from the table's rows (label, value); a dash is no value."""
+    names = {label: name for name, label in LABELS.items()}
+    return {
+        names[row["Field"]]: None if row["Value"] == NONE_SHOWN else row["Value"]
+        for row in json.loads(data)
+        if row.get("Field") in names
+    }

@@ -26,6 +26,7 @@ from prefect.runtime import flow_run
 from blocks.defaults import environment_or_default, sponsor_or_home
 from flows.drill_parameters import DrillParameters, drill_form
 from flows.drill_record import publish_drill_record
+from flows.endings import failed
 from flows.form import EnvironmentChoice, Text
 from flows.parameters import resolve_named
 from hht_archival.adapters import s3
@@ -58,6 +59,13 @@ def restore_drill(
     the UI form from this signature.
     """
     chosen = DrillParameters(**locals()).chosen()  # first: locals() is exactly the parameters here
+    try:
+        return _drill(chosen)
+    except ArchivalError as exc:  # Failed with its one sentence: no traceback, no pickled "result"
+        return failed(exc)
+
+
+def _drill(chosen: dict[str, Any]) -> dict[str, Any]:
     backup = chosen.pop("backup")
     config = resolve_named(**chosen)
     if not configured(config):

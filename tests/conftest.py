@@ -7,6 +7,7 @@ from the developer's shell, logs go to a temp directory, retries are quick.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -187,11 +188,38 @@ def clean_environment(monkeypatch, tmp_path, s3_proxy):
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """Prefect's own test harness: a real API on SQLite, once per session (it takes ~15 s)."""
-    from prefect.testing.utilities import prefect_test_harness
+    """Prefect's own test harness: a real API on SQLite, once per session.
 
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+    Its database starts as a copy of one already migrated (tests/support/prefectserver.py): the
+    harness makes an empty one in a new temporary directory and spends most of its start (20 s
+    and more on a busy machine, 5 s from the copy) migrating it.
+    """
+    import tempfile
+
+    import prefect.testing.utilities as harness
+
+    from tests.support.prefectserver import migrated_database
+
+    def directory_with_a_migrated_database() -> str:
+        directory = tempfile.mkdtemp()
+        shutil.copy(migrated_database(), Path(directory) / "prefect-test.db")  # the harness's file name
+        return directory
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(harness, "mkdtemp", directory_with_a_migrated_database)
+        with harness.prefect_test_harness(server_startup_timeout=120):
+            yield
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Chromium's path: Debian's package, installed here where missing (as root with apt)."""
+    from tests.support.browser import find_or_install_chromium
+
+    found, why_not = find_or_install_chromium()
+    if found is None:
+        pytest.skip(why_not)
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -55,6 +55,19 @@ def test_a_bad_flag_value_stops_before_any_work_with_one_sentence(tmp_path):
     assert log["status"] == "failed" and "maybe" in log["error"]
 
 
+def test_a_misspelt_sponsor_is_refused_with_the_closest_known_one_and_the_command_to_type(tmp_path):
+    """`run --sponsor titna --enable` must not archive a new, unconfigured "titna"; nothing is sent to S3."""
+    done = run_cli("run", "--sponsor", "titna", "--enable")
+
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines()[0].endswith(
+        "did you mean titan? Run: hht-archival run --sponsor titan --enable"
+    ), done.stderr
+    assert "Traceback" not in done.stderr
+    [log] = [json.loads(path.read_text()) for path in (tmp_path / "logs").glob("*/deployment-*.json")]
+    assert log["status"] == "failed" and "did you mean titan?" in log["error"]
+
+
 def test_enabled_run_against_a_prefect_server_archives_and_writes_github_outputs(
     s3, seeded_db, tmp_path, prefect_server
 ):

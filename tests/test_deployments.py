@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -149,6 +150,37 @@ def test_the_deployments_pull_from_the_team_remote_and_read_like_a_form(team):
     assert nightly_form["sponsors"]["items"]["enum"] == NIGHTLY
     automations = _api(server, "/automations/filter", {})
     assert "Status after each nightly" in [a["name"] for a in automations]  # not status__automation_1
+
+
+def test_every_form_as_a_browser_shows_it(team, chromium):
+    """The forms as headless Chromium draws them from the deployed schemas: every field titled in
+    words, no "Property is type ..." where the UI could not draw one, the committed manifest's sponsors
+    as the choices. The screenshots are left in benchmarks/screenshots/forms for a person to look at."""
+    from tests.support.browser import Browser, screenshots_dir
+
+    server = team["server"]
+    deployments = {d["name"]: d for d in _api(server, "/deployments/filter", {})}
+    shown = {}
+    with Browser(chromium) as browser:
+        for name, deployment in sorted(deployments.items()):
+            shown[name] = browser.open(
+                f"{server.ui_url}/deployments/deployment/{deployment['id']}/run", "Submit"
+            )
+            browser.screenshot(screenshots_dir("forms") / f"{name}.png")
+    for name, text in shown.items():
+        assert "Submit" in text, (name, text[-500:])  # the form was drawn
+        assert "Property is type" not in text, name
+        schema = deployments[name]["parameter_openapi_schema"]
+        for field, prop in schema["properties"].items():
+            described = " ".join(prop["description"].split())  # the UI joins a description's lines
+            title = (
+                prop.get("title") or field.capitalize()
+            )  # a field of a model: the UI titles it by its name
+            assert f"\n{title} (Optional)\n{described}\n" in text, (name, field)
+        assert not [line for line in text.splitlines() if line in schema["properties"]], name  # no raw names
+    for name in ("sponsor-run", "pre-deploy", "on-demand"):
+        assert "\n".join(NIGHTLY) in shown[name], name  # a drop-down of the manifest's sponsors
+    print(f"\nscreenshots of {len(shown)} forms: {screenshots_dir('forms')}")
 
 
 def _sponsors_env(moto_server, database_urls: dict[str, str], drill_url: str) -> dict[str, str]:
@@ -293,6 +325,35 @@ def test_an_operators_week_nightly_failure_recovery_drills_status_and_doctor(
     assert drill_rows["night-b"]["status"] == "warn"
     assert "drills not configured" in drill_rows["night-b"]["detail"]
     assert drill_rows["night-a"]["status"] == "ok"
+
+    # The artifacts of the week as a person opens them in the UI, in headless Chromium.
+    _the_weeks_artifacts_in_a_browser(server)
+
+
+def _the_weeks_artifacts_in_a_browser(server):
+    """Each artifact key's newest version, drawn by the UI: words and units, no raw JSON or "null";
+    screenshots in benchmarks/screenshots/artifacts. Skipped, after the week's assertions held, where
+    there is no Chromium."""
+    from tests.support.browser import Browser, find_or_install_chromium, screenshots_dir
+
+    chromium, why_not = find_or_install_chromium()
+    if chromium is None:
+        pytest.skip(f"the week passed; its artifacts were not drawn in a browser: {why_not}")
+    newest = {}
+    for artifact in _api(server, "/artifacts/filter", {"sort": "CREATED_DESC"}):
+        if artifact["key"]:
+            newest.setdefault(artifact["key"], artifact)
+    shown = {}
+    with Browser(chromium) as browser:
+        for key, artifact in sorted(newest.items()):
+            browser.open(f"{server.ui_url}/artifacts/artifact/{artifact['id']}", "Show raw data")
+            shown[key] = browser.text(".artifact-data-view")  # the artifact itself, not the run's panel
+            browser.screenshot(screenshots_dir("artifacts") / f"{key}.png")
+    assert {"archive-summary", "drill-summary", "archive-log-night-a-production"} <= set(shown), sorted(shown)
+    for key, text in shown.items():
+        assert text.strip(), key  # drawn
+        assert not re.search(r"\bnull\b|\bNone\b|[{]\"", text), (key, text[:2000])
+    print(f"\nscreenshots of {len(shown)} artifacts: {screenshots_dir('artifacts')}")
 
 
 def test_pre_deploy_from_ci_waits_and_writes_the_seeds_outputs(team, s3, seeded_db, tmp_path, monkeypatch):

@@ -221,6 +221,13 @@ def test_a_drill_that_cannot_run_is_never_green_alone_or_in_the_weekly(s3, tmp_p
     assert alone.is_failed() and alone.message.endswith(sentence)
     shown = read_artifact("restore-drill-titan-production", alone.state_details.flow_run_id).data
     assert "NOT CONFIGURED" in shown and sentence in shown
+    assert _what_the_run_page_shows(alone.state_details.flow_run_id) == (
+        [
+            ("markdown", "restore-drill-titan-production"),
+            ("table", "drill-record-titan-production"),
+        ],  # no "result"
+        [],  # no traceback in the run's logs
+    )
     manifest = tmp_path / "sponsors.yaml"
     manifest.write_text("sponsors:\n  - name: titan\n  - name: europa\n")
 
@@ -294,3 +301,19 @@ def test_a_custom_backup_pg_restore_cannot_read_leaves_nothing_not_even_the_role
         info.value
     )
     assert _tables(empty_db) == 0
+
+
+def _what_the_run_page_shows(flow_run_id):
+    """The run's artifacts as (type, key), and any log line carrying a traceback."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+        logs = [log.message for log in client.read_logs(LogFilter(flow_run_id={"any_": [flow_run_id]}))]
+    return (
+        sorted((artifact.type, artifact.key or "(unnamed)") for artifact in artifacts),
+        [m for m in logs if "Traceback" in m or "Encountered exception" in m],
+    )

@@ -63,9 +63,11 @@ def test_the_disabled_run_without_a_server_starts_no_engine(s3, s3_proxy, tmp_pa
 def test_the_enabled_run_without_a_server_starts_every_time_on_a_busy_machine(
     s3, seeded_db, tmp_path, fresh_home, busy_core
 ):
-    """Three runs in a row from a fresh HOME while another process keeps a core busy: all archive."""
+    """Two runs in a row from a fresh HOME while another process keeps a core busy: both archive. The
+    first migrates the new home's Prefect database (the cold start, the slowest), the second starts
+    on it (every later run)."""
     env = {**fresh_home, "DATABASE_URL": seeded_db, "ENABLE_S3_BACKUP_ARCHIVAL": "true"}
-    for attempt in range(3):
+    for attempt in range(2):
         log_dir = tmp_path / f"logs-{attempt}"
         done = run_cli("run", "--sponsor", "titan", "--log-dir", str(log_dir), env=env, timeout=300)
 
@@ -75,11 +77,11 @@ def test_the_enabled_run_without_a_server_starts_every_time_on_a_busy_machine(
         assert log["status"] == "archived", log["error"]
         assert log["flow_run_id"]
 
-    assert len([key for key in list_keys(s3, BACKUPS) if key.endswith(".sql.gz")]) == 3
+    assert len([key for key in list_keys(s3, BACKUPS) if key.endswith(".sql.gz")]) == 2
     database = Path(fresh_home["PREFECT_HOME"]) / "prefect.db"
     with sqlite3.connect(database) as conn:
         runs = conn.execute("SELECT name, state_type FROM flow_run").fetchall()
-    assert runs == [("archive-titan-production", "COMPLETED")] * 3, "the runs did not go through Prefect"
+    assert runs == [("archive-titan-production", "COMPLETED")] * 2, "the runs did not go through Prefect"
 
 
 def test_an_embedded_api_that_cannot_start_in_time_is_one_sentence_with_the_fix(

@@ -70,6 +70,7 @@ class _Started:
 def _run_one(started: _Started, debug: bool) -> None:
     from blocks.defaults import sponsor_or_home
     from flows.parameters import resolve_named
+    from hht_archival.doctor_targets import refuse_a_likely_typo
     from hht_archival.errors import ArchivalError
     from hht_archival.flag_here import decide_without_a_server
     from hht_archival.unorchestrated import record_config_failure
@@ -80,6 +81,7 @@ def _run_one(started: _Started, debug: bool) -> None:
     config = decision = None
     if sponsor_block is None:  # a block lives on a Prefect server: only the flow can read it
         try:
+            refuse_a_likely_typo(sponsor, _this_command_for("{sponsor}", sponsor))
             config = resolve_named(**parameters)
         except ArchivalError as exc:
             failure = record_config_failure(exc, sponsor, environment, log_dir, started_at)
@@ -95,6 +97,25 @@ def _run_one(started: _Started, debug: bool) -> None:
             _check_without_engine(config, decision, started_at)
     whose = f"sponsor {config.sponsor if config else sponsor_or_home(sponsor)}"
     print_run_end(_archive_with_engine(whose, config, decision, started_at, debug, parameters))
+
+
+def _this_command_for(placeholder: str, sponsor: str) -> str:
+    """The command the user typed, with the sponsor's name replaced: what to type after a typo.
+
+    Only the sponsor changes, so ``--enable`` and the environment are kept; argv holds no secret
+    (a URL with a password there is refused before this).
+    """
+    import shlex
+    import sys
+
+    def as_typed(word: str) -> str:
+        if word == sponsor:
+            return placeholder
+        if word == f"--sponsor={sponsor}":
+            return f"--sponsor={placeholder}"
+        return shlex.quote(word).replace("{", "{{").replace("}", "}}")  # the result is a format template
+
+    return "hht-archival " + " ".join(map(as_typed, sys.argv[1:]))
 
 
 def _skip_without_engine(config, decision, started_at) -> None:
