@@ -223,11 +223,12 @@ def chromium():
 
 
 @pytest.fixture(scope="session")
-def prefect_server():
-    """A real `prefect server start` for CLI runs, as a platform team would have."""
+def prefect_server(pg_admin_url):
+    """The team's Prefect server for CLI runs and the fleet: `hht-archival server` on a PostgreSQL
+    database of its own, as docs/prefect-server.md tells a platform team to run it."""
     from tests.support.prefectserver import PrefectServer
 
-    with PrefectServer() as server:
+    with PrefectServer(postgres_admin_url=pg_admin_url) as server:
         yield server
 
 

@@ -43,12 +43,12 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def alerts_server():
-    """A Prefect server of this module's own: its tests count titan's events, incidents and messages,
-    which the session's server also gets from other files' runs (test_cli archives titan too)."""
+def alerts_server(pg_admin_url):
+    """A Prefect server of this module's own (on PostgreSQL, as the team's): its tests count titan's
+    events, incidents and messages, which the session's server also gets from other files' runs."""
     from tests.support.prefectserver import PrefectServer
 
-    with PrefectServer() as server:
+    with PrefectServer(postgres_admin_url=pg_admin_url) as server:
         yield server
 
 

@@ -86,6 +86,11 @@ EXIT_STATUS: dict[str, tuple[tuple[str, str], ...]] = {
         ("130", "stopped by Ctrl-C (SIGINT), after its runs were stopped"),
         ("143", "stopped by SIGTERM, the same way"),
     ),
+    "server": (
+        ("0", "the server was stopped (Ctrl-C) after it ran"),
+        ("1", "its PostgreSQL database could not be reached or created: nothing was started"),
+        ("2", "ARCHIVAL_PREFECT_DATABASE_URL is not usable: nothing was started"),
+    ),
     "status": (
         ("0", "nothing needs attention"),
         (

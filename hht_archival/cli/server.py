@@ -102,3 +102,40 @@ def worker(pool, limit, name, log_dir) -> None:
     from hht_archival.worker_stop import run_worker
 
     run_worker(command + (["--name", name] if name else []), lambda line: click.echo(line, err=True))
+
+
+@main.command("server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=4200, show_default=True, help="Port to listen on."
+)
+def server(host, port) -> None:
+    """Run the team's Prefect server, on PostgreSQL when ARCHIVAL_PREFECT_DATABASE_URL names a database.
+
+    A fleet of workers writes to the server at once, which Prefect's default
+    SQLite database answers with "database is locked"; give it a PostgreSQL
+    database instead. The database is created when it does not exist; the
+    URL goes to Prefect in its environment, never on a command line. Without
+    the setting the server keeps its state in SQLite under PREFECT_HOME, as
+    `prefect server start` does (one machine). Ctrl-C stops it.
+
+    Example: ARCHIVAL_PREFECT_DATABASE_URL=postgresql://prefect@db.internal/prefect hht-archival server
+    """
+    from hht_archival.errors import ArchivalError, ConfigError
+    from hht_archival.prefect_database import PREFECT_SETTING, SETTING, described, prepared
+
+    environment = dict(os.environ)
+    url = environment.pop(SETTING, "").strip()
+    if url:
+        try:
+            environment[PREFECT_SETTING] = prepared(url)
+        except ArchivalError as exc:
+            fail(str(exc), None, EXIT_BAD_INPUT if isinstance(exc, ConfigError) else EXIT_FAILED)
+        where = described(url)
+    else:
+        home = environment.get("PREFECT_HOME") or "~/.prefect"
+        where = f"SQLite under {home} (one machine; for a fleet of workers, set {SETTING})"
+    click.echo(f"Prefect server on http://{host}:{port} (API /api), its state in {where}", err=True)
+    prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+    command = [prefect, "server", "start", "--host", host, "--port", str(port)]
+    os.execve(prefect, command, environment)  # noqa: S606 (Prefect's own server, its signals its own)
