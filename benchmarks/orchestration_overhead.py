@@ -11,7 +11,13 @@ sponsors added: what one more sponsor costs the night once the pool is full.
 A second table times the first flow run of a fresh process against the next
 ones (the "warm-up" seen before), in process, against the same server.
 
+The server runs as a team runs it, `hht-archival server` on a PostgreSQL database
+(docs/prefect-server.md), or on Prefect's SQLite default for comparison; each line
+also counts the requests the server answered 503 during that night (from its
+access log), which on SQLite means "database is locked".
+
 Usage: .venv/bin/python benchmarks/orchestration_overhead.py [--counts 1 10 50] [--workers 1 2]
+           [--server-database postgresql sqlite]
        (DATABASE_URL: an admin URL of the PostgreSQL server to use)
 """
 
@@ -111,6 +117,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--server-database", nargs="+", choices=["postgresql", "sqlite"], default=["postgresql"]
+    )
     args = parser.parse_args()
     names = _names(max(args.counts))
     db_name = f"hht_bench_{uuid.uuid4().hex[:8]}"
@@ -121,56 +130,66 @@ def main() -> None:
     remote = make_team_remote(ROOT, team, {"sponsors.yaml": manifest})
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     try:
-        with MotoS3() as s3, PrefectServer() as server:
+        with MotoS3() as s3:  # one: moto keeps its buckets per process, whatever the server
             for name in names:
                 s3.make_buckets(
                     f"hht-diary-backups-{name}-eu-west-1", f"hht-diary-audit-logs-{name}-eu-west-1"
                 )
-            env = {**aws_env(s3.endpoint), **_sponsor_env(names, db_url)}
-            os.environ.update(aws_env(s3.endpoint))
-            deployer = clone(remote, team / "laptop")
-            for command in (
-                ["work-pool", "create", "hht-archival", "--type", "process"],
-                ["deploy", "--all"],
-            ):
-                subprocess.run(
-                    [PREFECT, "--no-prompt", *command],
-                    cwd=deployer,
-                    env={**os.environ, **server.env()},
-                    capture_output=True,
-                    check=True,
-                )
-            print(f"{'workers':>7} {'sponsors':>8} {'wall s':>8} {'s/sponsor':>10}")
-            results: dict[tuple[int, int], float] = {}
-            for workers in args.workers:
-                procs = _workers(team, remote, workers, {**env, **server.env()})
-                try:
-                    _nightly(server.env(), names[:1], deployer)  # each worker's first run: not measured
-                    for count in args.counts:
-                        wall = _nightly(server.env(), names[:count], deployer)
-                        results[(workers, count)] = wall
-                        print(f"{workers:>7} {count:>8} {wall:>8.1f} {wall / count:>10.2f}", flush=True)
-                finally:
-                    for proc in procs:
-                        proc.terminate()
-                        proc.wait()
-            low, high = min(args.counts), max(args.counts)
-            for workers in args.workers:
-                added = (results[(workers, high)] - results[(workers, low)]) / (high - low)
-                print(f"{workers} worker(s): each sponsor past {low} adds {added:.2f} s of wall time")
-            if len(args.workers) > 1:
-                one, two = args.workers[0], args.workers[-1]
-                print(
-                    f"{high} sponsors: {results[(one, high)]:.1f} s on {one} worker(s), "
-                    f"{results[(two, high)]:.1f} s on {two}"
-                )
-            times = _warm_up(server.env(), db_url, team / "warm-up-logs")
-            print(
-                f"\none process, three one-sponsor archives in a row: {times} s (the first pays the warm-up)"
-            )
-            print("2-core machine; workers, moto and the Prefect server share the CPU with the runs.")
+            for backend in args.server_database:
+                print(f"\nPrefect server on {backend}")
+                _measure(args, backend, s3, names, db_url, team, remote)
     finally:
         drop_database(ADMIN_URL, db_name)
+
+
+def _measure(args, backend: str, s3, names: list[str], db_url: str, team: Path, remote: str) -> None:
+    postgres = ADMIN_URL if backend == "postgresql" else None
+    with PrefectServer(postgres_admin_url=postgres, access_log=True) as server:
+        env = {**aws_env(s3.endpoint), **_sponsor_env(names, db_url)}
+        os.environ.update(aws_env(s3.endpoint))
+        deployer = clone(remote, team / f"laptop-{backend}")
+        for command in (
+            ["work-pool", "create", "hht-archival", "--type", "process"],
+            ["deploy", "--all"],
+        ):
+            subprocess.run(
+                [PREFECT, "--no-prompt", *command],
+                cwd=deployer,
+                env={**os.environ, **server.env()},
+                capture_output=True,
+                check=True,
+            )
+        print(f"{'workers':>7} {'sponsors':>8} {'wall s':>8} {'s/sponsor':>10} {'503s':>5}")
+        results: dict[tuple[int, int], float] = {}
+        for workers in args.workers:
+            procs = _workers(team, remote, workers, {**env, **server.env()})
+            try:
+                _nightly(server.env(), names[:1], deployer)  # each worker's first run: not measured
+                for count in args.counts:
+                    refused = server.responses(503)
+                    wall = _nightly(server.env(), names[:count], deployer)
+                    results[(workers, count)] = wall
+                    refused = server.responses(503) - refused
+                    print(
+                        f"{workers:>7} {count:>8} {wall:>8.1f} {wall / count:>10.2f} {refused:>5}", flush=True
+                    )
+            finally:
+                for proc in procs:
+                    proc.terminate()
+                    proc.wait()
+        low, high = min(args.counts), max(args.counts)
+        for workers in args.workers:
+            added = (results[(workers, high)] - results[(workers, low)]) / (high - low)
+            print(f"{workers} worker(s): each sponsor past {low} adds {added:.2f} s of wall time")
+        if len(args.workers) > 1:
+            one, two = args.workers[0], args.workers[-1]
+            print(
+                f"{high} sponsors: {results[(one, high)]:.1f} s on {one} worker(s), "
+                f"{results[(two, high)]:.1f} s on {two}"
+            )
+        times = _warm_up(server.env(), db_url, team / "warm-up-logs")
+        print(f"\none process, three one-sponsor archives in a row: {times} s (the first pays the warm-up)")
+        print("2-core machine; workers, moto and the Prefect server share the CPU with the runs.")
 
 
 if __name__ == "__main__":

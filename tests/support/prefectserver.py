@@ -29,10 +29,15 @@ def _free_port() -> int:
 class PrefectServer:
     """Context manager: starts the server, waits for /api/health, stops it on exit."""
 
-    def __init__(self, startup_timeout: float = 120, postgres_admin_url: str | None = None) -> None:
+    def __init__(
+        self, startup_timeout: float = 120, postgres_admin_url: str | None = None, access_log: bool = False
+    ) -> None:
         """``postgres_admin_url``: run it as a team does, with `hht-archival server` on a PostgreSQL
-        database of its own on that server (cloned from a migrated template, dropped on exit)."""
+        database of its own on that server (cloned from a migrated template, dropped on exit).
+        ``access_log``: keep every request's line with its status (``responses``), for a benchmark
+        that counts the server's 503s."""
         self.postgres_admin_url = postgres_admin_url
+        self.access_log = access_log
         self.database: str | None = None
         self.port = _free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
@@ -58,6 +63,8 @@ class PrefectServer:
             "PREFECT_SERVER_API_PORT": str(self.port),
         }
         env.pop("PREFECT_API_URL")
+        if self.access_log:
+            env["PREFECT_SERVER_LOGGING_LEVEL"] = "INFO"  # uvicorn's access lines, in server.log
         if self.postgres_admin_url:
             self.database = f"hht_prefect_{uuid.uuid4().hex[:10]}"
             env["ARCHIVAL_PREFECT_DATABASE_URL"] = clone_migrated_postgres(
@@ -88,6 +95,11 @@ class PrefectServer:
             time.sleep(0.5)
         self.__exit__(None, None, None)
         raise RuntimeError("prefect server did not become healthy in time")
+
+    def responses(self, status: int) -> int:
+        """How many requests the server has answered with ``status`` (needs ``access_log``)."""
+        log = (self.home / "server.log").read_text(errors="replace")
+        return sum("uvicorn.access" in line and line.endswith(f'" {status}') for line in log.splitlines())
 
     def __exit__(self, *exc_info: object) -> None:
         if self._proc is not None and self._proc.poll() is None:
