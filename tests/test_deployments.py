@@ -173,9 +173,8 @@ def test_every_form_as_a_browser_shows_it(team, chromium):
         schema = deployments[name]["parameter_openapi_schema"]
         for field, prop in schema["properties"].items():
             described = " ".join(prop["description"].split())  # the UI joins a description's lines
-            title = (
-                prop.get("title") or field.capitalize()
-            )  # a field of a model: the UI titles it by its name
+            # A field holding a model has no title of its own: the UI titles it by its name.
+            title = prop.get("title") or field.capitalize()
             assert f"\n{title} (Optional)\n{described}\n" in text, (name, field)
         assert not [line for line in text.splitlines() if line in schema["properties"]], name  # no raw names
     for name in ("sponsor-run", "pre-deploy", "on-demand"):

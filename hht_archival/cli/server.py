@@ -1,4 +1,4 @@
-"""pre-deploy and worker: the commands for a team's Prefect server, from a CI job and on a worker machine."""
+"""pre-deploy, worker and server: the commands for a team's Prefect server, from CI, a worker and its host."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A real ``prefect server start`` on a free loopback port, with its own PREFECT_HOME.
+"""A real Prefect server on a free loopback port, with its own PREFECT_HOME: `prefect server start`
+on SQLite, or, as a team runs it, `hht-archival server` on a PostgreSQL database of its own.
 
 Why: the CLI is used by people whose runs go to a Prefect server; running it
 against a real server (not only the in-process harness) shows the flow, its
