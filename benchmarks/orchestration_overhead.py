@@ -131,6 +131,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     try:
         with MotoS3() as s3:  # one: moto keeps its buckets per process, whatever the server
+            os.environ.update(aws_env(s3.endpoint))
             for name in names:
                 s3.make_buckets(
                     f"hht-diary-backups-{name}-eu-west-1", f"hht-diary-audit-logs-{name}-eu-west-1"
@@ -146,7 +147,6 @@ def _measure(args, backend: str, s3, names: list[str], db_url: str, team: Path, 
     postgres = ADMIN_URL if backend == "postgresql" else None
     with PrefectServer(postgres_admin_url=postgres, access_log=True) as server:
         env = {**aws_env(s3.endpoint), **_sponsor_env(names, db_url)}
-        os.environ.update(aws_env(s3.endpoint))
         deployer = clone(remote, team / f"laptop-{backend}")
         for command in (
             ["work-pool", "create", "hht-archival", "--type", "process"],

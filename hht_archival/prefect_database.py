@@ -19,6 +19,7 @@ from __future__ import annotations
 from psycopg.conninfo import conninfo_to_dict
 
 from hht_archival.adapters.pg_admin import create_database, probe
+from hht_archival.adapters.pg_failures import names_a_missing_database
 from hht_archival.adapters.postgres import database_url, mask_url, url_problem
 from hht_archival.errors import ArchivalError, ConfigError
 
@@ -44,7 +45,7 @@ def prepared(url: str) -> str:
     try:
         probe(url)
     except ArchivalError as exc:
-        if "does not exist" not in str(exc):
+        if not names_a_missing_database(str(exc)):
             raise ArchivalError(f"The Prefect server's database could not be reached: {exc}") from None
         try:
             create_database(database_url(url, "postgres"), params["dbname"])

@@ -17,13 +17,14 @@ from psycopg.conninfo import conninfo_to_dict
 
 from hht_archival.errors import ArchivalError, TransientError
 
+_MISSING_DATABASE = re.compile(r"database \".*\" does not exist", re.I)
 _PERMANENT_PATTERNS = (
     (
         re.compile(r"password authentication failed|no password supplied|authentication failed", re.I),
         "the database rejected the credentials in DATABASE_URL; check the user and password",
     ),
     (
-        re.compile(r"database \".*\" does not exist", re.I),
+        _MISSING_DATABASE,
         "the database named in DATABASE_URL does not exist; check its name",
     ),
     (
@@ -57,6 +58,11 @@ _TRANSIENT_PATTERNS = re.compile(
 _LOCK_WAIT = re.compile(r"canceling statement due to (lock|statement) timeout", re.I)
 _LOCKING = re.compile(r"Query was: LOCK TABLE (.+?) IN ACCESS SHARE MODE\s*$", re.M)
 _COUNTING = re.compile(r"Query was: SELECT count\(\*\) FROM (.+?)\s*$", re.M)
+
+
+def names_a_missing_database(text: str) -> bool:
+    """Whether a connection failed because its database does not exist (not its role, not its server)."""
+    return bool(_MISSING_DATABASE.search(text))
 
 
 def scrub(text: str, database_url: str) -> str:

@@ -96,9 +96,8 @@ def worker(pool, limit, name, log_dir) -> None:
     os.environ[LOG_DIR_VARIABLE] = str(logs)
     for quieted in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL"):
         os.environ.pop(quieted, None)  # a worker's own log is what its operator reads
-    prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
     click.echo(f"Worker of pool {pool}: runs keep their local logs in {logs}")
-    command = [prefect, "worker", "start", "--pool", pool, "--limit", str(limit)]
+    command = [_prefect_executable(), "worker", "start", "--pool", pool, "--limit", str(limit)]
     from hht_archival.worker_stop import run_worker
 
     run_worker(command + (["--name", name] if name else []), lambda line: click.echo(line, err=True))
@@ -136,6 +135,11 @@ def server(host, port) -> None:
         home = environment.get("PREFECT_HOME") or "~/.prefect"
         where = f"SQLite under {home} (one machine; for a fleet of workers, set {SETTING})"
     click.echo(f"Prefect server on http://{host}:{port} (API /api), its state in {where}", err=True)
-    prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+    prefect = _prefect_executable()
     command = [prefect, "server", "start", "--host", host, "--port", str(port)]
-    os.execve(prefect, command, environment)  # noqa: S606 (Prefect's own server, its signals its own)
+    os.execvpe(prefect, command, environment)  # noqa: S606 (Prefect's own server, its signals its own)
+
+
+def _prefect_executable() -> str:
+    """Prefect's own command from this environment (.venv), whatever PATH the shell has."""
+    return shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"

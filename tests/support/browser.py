@@ -26,6 +26,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.processes import stop
+
 _NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 
@@ -135,12 +137,7 @@ class Browser:
         sock = getattr(self, "_socket", None)
         if sock is not None:
             sock.close()
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
+        stop(self._proc)
         shutil.rmtree(self._profile, ignore_errors=True)
 
     def __enter__(self) -> Browser:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.processes import stop
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -31,13 +33,20 @@ class PrefectServer:
     """Context manager: starts the server, waits for /api/health, stops it on exit."""
 
     def __init__(
-        self, startup_timeout: float = 120, postgres_admin_url: str | None = None, access_log: bool = False
+        self,
+        startup_timeout: float = 120,
+        postgres_admin_url: str | None = None,
+        access_log: bool = False,
+        database_url: str | None = None,
     ) -> None:
         """``postgres_admin_url``: run it as a team does, with `hht-archival server` on a PostgreSQL
         database of its own on that server (cloned from a migrated template, dropped on exit).
+        ``database_url``: `hht-archival server` on exactly this database, as the team gives it (it
+        may not exist yet; it is left as the server leaves it).
         ``access_log``: keep every request's line with its status (``responses``), for a benchmark
         that counts the server's 503s."""
         self.postgres_admin_url = postgres_admin_url
+        self.database_url = database_url
         self.access_log = access_log
         self.database: str | None = None
         self.port = _free_port()
@@ -66,11 +75,12 @@ class PrefectServer:
         env.pop("PREFECT_API_URL")
         if self.access_log:
             env["PREFECT_SERVER_LOGGING_LEVEL"] = "INFO"  # uvicorn's access lines, in server.log
+        database_url = self.database_url
         if self.postgres_admin_url:
             self.database = f"hht_prefect_{uuid.uuid4().hex[:10]}"
-            env["ARCHIVAL_PREFECT_DATABASE_URL"] = clone_migrated_postgres(
-                self.postgres_admin_url, self.database
-            )
+            database_url = clone_migrated_postgres(self.postgres_admin_url, self.database)
+        if database_url:
+            env["ARCHIVAL_PREFECT_DATABASE_URL"] = database_url
             command = [str(Path(sys.executable).with_name("hht-archival")), "server"]
         else:
             shutil.copy(migrated_database(), self.home / "prefect.db")  # 7 s to healthy instead of 22 s
@@ -103,12 +113,8 @@ class PrefectServer:
         return sum("uvicorn.access" in line and line.endswith(f'" {status}') for line in log.splitlines())
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
+        if self._proc is not None:
+            stop(self._proc, timeout=20)
         shutil.rmtree(self.home, ignore_errors=True)
         if self.database:
             from tests.support.pgcluster import drop_database
@@ -137,16 +143,17 @@ def migrated_database() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers: one migrates, the others wait for it
         if not database.exists():
             home = Path(tempfile.mkdtemp(dir=cache))
-            subprocess.run(
-                [str(Path(sys.executable).with_name("prefect")), "server", "database", "upgrade", "-y"],
-                env={**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
-                capture_output=True,
-                check=True,
-                timeout=300,
-            )
+            _migrate({"PREFECT_HOME": str(home)})
             (home / "prefect.db").rename(database)
             shutil.rmtree(home, ignore_errors=True)
     return database
+
+
+def _migrate(database: dict[str, str]) -> None:
+    """Prefect's own `prefect server database upgrade` of the database ``database``'s settings name."""
+    upgrade = [str(Path(sys.executable).with_name("prefect")), "server", "database", "upgrade", "-y"]
+    environment = {**os.environ, **database, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    subprocess.run(upgrade, env=environment, capture_output=True, check=True, timeout=300)
 
 
 def clone_migrated_postgres(admin_url: str, name: str) -> str:
@@ -157,8 +164,8 @@ def clone_migrated_postgres(admin_url: str, name: str) -> str:
     import psycopg
     from psycopg import sql
 
-    from hht_archival.prefect_database import for_prefect
-    from tests.support.pgcluster import url_with_dbname
+    from hht_archival.prefect_database import PREFECT_SETTING, for_prefect
+    from tests.support.pgcluster import create_database, drop_database, url_with_dbname
 
     template = "hht_prefect_template_" + "".join(c if c.isalnum() else "_" for c in prefect.__version__)
     building = f"{template}_building"
@@ -166,15 +173,8 @@ def clone_migrated_postgres(admin_url: str, name: str) -> str:
         conn.execute("SELECT pg_advisory_lock(hashtext('hht-archival prefect template'))")  # xdist workers
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).fetchone():
             # migrated under another name and renamed when whole: never half a template
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(building)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
-            migrating = {
-                **os.environ,
-                "PREFECT_SERVER_DATABASE_CONNECTION_URL": for_prefect(url_with_dbname(admin_url, building)),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            }
-            upgrade = [str(Path(sys.executable).with_name("prefect")), "server", "database", "upgrade", "-y"]
-            subprocess.run(upgrade, env=migrating, capture_output=True, check=True, timeout=300)
+            drop_database(admin_url, building)  # what a run stopped mid-migration left
+            _migrate({PREFECT_SETTING: for_prefect(create_database(admin_url, building))})
             rename = sql.SQL("ALTER DATABASE {} RENAME TO {}")
             conn.execute(rename.format(sql.Identifier(building), sql.Identifier(template)))
         copy = sql.SQL("CREATE DATABASE {} TEMPLATE {}")

@@ -23,6 +23,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from tests.support.processes import stop
+
 NODE_DIR = Path(__file__).parent / "node"
 ACCESS_KEY = SECRET_KEY = "S3RVER"  # s3rver's built-in account: a test key, not a secret
 _LISTENING = re.compile(r"S3rver listening on [\d.]+:(\d+)")
@@ -108,12 +110,7 @@ class S3rver:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop(self._process)
             self._process = None
         if self._data is not None:
             self._data.cleanup()
