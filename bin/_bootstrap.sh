@@ -5,7 +5,9 @@ HHT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HHT_VENV=${HHT_VENV:-$HHT_ROOT/.venv}
 UV_VERSION=0.13.8
 
-hht_stamp() { echo "$HHT_VENV/.synced-$(basename "$1")-$(sha256sum "$HHT_ROOT/$1" | cut -c1-16)"; }
+# The stamp also names how the venv is set up (HHT_SETUP), so a change to that redoes it.
+HHT_SETUP=bytecode
+hht_stamp() { echo "$HHT_VENV/.synced-$(basename "$1")-$(sha256sum "$HHT_ROOT/$1" | cut -c1-16)-$HHT_SETUP"; }
 
 hht_ensure_venv() {  # $1: the lock file to satisfy; $2...: other locks that also satisfy it
   local lock=$1 candidate
@@ -20,7 +22,9 @@ hht_ensure_venv() {  # $1: the lock file to satisfy; $2...: other locks that als
   echo "Setting up $HHT_VENV from $lock (once per lock change)..." >&2
   [ -x "$HHT_VENV/bin/python" ] || "$python" -m venv "$HHT_VENV"
   "$HHT_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION" 2>/dev/null
-  "$HHT_VENV/bin/uv" pip sync --quiet --python "$HHT_VENV/bin/python" "$HHT_ROOT/$lock"
+  # Compiled once here: every process (a CLI run, each worker's flow run) then imports Prefect in
+  # about 0.8 s instead of 1.9 s where nothing may write bytecode (PYTHONDONTWRITEBYTECODE).
+  "$HHT_VENV/bin/uv" pip sync --quiet --compile-bytecode --python "$HHT_VENV/bin/python" "$HHT_ROOT/$lock"
   "$HHT_VENV/bin/uv" pip install --quiet --python "$HHT_VENV/bin/python" --no-deps -e "$HHT_ROOT"
   rm -f "$HHT_VENV"/.synced-*
   touch "$(hht_stamp "$lock")"

@@ -22,7 +22,7 @@ from blocks.config import load_settings
 from blocks.manifest import SponsorRun, expand, load_manifest
 from flows.archive_sponsor import archive_sponsor
 from flows.endings import failed
-from flows.fan_out import archive_on_workers
+from flows.fan_out import RESTARTED, archive_on_workers
 from flows.form import Count, EnvironmentList, SponsorList, Text, field
 from flows.parameters import ApplicationDeployment, Deployment, sponsor_parameters, sponsor_run_parameters
 from flows.run_artifacts import publish_summary
@@ -69,6 +69,8 @@ def archive_one(
 
 def _summary_row(run: SponsorRun, outcome: Any) -> dict[str, Any]:
     record = outcome if isinstance(outcome, dict) else getattr(outcome, "record", None) or {}
+    restarted = record.get(RESTARTED)
+    record = {key: value for key, value in record.items() if key != RESTARTED}
     seconds = sum(step.get("seconds", 0) for step in record.get("steps", []))
     ended = "stopped" if isinstance(outcome, ArchivalStopped) else "failed"
     return {
@@ -80,7 +82,9 @@ def _summary_row(run: SponsorRun, outcome: Any) -> dict[str, Any]:
         "sha256": record.get("backup_sha256"),
         "location": record.get("backup_location", "not-configured"),
         "seconds": round(seconds, 2),
-        "reason": None if isinstance(outcome, dict) else one_sentence(outcome),
+        "reason": (f"started again: {restarted}" if restarted else None)
+        if isinstance(outcome, dict)
+        else one_sentence(outcome),
         "local_log": record.get("local_log") or getattr(outcome, "log_path", None) and str(outcome.log_path),
         "flow_run": record.get("flow_run_id"),
         "log": record,  # the whole JSON log, for the command line; not in the summary artifact

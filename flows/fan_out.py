@@ -7,8 +7,16 @@ run of ``archive-sponsor/sponsor-run``; that deployment's concurrency limit
 caps how many run at once across all workers (prefect.yaml).
 
 Nothing is skipped silently: a run that crashed (its process died) is started
-again once (a cancelled one is not: a person chose that); one with no outcome
-when the night's limit is reached (its worker gone with it) is reported lost.
+again once, on whichever worker is free, and the night's summary says so (a
+cancelled one is not: a person chose that). A run whose machine was lost has
+nothing left to end it, so Prefect would show it Running for ever: a running
+flow sends a ``prefect.flow-run.heartbeat`` event every
+PREFECT_FLOWS_HEARTBEAT_FREQUENCY (180 s by default), and one that has sent
+none for ARCHIVAL_LOST_AFTER_SECONDS (default 600) is marked Crashed here,
+which pages once (alerts.py) and starts it again. One with no outcome when the
+night's limit is reached is reported lost. The server may restart meanwhile:
+a poll that cannot reach it is tried again at the next poll, for up to
+SERVER_AWAY_SECONDS, before the night gives up on it.
 A nightly that is stopped (cancelled from the UI) cancels the runs still going.
 Each run's record is read back from its table artifact, because its local log
 is on the worker that ran it.
@@ -16,18 +24,24 @@ is on the worker that ran it.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
 )
+from prefect.client.schemas.responses import SetStateStatus
 from prefect.deployments import run_deployment
-from prefect.states import Cancelling
+from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
+from prefect.exceptions import PrefectHTTPStatusError
+from prefect.states import Cancelling, Crashed
 
 from blocks.manifest import SponsorRun
 from flows.parameters import sponsor_run_parameters
@@ -40,7 +54,11 @@ from hht_archival.unorchestrated import ArchivalFailed, ArchivalStopped, stopped
 
 SPONSOR_RUN_DEPLOYMENT = "archive-sponsor/sponsor-run"
 POLL_SECONDS = 5.0
+SERVER_AWAY_SECONDS = 600.0  # a restart or upgrade of the Prefect server the night waits out
+LOST_AFTER_VARIABLE = "ARCHIVAL_LOST_AFTER_SECONDS"
+LOST_AFTER_SECONDS = 600.0  # over three of Prefect's default heartbeats (180 s) missed
 _FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+RESTARTED = "restarted"  # the key a record read back carries when its sponsor's first run crashed
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,7 @@ class _Submitted:
     flow_run_id: Any
     fleet: Fleet = NIGHTLY
     attempt: int = 1
+    crashed: str | None = None  # what became of the first run, when this is the second
 
 
 def archive_on_workers(
@@ -85,8 +104,20 @@ def archive_on_workers(
 def _wait_for(pending: dict, outcomes: dict, parameters: dict[str, Any], timeout_seconds: float) -> None:
     """Poll the runs until each has an outcome (a crashed one started again once) or time is up."""
     deadline = time.monotonic() + timeout_seconds
+    reachable = time.monotonic()
     while pending and time.monotonic() < deadline:
-        for flow_run in _read(list(pending)):
+        try:
+            flow_runs = _read(list(pending))
+            _mark_lost(flow_runs)
+            reachable = time.monotonic()
+        except Exception as exc:
+            if not _server_away(exc) or time.monotonic() - reachable > SERVER_AWAY_SECONDS:
+                raise
+            announce(
+                "The Prefect server did not answer (%s); asking again in %g s.", _short(exc), POLL_SECONDS
+            )
+            flow_runs = []
+        for flow_run in flow_runs:
             state = flow_run.state.type.value if flow_run.state else "PENDING"
             if state not in _FINAL:
                 continue
@@ -99,7 +130,9 @@ def _wait_for(pending: dict, outcomes: dict, parameters: dict[str, Any], timeout
                     flow_run.name,
                     state,
                 )
+                message = (flow_run.state.message if flow_run.state else None) or "its process ended"
                 again = _submit(submitted.run, parameters, submitted.fleet, attempt=2)
+                again.crashed = f"its first run {flow_run.name} crashed ({message}); started again"
                 pending[again.flow_run_id] = again
                 continue
             outcomes[(submitted.run.sponsor, submitted.run.environment)] = _outcome(
@@ -145,6 +178,65 @@ def _submit(run: SponsorRun, parameters: dict[str, Any], fleet: Fleet, attempt: 
     return _Submitted(run, flow_run.id, fleet, attempt)
 
 
+def lost_after() -> timedelta:
+    return timedelta(seconds=float(os.environ.get(LOST_AFTER_VARIABLE) or LOST_AFTER_SECONDS))
+
+
+def _mark_lost(flow_runs: list) -> None:
+    """Mark Crashed each run Running for longer than ``lost_after()`` with no heartbeat in that time.
+
+    Its ``flow_run.state`` is changed in place, so this poll already starts it
+    again; a run that ended meanwhile keeps its own ending (no force).
+    """
+    silence = lost_after()
+    since = datetime.now(UTC) - silence
+    running = [
+        r for r in flow_runs if r.state and r.state.is_running() and r.start_time and r.start_time < since
+    ]
+    if not running:
+        return
+    heard = _heard_from([r.id for r in running], since)
+    for flow_run in running:
+        if flow_run.id in heard:
+            continue
+        message = (
+            f"No heartbeat for {silence.total_seconds():g} s: the worker or machine running it was lost "
+            "(its local log, if any, is on that machine)."
+        )
+        with get_client(sync_client=True) as client:
+            result = client.set_flow_run_state(flow_run.id, Crashed(message=message))
+        if result.status == SetStateStatus.ACCEPT:
+            flow_run.state = result.state
+
+
+def _heard_from(flow_run_ids: list, since: datetime) -> set:
+    """Which of these runs sent a heartbeat since ``since``."""
+    resources = {f"prefect.flow-run.{flow_run_id}": flow_run_id for flow_run_id in flow_run_ids}
+    heartbeats = EventFilter(
+        occurred=EventOccurredFilter(since=since),
+        event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+        resource=EventResourceFilter(id=list(resources)),
+    )
+    with get_client(sync_client=True) as client:
+        page = client.read_events(filter=heartbeats, limit=50)  # the most the API gives a page
+        events = list(page.events)
+        while page.next_page:
+            page = client.read_events_page(str(page.next_page))
+            events += page.events
+    return {resources[event.resource.id] for event in events if event.resource.id in resources}
+
+
+def _server_away(exc: Exception) -> bool:
+    """Not answering, or answering that it cannot now (5xx): a server restarting, not a bad request."""
+    if isinstance(exc, httpx.TransportError):
+        return True
+    return isinstance(exc, PrefectHTTPStatusError) and exc.response.status_code >= 500
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
 def _read(flow_run_ids: list) -> list:
     with get_client(sync_client=True) as client:
         return client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids)))
@@ -154,7 +246,7 @@ def _outcome(submitted: _Submitted, flow_run, state: str) -> dict | Exception:
     """The run's record when it completed; else its one sentence, with the record when it left one."""
     record = submitted.fleet.read_record(flow_run.id, submitted.run.sponsor, submitted.run.environment)
     if state == "COMPLETED" and record is not None:
-        return record
+        return {**record, RESTARTED: submitted.crashed} if submitted.crashed else record
     message = (flow_run.state.message if flow_run.state else None) or f"the run ended {state}"
     reason = (record or {}).get("error") or message
     retried = " (after starting it again)" if submitted.attempt > 1 else ""

@@ -25,6 +25,13 @@ Which watcher notices what, and why there:
   one automation, the relay, sends it. One message per incident, one recovery.
 - **A crashed run** (its process died: our code never got to say anything) is
   a reactive automation on Prefect's own ``prefect.flow-run.Crashed``.
+- **A lost run** (its worker's machine died with it, so nothing is left to end
+  it and Prefect shows it Running) is found by the nightly that started it,
+  from its heartbeats (flows/fan_out.py), and marked Crashed: then this notice
+  goes out. Prefect's documented "zombie" automation (a proactive trigger on
+  missing ``prefect.flow-run.heartbeat``) was tried here and left out: on this
+  Prefect it did not act on heartbeats for about half a minute after it was
+  created, nor at all after a server restart.
 
 Every message goes out through one Prefect notification block the operator
 chose (Slack, Teams, a custom webhook, SendGrid e-mail): secrets such as the
@@ -88,8 +95,10 @@ Last good backup: not known to a crashed run; hht-archival status shows each spo
 Run: {% if flow_run|ui_url %}{{ flow_run|ui_url }}{% else %}flow run {{ flow_run.id }} (no link: the \
 Prefect server has no PREFECT_UI_URL; set it to the UI's address where the server starts, \
 docs/prefect-server.md){% endif %}
-What to do: a crashed process recorded nothing; check the worker that ran it (memory, disk, a kill), \
-then run it again. The sponsor's archive expectation will also notify if no archive follows."""
+What to do: a crashed process recorded nothing; a sponsor's run of the nightly is started again once by \
+the nightly itself (its archive-summary says so); otherwise check the worker that ran it (memory, disk, \
+a kill, a lost machine), then run it again. The sponsor's archive expectation will also notify if no \
+archive follows."""
 
 
 def expectation_name(family: str, sponsor: str, environment: str) -> str:

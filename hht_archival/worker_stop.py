@@ -29,6 +29,7 @@ from typing import NoReturn
 from hht_archival import stopping
 
 RUNS_STOP_WITHIN_SECONDS = 60.0  # a run stops in seconds; this bounds one stuck in something slower
+WORKER_ENDS_WITHIN_SECONDS = 10.0  # Prefect's worker, its runs stopped, ends in about a second
 
 
 def run_worker(command: list[str], say) -> NoReturn:
@@ -51,9 +52,26 @@ def run_worker(command: list[str], say) -> NoReturn:
             for group in runs:
                 _signal_group(group, signal.SIGTERM)
             _wait_until_gone(runs, RUNS_STOP_WITHIN_SECONDS)
-            _signal_group(worker.pid, signal.SIGINT)
-            worker.wait()
+            _end_worker(worker)
             sys.exit(stop.exit_code)
+
+
+def _end_worker(worker: subprocess.Popen) -> None:
+    """SIGINT, Prefect's clean shutdown; then SIGTERM and SIGKILL if it does not end.
+
+    Why not SIGINT alone: seen here, a worker whose run had just been stopped
+    sometimes let that SIGINT pass and ran on (a second one ended it), so its
+    service manager waited for ever; its runs are already stopped by now.
+    """
+    for signum, seconds in ((signal.SIGINT, WORKER_ENDS_WITHIN_SECONDS), (signal.SIGTERM, 5.0)):
+        _signal_group(worker.pid, signum)
+        try:
+            worker.wait(timeout=seconds)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    _signal_group(worker.pid, signal.SIGKILL)
+    worker.wait()
 
 
 def _run_groups(worker_pid: int) -> list[int]:

@@ -29,6 +29,7 @@ from tests.support.prefectserver import api_request, failed_archive_reasons
 from tests.support.s3server import list_keys, open_multipart_uploads
 from tests.support.teamrepo import clone, make_team_remote
 from tests.support.webhook import WebhookReceiver, save_webhook_block
+from tests.support.workers import Worker
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -61,41 +62,6 @@ def team(prefect_server, tmp_path_factory):
     assert done.returncode == 0, done.stdout + done.stderr
     shutil.rmtree(deployer)  # the deploying machine is gone: workers must not need its paths
     return {"server": prefect_server, "remote": remote, "where": where}
-
-
-class Worker:
-    """`hht-archival worker` in a clone of the team's remote at a path of its own."""
-
-    def __init__(self, team, name: str, env: dict[str, str] | None = None, session: bool = False):
-        self.clone = clone(team["remote"], team["where"] / name)
-        self.log = team["where"] / f"{name}.log"
-        script = str(Path(sys.executable).with_name("hht-archival"))
-        self.proc = subprocess.Popen(
-            [script, "worker", "--limit", "2", "--name", name],  # two at a time each: both take some
-            cwd=self.clone,
-            env={
-                **os.environ,
-                **team["server"].env(),
-                "PREFECT_WORKER_QUERY_SECONDS": "1",
-                "ARCHIVAL_LOG_DIR": "",  # a new worker machine: its runs log in its own clone
-                **(env or {}),
-            },
-            stdin=subprocess.DEVNULL,
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=session,  # a terminal of its own, for a test that presses its Ctrl-C
-        )
-        self.name = name
-
-    def logs(self) -> list[Path]:
-        return sorted((self.clone / "deployment-logs").glob("*/deployment-*.json"))
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def _api(server, path, body):

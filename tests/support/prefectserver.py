@@ -65,6 +65,23 @@ class PrefectServer:
         }
 
     def __enter__(self) -> PrefectServer:
+        if self.postgres_admin_url:
+            self.database = f"hht_prefect_{uuid.uuid4().hex[:10]}"
+            self.database_url = clone_migrated_postgres(self.postgres_admin_url, self.database)
+        if not self.database_url:
+            shutil.copy(migrated_database(), self.home / "prefect.db")  # 7 s to healthy instead of 22 s
+        self._start()
+        return self
+
+    def restart(self) -> float:
+        """Stop the server and start it again on the same port and database, as an upgrade or a crash
+        and its supervisor would; the seconds it was away."""
+        stopped = time.monotonic()
+        stop(self._proc, timeout=20)
+        self._start()
+        return time.monotonic() - stopped
+
+    def _start(self) -> None:
         env = {
             **os.environ,
             **self.env(),
@@ -75,22 +92,17 @@ class PrefectServer:
         env.pop("PREFECT_API_URL")
         if self.access_log:
             env["PREFECT_SERVER_LOGGING_LEVEL"] = "INFO"  # uvicorn's access lines, in server.log
-        database_url = self.database_url
-        if self.postgres_admin_url:
-            self.database = f"hht_prefect_{uuid.uuid4().hex[:10]}"
-            database_url = clone_migrated_postgres(self.postgres_admin_url, self.database)
-        if database_url:
-            env["ARCHIVAL_PREFECT_DATABASE_URL"] = database_url
+        if self.database_url:
+            env["ARCHIVAL_PREFECT_DATABASE_URL"] = self.database_url
             command = [str(Path(sys.executable).with_name("hht-archival")), "server"]
         else:
-            shutil.copy(migrated_database(), self.home / "prefect.db")  # 7 s to healthy instead of 22 s
             command = [str(Path(sys.executable).with_name("prefect")), "server", "start"]
         self._proc = subprocess.Popen(
             [*command, "--host", "127.0.0.1", "--port", str(self.port)],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=open(self.home / "server.log", "wb"),  # noqa: SIM115 (closed with the process)
+            stderr=open(self.home / "server.log", "ab"),  # noqa: SIM115 (closed with the process)
         )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -100,7 +112,7 @@ class PrefectServer:
                 )
             try:
                 if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
-                    return self
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
