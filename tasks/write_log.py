@@ -11,7 +11,9 @@ An uploaded log carries the key and SHA-256 of the previous one, found
 without reading any old log (hht_archival/audit_chain.py), and keeps its own
 SHA-256 in its metadata, where HEAD reads it once it is cold, and in its
 ``sha256`` tag, as the backup and the roles object do theirs; the backup's
-SHA-256 is in the log and in its metadata ``backup-sha256``. After the PUT,
+SHA-256 is in the log and in its metadata ``backup-sha256``, and so are the
+few facts an evidence report needs once the log is cold (record.head_facts:
+outcome, flag source, run, retention). After the PUT,
 its tags and checksum are read back and it gets its own Object Lock retention
 (hht_archival/landed.py); then the chain head is moved to it.
 """
@@ -28,7 +30,7 @@ from hht_archival.errors import ArchivalError, one_sentence
 from hht_archival.landed import confirm, write_json
 from hht_archival.naming import RunNames
 from hht_archival.progress import announce
-from hht_archival.record import LOCAL_ONLY, DeploymentLog, utc_now_iso, write_local_log
+from hht_archival.record import LOCAL_ONLY, DeploymentLog, head_facts, utc_now_iso, write_local_log
 from hht_archival.retry import call_retrying
 from tasks import archival_task
 
@@ -76,7 +78,7 @@ def _upload(config: SponsorConfig, names: RunNames, record: DeploymentLog) -> De
     body = uploaded.to_json().encode("utf-8")
     sha256 = hashlib.sha256(body).hexdigest()
     tags = names.retention_tags("deployment-log", sha256)  # its own hash, as every object's sha256 tag is
-    metadata = {LOG_SHA256: sha256}
+    metadata = {**head_facts(uploaded), LOG_SHA256: sha256}  # read by HEAD once the log is cold
     if record.backup_sha256:
         metadata["backup-sha256"] = record.backup_sha256  # a restore cross-checks it while the log is cold
     landed = write_json(
