@@ -68,19 +68,8 @@ def _upload(config: SponsorConfig, names: RunNames, record: DeploymentLog) -> De
     bucket = config.audit_logs_bucket
     client = s3.client_for(config)
     link = _previous_link(client, config, names)
-    uploaded = record.model_copy(
-        update={
-            "log_location": f"s3://{bucket}/{names.log_key}",
-            "previous_log": link.key,
-            "previous_log_sha256": link.sha256,
-        }
-    )
-    body = uploaded.to_json().encode("utf-8")
-    sha256 = hashlib.sha256(body).hexdigest()
-    tags = names.retention_tags("deployment-log", sha256)  # its own hash, as every object's sha256 tag is
-    metadata = {**head_facts(uploaded), LOG_SHA256: sha256}  # read by HEAD once the log is cold
-    if record.backup_sha256:
-        metadata["backup-sha256"] = record.backup_sha256  # a restore cross-checks it while the log is cold
+    uploaded, body, tags, metadata = log_object(record, names, bucket, link)
+    sha256 = metadata[LOG_SHA256]
     landed = write_json(
         client,
         bucket,
@@ -99,6 +88,30 @@ def _upload(config: SponsorConfig, names: RunNames, record: DeploymentLog) -> De
         announce("write_log: the S3 store dropped the log's tag(s) %s; they were set again", dropped)
     _move_chain_head(client, config, names, sha256)
     return uploaded
+
+
+def log_object(
+    record: DeploymentLog, names: RunNames, bucket: str, link: Link
+) -> tuple[DeploymentLog, bytes, dict[str, str], dict[str, str]]:
+    """The log as it is uploaded, linked to ``link``: (its record, its bytes, its tags, its metadata).
+
+    Also how tests and benchmarks write a history of logs for days gone by
+    (tests/support/history.py), so what they read is what a run writes.
+    """
+    uploaded = record.model_copy(
+        update={
+            "log_location": f"s3://{bucket}/{names.log_key}",
+            "previous_log": link.key,
+            "previous_log_sha256": link.sha256,
+        }
+    )
+    body = uploaded.to_json().encode("utf-8")
+    sha256 = hashlib.sha256(body).hexdigest()
+    tags = names.retention_tags("deployment-log", sha256)  # its own hash, as every object's sha256 tag is
+    metadata = {**head_facts(uploaded), LOG_SHA256: sha256}  # read by HEAD once the log is cold
+    if record.backup_sha256:
+        metadata["backup-sha256"] = record.backup_sha256  # a restore cross-checks it while the log is cold
+    return uploaded, body, tags, metadata
 
 
 def _move_chain_head(client, config: SponsorConfig, names: RunNames, sha256: str) -> None:
