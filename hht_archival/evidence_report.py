@@ -41,7 +41,7 @@ def build(client, config, first: date, last: date, now: datetime | None = None) 
         settings.archival_anomaly_history,
     )
     start = datetime.combine(first, time.min, UTC)
-    end = min(datetime.combine(last, time.max, UTC), now)
+    end = datetime.combine(last, time.max, UTC)
     server = server_history(config.sponsor, config.environment, start, end)
     deployments = {r["flow_run_id"]: r["deployment"] for r in server.runs if r.get("deployment")}
     facts = _facts(config, first, last, now, gathered, found, server, deployments)

@@ -21,7 +21,8 @@ from typing import Any
 from hht_archival import alert_events
 from hht_archival.evidence_incidents import SERVER, IncidentFact, close, extend
 
-PAGE = 200
+PAGE = 200  # flow runs a request
+EVENTS_PAGE = 50  # the most the events API answers at once
 OUTCOMES = {"COMPLETED": "archived", "FAILED": "failed", "CRASHED": "crashed", "CANCELLED": "cancelled"}
 
 
@@ -43,29 +44,25 @@ def server_history(sponsor: str, environment: str, start: datetime, end: datetim
         runs = _runs(sponsor, environment, start, end)
         incidents = _from_runs(runs) + _paged(sponsor, environment, start, end)
     except Exception as exc:  # the report stands on S3; say why the server added nothing
-        return ServerHistory(False, f"the Prefect server at {configured_api_url()} did not answer ({exc})")
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else type(exc).__name__
+        return ServerHistory(False, f"the Prefect server at {configured_api_url()} did not answer ({why})")
     return ServerHistory(True, "", incidents, runs)
 
 
 def _runs(sponsor: str, environment: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterExpectedStartTime,
-        FlowRunFilterName,
-    )
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
     from prefect.client.schemas.sorting import FlowRunSort
 
-    wanted = FlowRunFilter(
-        name=FlowRunFilterName(any_=[f"archive-{sponsor}-{environment}"]),
-        expected_start_time=FlowRunFilterExpectedStartTime(after_=start, before_=end),
-    )
+    # By name only: a run that crashed before it started has no start time, and one not scheduled no
+    # expected start time; the period is applied below to whichever time the run has.
+    wanted = FlowRunFilter(name=FlowRunFilterName(any_=[f"archive-{sponsor}-{environment}"]))
     found, names = [], {}
     with get_client(sync_client=True) as client:
         while True:
             page = client.read_flow_runs(
                 flow_run_filter=wanted,
-                sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+                sort=FlowRunSort.ID_DESC,
                 limit=PAGE,
                 offset=len(found),
             )
@@ -77,11 +74,13 @@ def _runs(sponsor: str, environment: str, start: datetime, end: datetime) -> lis
                 names[run.deployment_id] = client.read_deployment(run.deployment_id).name
     runs = []
     for run in found:
+        moment = run.start_time or run.expected_start_time or run.created
+        if moment is None or not start <= moment <= end:
+            continue
         state = run.state
         outcome = OUTCOMES.get(state.type.name if state else "", "running")
         if outcome == "archived" and state is not None and state.name == "Anomalous":
             outcome = "anomalous"
-        moment = run.start_time or run.expected_start_time
         runs.append(
             {
                 "time": alert_events.iso(moment),
@@ -91,7 +90,7 @@ def _runs(sponsor: str, environment: str, start: datetime, end: datetime) -> lis
                 "deployment": names.get(run.deployment_id),
             }
         )
-    return runs
+    return sorted(runs, key=lambda r: r["time"])
 
 
 def _from_runs(runs: list[dict[str, Any]]) -> list[IncidentFact]:
@@ -125,7 +124,7 @@ def _paged(sponsor: str, environment: str, start: datetime, end: datetime) -> li
     )
     events = []
     with get_client(sync_client=True) as client:
-        page = client.read_events(filter=wanted, limit=PAGE)
+        page = client.read_events(filter=wanted, limit=EVENTS_PAGE)
         events.extend(page.events)
         while page.next_page:
             page = client.read_events_page(page.next_page)
