@@ -14,6 +14,7 @@ whether it could, and never fails because the server did not answer:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,8 +46,16 @@ def server_history(sponsor: str, environment: str, start: datetime, end: datetim
         incidents = _from_runs(runs) + _paged(sponsor, environment, start, end)
     except Exception as exc:  # the report stands on S3; say why the server added nothing
         why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else type(exc).__name__
-        return ServerHistory(False, f"the Prefect server at {configured_api_url()} did not answer ({why})")
+        where = _without_userinfo(configured_api_url() or "")
+        return ServerHistory(
+            False, f"the Prefect server at {where} did not answer ({_without_userinfo(why)})"
+        )
     return ServerHistory(True, "", incidents, runs)
+
+
+def _without_userinfo(text: str) -> str:
+    """A URL's ``user:password@`` never reaches the report: it is kept 7 years and shown to inspectors."""
+    return re.sub(r"//[^/@\s]+@", "//", text)
 
 
 def _runs(sponsor: str, environment: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
