@@ -163,8 +163,22 @@ def _store_report(client, config, report: dict[str, Any], started: datetime) -> 
         kms_key_id=config.sse_kms_key_id,
         readable=True,
         retain_until=names.retain_until,
+        metadata=drill_head_facts(report),  # what an evidence report reads by HEAD once the report is cold
     )
     return location
+
+
+def drill_head_facts(report: dict[str, Any]) -> dict[str, str]:
+    """A drill's outcome as S3 metadata (ASCII, short): readable by HEAD in any storage class."""
+    tables = report.get("tables") or {}
+    facts = {
+        "status": str(report.get("status")),
+        "backup-location": str(report.get("backup_location") or ""),
+        "tables": str(len(tables)),
+        "rows": str(sum(v for v in tables.values() if isinstance(v, int))),
+        "error": str(report.get("error") or ""),
+    }
+    return {k: v.encode("ascii", "backslashreplace").decode("ascii")[:400] for k, v in facts.items() if v}
 
 
 def render_markdown(report: dict[str, Any]) -> str:

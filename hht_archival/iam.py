@@ -74,6 +74,8 @@ from hht_archival.naming import (
     BACKUPS_PREFIX,
     DEPLOYMENT_LOGS_PREFIX,
     DOCTOR_PREFIX,
+    DRILLS_PREFIX,
+    EVIDENCE_PREFIX,
     validate_bucket,
     validate_sponsor,
 )
@@ -184,10 +186,101 @@ def least_privilege_policy(
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
-def policy_json(
+def reader_policy(
     sponsor: str, backups_bucket: str, audit_logs_bucket: str, kms_key_arn: str | None = None
+) -> dict[str, Any]:
+    """The IAM policy of whoever checks the archive rather than writes it: ``verify --logs`` and ``evidence``.
+
+    Read-only on the record, and never on a backup's bytes:
+
+    - list and read (GET, and HEAD, which is authorised as s3:GetObject) the
+      audit bucket's ``deployments/``, ``drills/`` and ``evidence/``: the logs
+      (the hash chain), the drills' reports, earlier reports. They hold no
+      clinical data and no secret;
+    - list the backups bucket's ``backups/``: keys, sizes and storage classes
+      (an evidence report's "every backup, and its storage class now"). Listing
+      reads no backup; there is no s3:GetObject on ``backups/``;
+    - ``s3:RestoreObject`` on ``deployments/*``: ``verify --logs
+      --request-glacier-restore`` asks Glacier for a readable copy of cold logs;
+    - write an evidence report under ``evidence/`` only: PutObject with its
+      tags, read the tags back, give it its own compliance retention where the
+      bucket locks (and ask whether it does). It cannot delete or change
+      anything, there or anywhere.
+
+    Beyond what the archival role has (least_privilege_policy), this adds the
+    listing of ``backups/`` keys, reading ``drills/``, the Glacier restore of
+    logs and the writes under ``evidence/``; the archival role can run
+    ``verify --logs`` already, and an evidence report without the listing of
+    ``backups/`` (which then says the storage classes are unknown).
+    """
+    validate_sponsor(sponsor)
+    validate_bucket(backups_bucket, "SPONSOR_BACKUPS_BUCKET", sponsor)
+    validate_bucket(audit_logs_bucket, "SPONSOR_AUDIT_LOGS_BUCKET", sponsor)
+    audit = f"arn:aws:s3:::{audit_logs_bucket}"
+    records = [f"{audit}/{p}*" for p in (DEPLOYMENT_LOGS_PREFIX, DRILLS_PREFIX, EVIDENCE_PREFIX)]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ListAuditRecords",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [audit],
+            "Condition": {
+                "StringLike": {
+                    "s3:prefix": [p + "*" for p in (DEPLOYMENT_LOGS_PREFIX, DRILLS_PREFIX, EVIDENCE_PREFIX)]
+                }
+            },
+        },
+        {"Sid": "ReadAuditRecords", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": records},
+        {
+            "Sid": "ListBackupKeysNotTheirContent",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{backups_bucket}"],
+            "Condition": {"StringLike": {"s3:prefix": [BACKUPS_PREFIX + "*"]}},
+        },
+        {
+            "Sid": "ThawColdDeploymentLogs",
+            "Effect": "Allow",
+            "Action": ["s3:RestoreObject"],
+            "Resource": [f"{audit}/{DEPLOYMENT_LOGS_PREFIX}*"],
+        },
+        {
+            "Sid": "StoreEvidenceReports",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:PutObjectTagging", "s3:GetObjectTagging", "s3:PutObjectRetention"],
+            "Resource": [f"{audit}/{EVIDENCE_PREFIX}*"],
+        },
+        {
+            "Sid": "ReadWhetherAuditBucketLocks",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketObjectLockConfiguration"],
+            "Resource": [audit],
+        },
+    ]
+    if kms_key_arn is not None:
+        if not _KMS_KEY_ARN_RE.fullmatch(kms_key_arn):
+            raise ConfigError(
+                f"KMS key {kms_key_arn!r} for sponsor {sponsor} is not a key ARN; give the full "
+                "arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (an alias or bare id grants nothing in a policy)."
+            )
+        statements.append(
+            {
+                "Sid": "ReadLogsAndEncryptReportsWithKmsKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": [kms_key_arn],
+            }
+        )
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def policy_json(
+    sponsor: str,
+    backups_bucket: str,
+    audit_logs_bucket: str,
+    kms_key_arn: str | None = None,
+    reader: bool = False,
 ) -> str:
-    """``least_privilege_policy(...)`` as JSON (indent 2), ready for Terraform or ``aws iam``."""
-    return json.dumps(
-        least_privilege_policy(sponsor, backups_bucket, audit_logs_bucket, kms_key_arn), indent=2
-    )
+    """The archival role's policy (or with ``reader`` the checker's) as JSON, for Terraform or ``aws iam``."""
+    make = reader_policy if reader else least_privilege_policy
+    return json.dumps(make(sponsor, backups_bucket, audit_logs_bucket, kms_key_arn), indent=2)

@@ -57,14 +57,23 @@ def write_json(
     readable: bool = False,
     retain_until: str | None = None,
     metadata: Mapping[str, str] | None = None,
+    content_type: str = "application/json",
 ) -> Landed:
-    """Write a small JSON object and confirm it landed: how each log, roles object and drill report is kept.
+    """Write a small object, confirm it landed: how each log, roles object, drill or evidence report is kept.
 
     ``readable`` where the role may read the object's state (the audit bucket),
     so its checksum is compared by HEAD; see the module's docstring.
     """
     s3.put_json(
-        client, bucket, key, body, tags=tags, sponsor=sponsor, kms_key_id=kms_key_id, metadata=metadata
+        client,
+        bucket,
+        key,
+        body,
+        tags=tags,
+        sponsor=sponsor,
+        kms_key_id=kms_key_id,
+        metadata=metadata,
+        content_type=content_type,
     )
     return confirm(
         client,

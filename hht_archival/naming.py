@@ -27,6 +27,7 @@ BACKUPS_PREFIX = "backups/"
 DEPLOYMENT_LOGS_PREFIX = "deployments/"
 DRILLS_PREFIX = "drills/"
 DOCTOR_PREFIX = "doctor/"
+EVIDENCE_PREFIX = "evidence/"
 BACKUP_EXTENSIONS = ("sql.gz", "sql.zst", "dump")  # the formats of adapters/codecs.py, by extension
 ROLES_EXTENSION = "roles.json"
 _ENVIRONMENTS_BY_KEY = {short: name for name, short in ENVIRONMENT_KEYS.items()}
@@ -34,6 +35,10 @@ _KEY_RE = re.compile(
     rf"^(?P<prefix>{re.escape(BACKUPS_PREFIX)}|{re.escape(DEPLOYMENT_LOGS_PREFIX)})"
     r"(?P<day>\d{4}/\d{2}/\d{2})/(?:backup|deployment)-(?P<env>[a-z]+)-(?P<stamp>\d{8}-\d{6})\."
     rf"(?P<ext>{'|'.join(re.escape(e) for e in (ROLES_EXTENSION, *BACKUP_EXTENSIONS, 'json'))})$"
+)
+
+_DRILL_KEY_RE = re.compile(
+    rf"^{re.escape(DRILLS_PREFIX)}\d{{4}}/\d{{2}}/\d{{2}}/drill-(?P<env>[a-z]+)-(?P<stamp>\d{{8}}-\d{{6}})\.json$"
 )
 
 _SPONSOR_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -183,6 +188,11 @@ class RunNames:
     def drill_key(self) -> str:
         return f"{DRILLS_PREFIX}{self.day_prefix}/drill-{self.env_key}-{self.stamp}.json"
 
+    def evidence_key(self, first: str, last: str, extension: str) -> str:
+        """An evidence report on the days ``first`` to ``last`` (YYYYMMDD), made at this moment."""
+        name = f"evidence-{self.env_key}-{first}-{last}-{self.stamp}.{extension}"
+        return f"{EVIDENCE_PREFIX}{self.day_prefix}/{name}"
+
     def retention_tags(self, data_class: str, sha256: str | None = None) -> dict[str, str]:
         """The tags a 7-year retention policy and an auditor select on, for an object of this run."""
         tags = {
@@ -238,6 +248,14 @@ def parse_key(key: str) -> ParsedKey | None:
     else:
         kind = "roles" if match["ext"] == ROLES_EXTENSION else "backup" if match["ext"] != "json" else ""
     return ParsedKey(kind, match["env"], match["stamp"], match["ext"]) if kind else None
+
+
+def parse_drill_key(key: str) -> ParsedKey | None:
+    """The run a drill report's key names (``drills/.../drill-prod-{stamp}.json``); None for any other key."""
+    match = _DRILL_KEY_RE.match(key)
+    if match is None or match["env"] not in _ENVIRONMENTS_BY_KEY:
+        return None
+    return ParsedKey("drill", match["env"], match["stamp"], "json")
 
 
 def log_key_for(backup_key: str) -> str:

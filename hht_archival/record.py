@@ -121,6 +121,46 @@ def new_log(
     )
 
 
+# What a log keeps in its metadata besides its SHA-256s, for an evidence report (hht_archival/evidence.py)
+# once the log is cold: HEAD reads metadata in any storage class, GetObject is refused there.
+HEAD_FACTS = {
+    "status": "status",
+    "flag-source": "flag_source",
+    "flow-run-id": "flow_run_id",
+    "backup-location": "backup_location",
+    "backup-size": "backup_size",
+    "retain-until": "retain_until",
+    "object-lock-until": "object_lock_retain_until",
+    "started-at": "started_at",
+    "finished-at": "finished_at",
+    "error": "error",
+}
+_HEAD_TEXT_LIMIT = 400  # S3 keeps 2 KB of metadata per object, keys included
+
+
+def head_facts(record: DeploymentLog) -> dict[str, str]:
+    """The log's facts an auditor needs for seven years, as S3 metadata (ASCII, short; none is a secret)."""
+    values = record.model_dump(mode="json")
+    facts = {}
+    for name, field_name in HEAD_FACTS.items():
+        value = values.get(field_name)
+        if value in (None, ""):
+            continue
+        text = str(value).encode("ascii", "backslashreplace").decode("ascii")
+        facts[name] = text[:_HEAD_TEXT_LIMIT]
+    return facts
+
+
+def facts_from_head(metadata: dict[str, str]) -> dict:
+    """A cold log's record as far as its metadata holds it (logs written before 2026-12 hold none of it)."""
+    record: dict = {field_name: metadata[name] for name, field_name in HEAD_FACTS.items() if name in metadata}
+    if "backup_size" in record:
+        record["backup_size"] = int(record["backup_size"]) if record["backup_size"].isdigit() else None
+    if "backup-sha256" in metadata:
+        record["backup_sha256"] = metadata["backup-sha256"]
+    return record
+
+
 def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 

@@ -11,7 +11,9 @@ An uploaded log carries the key and SHA-256 of the previous one, found
 without reading any old log (hht_archival/audit_chain.py), and keeps its own
 SHA-256 in its metadata, where HEAD reads it once it is cold, and in its
 ``sha256`` tag, as the backup and the roles object do theirs; the backup's
-SHA-256 is in the log and in its metadata ``backup-sha256``. After the PUT,
+SHA-256 is in the log and in its metadata ``backup-sha256``, and so are the
+few facts an evidence report needs once the log is cold (record.head_facts:
+outcome, flag source, run, retention). After the PUT,
 its tags and checksum are read back and it gets its own Object Lock retention
 (hht_archival/landed.py); then the chain head is moved to it.
 """
@@ -28,7 +30,7 @@ from hht_archival.errors import ArchivalError, one_sentence
 from hht_archival.landed import confirm, write_json
 from hht_archival.naming import RunNames
 from hht_archival.progress import announce
-from hht_archival.record import LOCAL_ONLY, DeploymentLog, utc_now_iso, write_local_log
+from hht_archival.record import LOCAL_ONLY, DeploymentLog, head_facts, utc_now_iso, write_local_log
 from hht_archival.retry import call_retrying
 from tasks import archival_task
 
@@ -66,19 +68,8 @@ def _upload(config: SponsorConfig, names: RunNames, record: DeploymentLog) -> De
     bucket = config.audit_logs_bucket
     client = s3.client_for(config)
     link = _previous_link(client, config, names)
-    uploaded = record.model_copy(
-        update={
-            "log_location": f"s3://{bucket}/{names.log_key}",
-            "previous_log": link.key,
-            "previous_log_sha256": link.sha256,
-        }
-    )
-    body = uploaded.to_json().encode("utf-8")
-    sha256 = hashlib.sha256(body).hexdigest()
-    tags = names.retention_tags("deployment-log", sha256)  # its own hash, as every object's sha256 tag is
-    metadata = {LOG_SHA256: sha256}
-    if record.backup_sha256:
-        metadata["backup-sha256"] = record.backup_sha256  # a restore cross-checks it while the log is cold
+    uploaded, body, tags, metadata = log_object(record, names, bucket, link)
+    sha256 = metadata[LOG_SHA256]
     landed = write_json(
         client,
         bucket,
@@ -97,6 +88,30 @@ def _upload(config: SponsorConfig, names: RunNames, record: DeploymentLog) -> De
         announce("write_log: the S3 store dropped the log's tag(s) %s; they were set again", dropped)
     _move_chain_head(client, config, names, sha256)
     return uploaded
+
+
+def log_object(
+    record: DeploymentLog, names: RunNames, bucket: str, link: Link
+) -> tuple[DeploymentLog, bytes, dict[str, str], dict[str, str]]:
+    """The log as it is uploaded, linked to ``link``: (its record, its bytes, its tags, its metadata).
+
+    Also how tests and benchmarks write a history of logs for days gone by
+    (tests/support/history.py), so what they read is what a run writes.
+    """
+    uploaded = record.model_copy(
+        update={
+            "log_location": f"s3://{bucket}/{names.log_key}",
+            "previous_log": link.key,
+            "previous_log_sha256": link.sha256,
+        }
+    )
+    body = uploaded.to_json().encode("utf-8")
+    sha256 = hashlib.sha256(body).hexdigest()
+    tags = names.retention_tags("deployment-log", sha256)  # its own hash, as every object's sha256 tag is
+    metadata = {**head_facts(uploaded), LOG_SHA256: sha256}  # read by HEAD once the log is cold
+    if record.backup_sha256:
+        metadata["backup-sha256"] = record.backup_sha256  # a restore cross-checks it while the log is cold
+    return uploaded, body, tags, metadata
 
 
 def _move_chain_head(client, config: SponsorConfig, names: RunNames, sha256: str) -> None:

@@ -73,6 +73,7 @@ def test_the_deployments_pull_from_the_team_remote_and_read_like_a_form(team):
     deployments = {d["name"]: d for d in _api(server, "/deployments/filter", {})}
     assert set(deployments) >= {
         "nightly", "sponsor-run", "pre-deploy", "on-demand", "readiness", "weekly", "sponsor-drill",
+        "quarterly",
     }  # fmt: skip
     for deployment in deployments.values():
         [pull] = deployment["pull_steps"]

@@ -19,6 +19,7 @@ from flows.archive_all_sponsors import archive_all_sponsors
 from flows.archive_sponsor import archive_sponsor
 from flows.doctor import doctor_flow
 from flows.drill_all_sponsors import drill_all_sponsors
+from flows.evidence import archive_evidence
 from flows.form import scope_run_name
 from flows.parameters import SponsorParameters, sponsor_parameters
 from flows.restore_drill import restore_drill
@@ -89,6 +90,7 @@ FLOWS = [
     archive_status,
     restore_drill,
     drill_all_sponsors,
+    archive_evidence,
 ]
 
 

@@ -207,8 +207,9 @@ def put_json(
     sponsor: str,
     kms_key_id: str | None = None,
     metadata: Mapping[str, str] | None = None,
+    content_type: str = "application/json",
 ) -> None:
-    """Write a small JSON object, tagged at creation, with its SHA-256 checked by S3.
+    """Write a small JSON object (or another small document), tagged at creation, its SHA-256 checked by S3.
 
     The tags ride on the PUT (``x-amz-tagging``), which some S3-compatible
     stores ignore: hht_archival/landed.py reads them back. ``metadata`` is
@@ -220,7 +221,7 @@ def put_json(
             Bucket=bucket,
             Key=key,
             Body=body,
-            ContentType="application/json",
+            ContentType=content_type,
             ChecksumAlgorithm="SHA256",  # with the value: S3 keeps it, HEAD returns it; Object Lock needs it
             ChecksumSHA256=checksum,
             Tagging=urlencode(dict(tags)),

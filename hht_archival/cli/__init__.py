@@ -5,8 +5,8 @@ Exit status: 0 archived or skipped (or all checks passed), 1 the work failed, 2 
 mean (help.py, which also wraps help text without breaking words). The commands live in one
 module per job: ``running`` (run, demo; run's work is in
 ``one_sponsor`` and ``all_sponsors``), ``server`` (pre-deploy, worker), ``readiness`` (doctor,
-provision, iam-policy), ``archive`` (list, restore, verify) and ``alerts`` (alerts install/remove,
-status); ``outputs`` ends a run as the seed's step did.
+provision, iam-policy), ``archive`` (list, restore, verify), ``evidence`` (the inspector's
+report) and ``alerts`` (alerts install/remove, status); ``outputs`` ends a run as the seed's step did.
 """
 
 from __future__ import annotations
@@ -144,6 +144,7 @@ def configs_for(sponsor, environment, manifest):
 from hht_archival.cli import (  # noqa: E402,F401  (registers the commands)
     alerts,
     archive,
+    evidence,
     readiness,
     running,
     server,

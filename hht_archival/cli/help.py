@@ -75,6 +75,11 @@ EXIT_STATUS: dict[str, tuple[tuple[str, str], ...]] = {
         ("1", "the drill failed or could not run; with --logs, the chain is broken"),
         _BAD_INPUT,
     ),
+    "evidence": (
+        ("0", "the report was written and stored in the audit bucket, whatever it found"),
+        ("1", "S3 refused or failed, or the report could not be written or stored; one sentence says which"),
+        _BAD_INPUT,
+    ),
     "pre-deploy": (
         ("0", "the backup run completed (archived, or skipped with the flag off)"),
         ("1", "it failed, or had not ended by --timeout (the run goes on)"),

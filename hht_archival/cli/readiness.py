@@ -131,11 +131,19 @@ def provision(sponsor, environment, dry_run, object_lock, years, yes) -> None:
 @main.command("iam-policy")
 @click.option("--sponsor", help="Sponsor whose archival role this is. Default: $SPONSOR, else callisto.")
 @click.option("--environment", help="production, staging or dev (for the settings it reads).")
-def iam_policy(sponsor, environment) -> None:
+@click.option(
+    "--reader",
+    is_flag=True,
+    help="The policy of whoever checks the archive (verify --logs, evidence) instead: read the audit "
+    "records, list backup keys, store evidence reports; read no backup, delete nothing.",
+)
+def iam_policy(sponsor, environment, reader) -> None:
     """Print the least-privilege IAM policy for the archival role, as JSON.
 
     Exact actions on exact bucket ARNs and prefixes: the role can add backups
     and logs, tag them, and probe under doctor/; it cannot read or delete an archive.
+    With --reader, the policy for an auditor's or operator's identity that runs
+    verify --logs and evidence.
 
     Example: hht-archival iam-policy --sponsor titan > titan-archival-policy.json
     """
@@ -145,7 +153,11 @@ def iam_policy(sponsor, environment) -> None:
     try:
         [config] = configs_for(sponsor, environment, None)
         document = policy_json(
-            config.sponsor, config.backups_bucket, config.audit_logs_bucket, kms_key_arn=config.sse_kms_key_id
+            config.sponsor,
+            config.backups_bucket,
+            config.audit_logs_bucket,
+            kms_key_arn=config.sse_kms_key_id,
+            reader=reader,
         )
     except ArchivalError as exc:
         fail(str(exc), None, EXIT_BAD_INPUT)
