@@ -116,7 +116,7 @@ def _requests(days: int) -> str:
     """The report made in-process once more, its requests counted by operation (botocore's events)."""
     from blocks.config import resolve_config
     from hht_archival.adapters.s3 import client_for
-    from hht_archival.evidence_report import build, store
+    from hht_archival.evidence.report import build, store
 
     config = resolve_config(sponsor="titan", environment="production")
     client = client_for(config)

@@ -22,15 +22,14 @@ from blocks.config import load_settings
 from blocks.manifest import SponsorRun, expand, load_manifest
 from flows.archive_sponsor import archive_sponsor
 from flows.endings import failed
-from flows.fan_out import RESTARTED, archive_on_workers
+from flows.fan_out import RESTARTED, archive_on_workers, never_started
 from flows.form import Count, EnvironmentList, SponsorList, Text, field
 from flows.parameters import ApplicationDeployment, Deployment, sponsor_parameters, sponsor_run_parameters
 from flows.run_artifacts import publish_summary
 from hht_archival.errors import ArchivalError, one_sentence
 from hht_archival.progress import announce
-from hht_archival.record import utc_now_iso
 from hht_archival.stopping import requested, signals_stop_runs
-from hht_archival.unorchestrated import ArchivalStopped, record_config_failure, stopped_sentence
+from hht_archival.unorchestrated import ArchivalStopped
 
 
 class SponsorsFailed(ArchivalError):
@@ -193,11 +192,3 @@ def _archive_here(runs: list[SponsorRun], deployment, log_dir, limit: int) -> li
         for run in waiting:
             finished[(run.sponsor, run.environment)] = never_started(run, stop, log_dir)
     return [(run, finished[(run.sponsor, run.environment)]) for run in runs]
-
-
-def never_started(run: SponsorRun, stop, log_dir) -> ArchivalStopped:
-    """A sponsor whose run the stop came before: its own log says so, like every sponsor's."""
-    sentence = stopped_sentence(stop, run.sponsor, run.environment, started=False)
-    error = ArchivalError(sentence)
-    logged = record_config_failure(error, run.sponsor, run.environment, log_dir, utc_now_iso())
-    return ArchivalStopped(sentence, logged.log_path, logged.record, stop.signum)

@@ -4,7 +4,7 @@ Why a flow: the quarter's report should exist before anyone asks for it. The
 ``quarterly`` deployment (prefect.yaml) makes one per sponsor and environment
 of the manifest on the first day of each quarter, with the sponsor's own S3
 identity on a worker; each report is stored in the sponsor's audit bucket
-under ``evidence/`` (hht_archival/evidence_report.py), and the run shows a
+under ``evidence/`` (hht_archival/evidence/report.py), and the run shows a
 markdown artifact ``evidence-{sponsor}-{environment}``: the summary, the
 report's SHA-256 and a link that opens it. A sponsor whose report could not be
 made does not stop the others; the run then ends Failed naming each.
@@ -93,7 +93,7 @@ def period(first_day: str, last_day: str, today: date) -> tuple[date, date]:
 
 def _one(config, first: date, last: date, now: datetime) -> dict[str, Any]:
     from hht_archival.adapters import s3
-    from hht_archival.evidence_report import build, store
+    from hht_archival.evidence.report import build, store
 
     client = s3.client_for(config)
     facts, html = build(client, config, first, last, now)

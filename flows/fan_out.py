@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,11 +50,17 @@ from flows.run_artifacts import read_record
 from hht_archival import stopping
 from hht_archival.errors import ArchivalError
 from hht_archival.progress import announce
+from hht_archival.record import utc_now_iso
 from hht_archival.stopping import requested
-from hht_archival.unorchestrated import ArchivalFailed, ArchivalStopped, stopped_sentence
+from hht_archival.unorchestrated import (
+    ArchivalFailed,
+    ArchivalStopped,
+    record_config_failure,
+    stopped_sentence,
+)
 
 SPONSOR_RUN_DEPLOYMENT = "archive-sponsor/sponsor-run"
-POLL_SECONDS = 5.0
+POLL_SECONDS = 1.0  # a slot freed waits at most this long for the next sponsor
 SERVER_AWAY_SECONDS = 600.0  # a restart or upgrade of the Prefect server the night waits out
 LOST_AFTER_VARIABLE = "ARCHIVAL_LOST_AFTER_SECONDS"
 LOST_AFTER_SECONDS = 600.0  # over three of Prefect's default heartbeats (180 s) missed
@@ -88,24 +95,64 @@ class _Submitted:
 def archive_on_workers(
     runs: list[SponsorRun], parameters: dict[str, Any], timeout_seconds: float, fleet: Fleet = NIGHTLY
 ) -> list[tuple[SponsorRun, dict | Exception]]:
-    """Start a deployment run per sponsor, wait for all, return each one's record or its failure."""
-    pending = {s.flow_run_id: s for s in (_submit(run, parameters, fleet) for run in runs)}
+    """Start a deployment run per sponsor, wait for all, return each one's record or its failure.
+
+    At most the deployment's concurrency limit are started at a time, the next
+    as soon as one ends. Why not all at once, the limit queueing the rest: a
+    run over the limit is put back for PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_
+    SLOT_WAIT_SECONDS (30 s) each time it finds no slot, which cost a night of
+    10 sponsors 68 s where their runs took 20 (benchmarks/orchestration_overhead.py).
+    """
+    waiting = deque(runs)
+    limit = _concurrency_limit(fleet.deployment) or len(runs)
+    pending: dict[Any, _Submitted] = {}
     outcomes: dict[tuple[str, str], dict | Exception] = {}
     try:
-        _wait_for(pending, outcomes, parameters, timeout_seconds)
+        _wait_for(waiting, limit, pending, outcomes, parameters, timeout_seconds, fleet)
     except BaseException:
         stop = requested()
         if stop is None:
             raise
         _cancel(pending, stop, outcomes)
+        for run in waiting:
+            outcomes[(run.sponsor, run.environment)] = never_started(run, stop, parameters.get("log_dir"))
     return [(run, outcomes[(run.sponsor, run.environment)]) for run in runs]
 
 
-def _wait_for(pending: dict, outcomes: dict, parameters: dict[str, Any], timeout_seconds: float) -> None:
-    """Poll the runs until each has an outcome (a crashed one started again once) or time is up."""
+def never_started(run: SponsorRun, stop, log_dir) -> ArchivalStopped:
+    """A sponsor whose run the stop came before: its own log says so, like every sponsor's."""
+    sentence = stopped_sentence(stop, run.sponsor, run.environment, started=False)
+    logged = record_config_failure(
+        ArchivalError(sentence), run.sponsor, run.environment, log_dir, utc_now_iso()
+    )
+    return ArchivalStopped(sentence, logged.log_path, logged.record, stop.signum)
+
+
+def _concurrency_limit(deployment: str) -> int | None:
+    """The deployment's concurrency limit (prefect.yaml's ``concurrency_limit``), None when it has none."""
+    with get_client(sync_client=True) as client:
+        found = client.read_deployment_by_name(deployment)
+    limit = found.global_concurrency_limit.limit if found.global_concurrency_limit else None
+    return limit or None
+
+
+def _wait_for(
+    waiting: deque,
+    limit: int,
+    pending: dict,
+    outcomes: dict,
+    parameters: dict[str, Any],
+    timeout_seconds: float,
+    fleet: Fleet,
+) -> None:
+    """Start runs up to ``limit``, poll them until each has an outcome (a crashed one started again
+    once), start the next as one ends, until all are done or time is up."""
     deadline = time.monotonic() + timeout_seconds
     reachable = time.monotonic()
-    while pending and time.monotonic() < deadline:
+    while (waiting or pending) and time.monotonic() < deadline:
+        while waiting and len(pending) < limit and requested() is None:
+            submitted = _submit(waiting.popleft(), parameters, fleet)
+            pending[submitted.flow_run_id] = submitted
         try:
             flow_runs = _read(list(pending))
             _mark_lost(flow_runs)
@@ -146,7 +193,14 @@ def _wait_for(pending: dict, outcomes: dict, parameters: dict[str, Any], timeout
             f"within {timeout_seconds / 3600:g} h (flow run {submitted.flow_run_id}: its worker may be "
             "gone); check the pool's workers and run it again."
         )
+    for run in waiting:  # never started: the night's hours went to the others
+        outcomes[(run.sponsor, run.environment)] = ArchivalError(
+            f"The run of sponsor {run.sponsor} ({run.environment}) was never started: the night's "
+            f"{timeout_seconds / 3600:g} h went to the sponsors before it; raise the sponsor-run "
+            "deployment's concurrency_limit, add workers or night_hours, and run it again."
+        )
     pending.clear()
+    waiting.clear()
 
 
 def _cancel(pending: dict, stop, outcomes: dict) -> None:

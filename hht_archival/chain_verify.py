@@ -58,7 +58,7 @@ def verify_chain(
     (one request), so a window is as strict as the whole walk. The logs are
     read a few at a time (READERS) and checked in order; the records read are
     kept in the report (``records``, ``heads``) for whoever reports on them
-    (hht_archival/evidence.py), so nothing is read twice.
+    (hht_archival/evidence/facts.py), so nothing is read twice.
     """
     report = ChainReport()
     listed = _logs(client, bucket, environment, sponsor)

@@ -121,7 +121,7 @@ def new_log(
     )
 
 
-# What a log keeps in its metadata besides its SHA-256s, for an evidence report (hht_archival/evidence.py)
+# What a log keeps in its metadata besides its SHA-256s, for an evidence report (evidence/facts.py)
 # once the log is cold: HEAD reads metadata in any storage class, GetObject is refused there.
 HEAD_FACTS = {
     "status": "status",

@@ -141,7 +141,7 @@ def test_the_report_reads_only_what_the_reader_policy_allows_and_no_backup(s3, s
     """Every S3 request of a report (listings, the logs, the drills, storing it) is one the
     `iam-policy --reader` policy grants, and none reads a backup's bytes or state."""
     from hht_archival.adapters.s3 import client_for
-    from hht_archival.evidence_report import build, store
+    from hht_archival.evidence.report import build, store
     from hht_archival.iam import reader_policy
     from tests.support.iam_eval import allows
     from tests.test_iam_policy import iam_request

@@ -1,7 +1,7 @@
 """``evidence``: one report per sponsor and period that an inspector accepts, made from S3 alone.
 
 Kept in a module of its own: the report is a job apart from list, restore and
-verify, though it reads what they read (hht_archival/evidence_report.py).
+verify, though it reads what they read (hht_archival/evidence/report.py).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def evidence(sponsor, environment, first, last, out, as_json) -> None:
     """
     from hht_archival.adapters import s3
     from hht_archival.errors import ArchivalError
-    from hht_archival.evidence_report import build, store
+    from hht_archival.evidence.report import build, store
 
     now = datetime.now(UTC).replace(microsecond=0)
     first, last = first.date(), last.date()

@@ -1,8 +1,8 @@
 """One evidence report: the period's facts as JSON, the same facts as one HTML file, both kept 7 years.
 
-The facts are gathered once (hht_archival/evidence.py, and the Prefect server
-where one answers: evidence_server.py); the JSON is those facts, and the HTML
-(evidence_html.py) is drawn from that same dictionary, so the two cannot say
+The facts are gathered once (hht_archival/evidence/facts.py, and the Prefect server
+where one answers: server.py); the JSON is those facts, and the HTML
+(html.py) is drawn from that same dictionary, so the two cannot say
 different things. The report is then stored in the sponsor's audit bucket
 under ``evidence/``, tagged and locked like a deployment log (landed.write_json:
 read back, its SHA-256 compared by HEAD), so the report is evidence itself;
@@ -16,9 +16,9 @@ import json
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from hht_archival import evidence_incidents
-from hht_archival.evidence import gather, thaw_command
-from hht_archival.evidence_server import server_history
+from hht_archival.evidence import incidents as evidence_incidents
+from hht_archival.evidence.facts import gather, thaw_command
+from hht_archival.evidence.server import server_history
 from hht_archival.landed import write_json
 from hht_archival.naming import RunNames
 
@@ -28,8 +28,8 @@ SCHEMA_VERSION = 1
 def build(client, config, first: date, last: date, now: datetime | None = None) -> tuple[dict, bytes]:
     """(the facts, the HTML report) of ``config``'s sponsor and environment from ``first`` to ``last``."""
     from blocks.config import load_settings
-    from hht_archival.evidence_charts import draw
-    from hht_archival.evidence_html import render
+    from hht_archival.evidence.charts import draw
+    from hht_archival.evidence.html import render
 
     now = now or datetime.now(UTC).replace(microsecond=0)
     gathered = gather(client, config, first, last)

@@ -5,8 +5,8 @@ year, that each is intact, retained and restorable, and what went wrong and
 when. This module gathers those facts from S3 alone, the sponsor's own
 buckets read with its own identity, so they stand when the Prefect server's
 history is gone; the server adds only what S3 cannot know (crashed runs, the
-incidents as they were paged: evidence_server.py). Drawing them is
-evidence_html.py's and evidence_charts.py's job.
+incidents as they were paged: server.py). Drawing them is
+html.py's and charts.py's job.
 
 What it reads, and why nothing is read per backup:
 

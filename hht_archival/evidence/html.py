@@ -1,9 +1,9 @@
 """The evidence report as one HTML file: no script, no network, prints well to PDF.
 
-Drawn only from the facts dictionary evidence_report.py also stores as JSON,
+Drawn only from the facts dictionary report.py also stores as JSON,
 so the page and the JSON say the same thing. Every value is escaped (a log's
 error sentence or a deployment's ref is text, never markup). The pictures are
-inline SVG (evidence_charts.py). The report's own SHA-256 cannot be inside it:
+inline SVG (charts.py). The report's own SHA-256 cannot be inside it:
 the command prints it, and the stored object carries it as its ``sha256`` tag
 and metadata.
 """

@@ -1,6 +1,6 @@
 """What only the Prefect server knows of a period, for an evidence report: crashed runs and paged incidents.
 
-Why it is optional: S3 is the record (hht_archival/evidence.py); a server may
+Why it is optional: S3 is the record (hht_archival/evidence/facts.py); a server may
 be gone, new, or keep its events only a week (PREFECT_SERVER_EVENTS_RETENTION_PERIOD).
 So the report asks the configured server for what S3 cannot know, says
 whether it could, and never fails because the server did not answer:
@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from hht_archival import alert_events
-from hht_archival.evidence_incidents import SERVER, IncidentFact, close, extend
+from hht_archival.evidence.incidents import SERVER, IncidentFact, close, extend
 
 PAGE = 200  # flow runs a request
 EVENTS_PAGE = 50  # the most the events API answers at once

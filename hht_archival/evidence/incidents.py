@@ -1,6 +1,6 @@
 """What went wrong, and when: the incidents and the gaps of an evidence report's period.
 
-From S3 alone (the runs' deployment logs, hht_archival/evidence.py):
+From S3 alone (the runs' deployment logs, hht_archival/evidence/facts.py):
 
 - **failed**: consecutive failed runs are one incident, as the alerts' ledger
   counts them (hht_archival/incidents.py): it starts at the first failure and
@@ -11,7 +11,7 @@ From S3 alone (the runs' deployment logs, hht_archival/evidence.py):
   now in force), from the sizes in the listing and the row counts in the logs;
 - **gaps**: days without a successful archive.
 
-The Prefect server adds what S3 cannot know (evidence_server.py): crashed and
+The Prefect server adds what S3 cannot know (server.py): crashed and
 cancelled runs, which leave no log, and the incidents as they were paged. An
 incident found both ways is listed once, with both sources.
 """
@@ -83,7 +83,7 @@ def _extend(incidents, open_, kind: str, at: str, message: str, source: str = S3
 
 
 def extend(incidents, open_, kind: str, at: str, message: str, source: str) -> None:
-    """Count a run of ``kind`` into the open incident of that kind, or open one (for evidence_server.py)."""
+    """Count a run of ``kind`` into the open incident of that kind, or open one (for server.py)."""
     _extend(incidents, open_, kind, at, message, source)
 
 
