@@ -281,9 +281,29 @@ def _measure(args, backend: str, s3, names, db_url: str, team: Path, remote: str
                     )
         _summary(args, results, dump)
         _plot(args, results, backend)
+        _database_size(server)
         times = _warm_up(server.env(), db_url, team / "warm-up-logs")
         print(f"\none process, three one-sponsor archives in a row: {times} s (the first pays the warm-up)")
         print("2-core machine; workers, moto and the Prefect server share the CPU with the runs.")
+
+
+def _database_size(server: PrefectServer) -> None:
+    """The server's PostgreSQL database after these nights: what a year of them would weigh."""
+    if not server.database:
+        return
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL) as conn:
+        size = conn.execute("SELECT pg_database_size(%s)", (server.database,)).fetchone()[0]
+        empty = conn.execute(  # the migrated template it was copied from
+            "SELECT pg_database_size(datname) FROM pg_database WHERE datname LIKE 'hht_prefect_template_%'"
+        ).fetchone()[0]
+    runs = api_request("POST", f"{server.api_url}/flow_runs/count", json={}).json()
+    grown = size - empty
+    print(
+        f"the server's database: {size / 2**20:.1f} MiB, {grown / 2**20:.1f} MiB more than when migrated, "
+        f"after {runs} flow runs ({grown / runs / 1024:.0f} KiB each)"
+    )
 
 
 def _summary(args, results: dict[tuple[int, str, int], float], dump: float) -> None:

@@ -12,8 +12,8 @@ cancelled one is not: a person chose that). A run whose machine was lost has
 nothing left to end it, so Prefect would show it Running for ever: a running
 flow sends a ``prefect.flow-run.heartbeat`` event every
 PREFECT_FLOWS_HEARTBEAT_FREQUENCY (180 s by default), and one that has sent
-none for ARCHIVAL_LOST_AFTER_SECONDS (default 600) is marked Crashed here,
-which pages once (alerts.py) and starts it again. One with no outcome when the
+none for ARCHIVAL_LOST_AFTER_SECONDS (default 600) is marked Crashed
+(lost_runs.py), which pages once (alerts.py) and starts it again. One with no outcome when the
 night's limit is reached is reported lost. The server may restart meanwhile:
 a poll that cannot reach it is tried again at the next poll, for up to
 SERVER_AWAY_SECONDS, before the night gives up on it.
@@ -24,12 +24,10 @@ is on the worker that ran it.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -38,13 +36,12 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
 )
-from prefect.client.schemas.responses import SetStateStatus
 from prefect.deployments import run_deployment
-from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
 from prefect.exceptions import PrefectHTTPStatusError
-from prefect.states import Cancelling, Crashed
+from prefect.states import Cancelling
 
 from blocks.manifest import SponsorRun
+from flows.lost_runs import mark_lost
 from flows.parameters import sponsor_run_parameters
 from flows.run_artifacts import read_record
 from hht_archival import stopping
@@ -62,8 +59,6 @@ from hht_archival.unorchestrated import (
 SPONSOR_RUN_DEPLOYMENT = "archive-sponsor/sponsor-run"
 POLL_SECONDS = 1.0  # a slot freed waits at most this long for the next sponsor
 SERVER_AWAY_SECONDS = 600.0  # a restart or upgrade of the Prefect server the night waits out
-LOST_AFTER_VARIABLE = "ARCHIVAL_LOST_AFTER_SECONDS"
-LOST_AFTER_SECONDS = 600.0  # over three of Prefect's default heartbeats (180 s) missed
 _FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 RESTARTED = "restarted"  # the key a record read back carries when its sponsor's first run crashed
 
@@ -155,7 +150,7 @@ def _wait_for(
             pending[submitted.flow_run_id] = submitted
         try:
             flow_runs = _read(list(pending))
-            _mark_lost(flow_runs)
+            mark_lost(flow_runs)
             reachable = time.monotonic()
         except Exception as exc:
             if not _server_away(exc) or time.monotonic() - reachable > SERVER_AWAY_SECONDS:
@@ -230,54 +225,6 @@ def _submit(run: SponsorRun, parameters: dict[str, Any], fleet: Fleet, attempt: 
         as_subflow=True,
     )
     return _Submitted(run, flow_run.id, fleet, attempt)
-
-
-def lost_after() -> timedelta:
-    return timedelta(seconds=float(os.environ.get(LOST_AFTER_VARIABLE) or LOST_AFTER_SECONDS))
-
-
-def _mark_lost(flow_runs: list) -> None:
-    """Mark Crashed each run Running for longer than ``lost_after()`` with no heartbeat in that time.
-
-    Its ``flow_run.state`` is changed in place, so this poll already starts it
-    again; a run that ended meanwhile keeps its own ending (no force).
-    """
-    silence = lost_after()
-    since = datetime.now(UTC) - silence
-    running = [
-        r for r in flow_runs if r.state and r.state.is_running() and r.start_time and r.start_time < since
-    ]
-    if not running:
-        return
-    heard = _heard_from([r.id for r in running], since)
-    for flow_run in running:
-        if flow_run.id in heard:
-            continue
-        message = (
-            f"No heartbeat for {silence.total_seconds():g} s: the worker or machine running it was lost "
-            "(its local log, if any, is on that machine)."
-        )
-        with get_client(sync_client=True) as client:
-            result = client.set_flow_run_state(flow_run.id, Crashed(message=message))
-        if result.status == SetStateStatus.ACCEPT:
-            flow_run.state = result.state
-
-
-def _heard_from(flow_run_ids: list, since: datetime) -> set:
-    """Which of these runs sent a heartbeat since ``since``."""
-    resources = {f"prefect.flow-run.{flow_run_id}": flow_run_id for flow_run_id in flow_run_ids}
-    heartbeats = EventFilter(
-        occurred=EventOccurredFilter(since=since),
-        event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
-        resource=EventResourceFilter(id=list(resources)),
-    )
-    with get_client(sync_client=True) as client:
-        page = client.read_events(filter=heartbeats, limit=50)  # the most the API gives a page
-        events = list(page.events)
-        while page.next_page:
-            page = client.read_events_page(str(page.next_page))
-            events += page.events
-    return {resources[event.resource.id] for event in events if event.resource.id in resources}
 
 
 def _server_away(exc: Exception) -> bool:

@@ -27,7 +27,7 @@ Which watcher notices what, and why there:
   a reactive automation on Prefect's own ``prefect.flow-run.Crashed``.
 - **A lost run** (its worker's machine died with it, so nothing is left to end
   it and Prefect shows it Running) is found by the nightly that started it,
-  from its heartbeats (flows/fan_out.py), and marked Crashed: then this notice
+  from its heartbeats (flows/lost_runs.py), and marked Crashed: then this notice
   goes out. Prefect's documented "zombie" automation (a proactive trigger on
   missing ``prefect.flow-run.heartbeat``) was tried here and left out: on this
   Prefect it did not act on heartbeats for about half a minute after it was
