@@ -32,7 +32,7 @@ from tests.support.prefectserver import PrefectServer, api_request
 from tests.support.s3server import list_keys, open_multipart_uploads
 from tests.support.teamrepo import clone, make_team_remote
 from tests.support.webhook import WebhookReceiver, save_webhook_block
-from tests.support.workers import Worker
+from tests.support.workers import Worker, descendants
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -119,9 +119,7 @@ def _pg_dump_waiting_on_a_lock(database_url: str) -> bool:
 
 
 def _runs_pg_dump(worker: Worker) -> bool:
-    from tests.support.workers import _descendants
-
-    for pid in _descendants(worker.proc.pid):
+    for pid in descendants(worker.proc.pid):
         try:
             if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"pg_dump"):
                 return True

@@ -52,7 +52,7 @@ class Worker:
 
     def lose(self) -> list[int]:
         """The machine is gone at once: SIGKILL to the worker and everything under it; their pids."""
-        lost = [self.proc.pid, *_descendants(self.proc.pid)]
+        lost = [self.proc.pid, *descendants(self.proc.pid)]
         for pid in lost:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -62,7 +62,7 @@ class Worker:
         return lost
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
