@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -25,7 +24,7 @@ from tests.conftest import AUDIT, BACKUPS, run_cli
 from tests.support.faultproxy import is_upload_part
 from tests.support.forms import form_problems
 from tests.support.pgcluster import create_database, drop_database, seed_diary_database, url_with_dbname
-from tests.support.prefectserver import api_request, failed_archive_reasons
+from tests.support.prefectserver import api_request, failed_archive_reasons, prefect_cli
 from tests.support.s3server import list_keys, open_multipart_uploads
 from tests.support.teamrepo import clone, make_team_remote
 from tests.support.webhook import WebhookReceiver, save_webhook_block
@@ -38,16 +37,7 @@ MANIFEST = "sponsors:\n" + "".join(f"  - name: {name}\n" for name in NIGHTLY)
 
 
 def _prefect(server, *args, cwd=REPO, timeout=180):
-    return subprocess.run(
-        [PREFECT, "--no-prompt", *args],
-        cwd=cwd,
-        env={**os.environ, **server.env()},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    return prefect_cli(server, *args, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.support.pgcluster import create_database, drop_database, seed_diary_database, url_with_dbname
-from tests.support.prefectserver import PrefectServer, api_request
+from tests.support.prefectserver import PrefectServer, api_request, prefect_cli
 from tests.support.s3server import list_keys, open_multipart_uploads
 from tests.support.teamrepo import clone, make_team_remote
 from tests.support.webhook import WebhookReceiver, save_webhook_block
@@ -44,19 +44,6 @@ LOST_AFTER_SECONDS = 75  # production: 600, over three of the default heartbeats
 
 def _api(server, path, body=None, method="POST"):
     return api_request(method, f"{server.api_url}{path}", json=body).json()
-
-
-def _prefect(server, *args, cwd, timeout=180):
-    return subprocess.run(
-        [PREFECT, "--no-prompt", *args],
-        cwd=cwd,
-        env={**os.environ, **server.env()},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture
@@ -90,7 +77,7 @@ def _deploy(night) -> None:
     night["remote"] = make_team_remote(REPO, night["where"], {"sponsors.yaml": MANIFEST})
     deployer = clone(night["remote"], night["where"] / "laptop")
     for args in (["work-pool", "create", "hht-archival", "--type", "process"], ["deploy", "--all"]):
-        done = _prefect(night["server"], *args, cwd=deployer)
+        done = prefect_cli(night["server"], *args, cwd=deployer)
         assert done.returncode == 0, done.stdout + done.stderr
     shutil.rmtree(deployer)
 

@@ -228,3 +228,17 @@ def failed_archive_reasons(server, sponsor: str, since: str, expected: str, time
         if expected in reasons or time.monotonic() > deadline:
             return reasons
         time.sleep(0.5)
+
+
+def prefect_cli(server, *args: str, cwd, timeout: float = 180) -> subprocess.CompletedProcess:
+    """`prefect --no-prompt ARGS` in ``cwd`` against ``server``, as a person at a terminal runs it."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("prefect")), "--no-prompt", *args],
+        cwd=cwd,
+        env={**os.environ, **server.env()},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
