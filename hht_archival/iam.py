@@ -170,18 +170,10 @@ def least_privilege_policy(
         },
     ]
     if kms_key_arn is not None:
-        if not _KMS_KEY_ARN_RE.fullmatch(kms_key_arn):
-            raise ConfigError(
-                f"KMS key {kms_key_arn!r} for sponsor {sponsor} is not a key ARN; give the full "
-                "arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (an alias or bare id grants nothing in a policy)."
-            )
         statements.append(
-            {
-                "Sid": "EncryptWithArchivalKmsKey",
-                "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                "Resource": [kms_key_arn],
-            }
+            _kms_statement(
+                sponsor, kms_key_arn, "EncryptWithArchivalKmsKey", ["kms:GenerateDataKey", "kms:Decrypt"]
+            )
         )
     return {"Version": POLICY_VERSION, "Statement": statements}
 
@@ -258,20 +250,25 @@ def reader_policy(
         },
     ]
     if kms_key_arn is not None:
-        if not _KMS_KEY_ARN_RE.fullmatch(kms_key_arn):
-            raise ConfigError(
-                f"KMS key {kms_key_arn!r} for sponsor {sponsor} is not a key ARN; give the full "
-                "arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (an alias or bare id grants nothing in a policy)."
-            )
         statements.append(
-            {
-                "Sid": "ReadLogsAndEncryptReportsWithKmsKey",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": [kms_key_arn],
-            }
+            _kms_statement(
+                sponsor,
+                kms_key_arn,
+                "ReadLogsAndEncryptReportsWithKmsKey",
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+            )
         )
     return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def _kms_statement(sponsor: str, kms_key_arn: str, sid: str, actions: list[str]) -> dict[str, Any]:
+    """The statement that lets a policy use the sponsor's KMS key; ConfigError unless it is a key ARN."""
+    if not _KMS_KEY_ARN_RE.fullmatch(kms_key_arn):
+        raise ConfigError(
+            f"KMS key {kms_key_arn!r} for sponsor {sponsor} is not a key ARN; give the full "
+            "arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (an alias or bare id grants nothing in a policy)."
+        )
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": [kms_key_arn]}
 
 
 def policy_json(

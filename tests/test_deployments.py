@@ -23,7 +23,13 @@ import pytest
 from tests.conftest import AUDIT, BACKUPS, run_cli
 from tests.support.faultproxy import is_upload_part
 from tests.support.forms import form_problems
-from tests.support.pgcluster import create_database, drop_database, seed_diary_database, url_with_dbname
+from tests.support.pgcluster import (
+    create_database,
+    drop_database,
+    pg_dump_waiting_on_a_lock,
+    seed_diary_database,
+    url_with_dbname,
+)
 from tests.support.prefectserver import api_request, failed_archive_reasons, prefect_cli
 from tests.support.s3server import list_keys, open_multipart_uploads
 from tests.support.teamrepo import clone, make_team_remote
@@ -349,16 +355,6 @@ def test_pre_deploy_from_ci_waits_and_writes_the_seeds_outputs(team, s3, seeded_
     assert expected in ours.stdout and '"status": "archived"' in ours.stdout
 
 
-def _pg_dump_waiting_on_a_lock(database_url: str) -> bool:
-    with psycopg.connect(database_url) as conn:
-        return bool(
-            conn.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
-                "AND application_name = 'pg_dump' AND wait_event_type = 'Lock'"
-            ).fetchone()
-        )
-
-
 def _pg_dump_processes(database_url: str) -> list[int]:
     """pg_dump processes on this machine dumping ``database_url``'s database (its name in their argv)."""
     name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
@@ -392,7 +388,7 @@ def test_a_run_cancelled_from_the_ui_while_its_dump_waits_on_a_lock_ends_cancell
             {"parameters": {"sponsor": "titan", "environment": "production", "enabled": "on"}},
         )
         deadline = time.monotonic() + 180
-        while not _pg_dump_waiting_on_a_lock(seeded_db):
+        while not pg_dump_waiting_on_a_lock(seeded_db):
             assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
             time.sleep(0.2)
         cancelled = time.monotonic()

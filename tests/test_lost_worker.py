@@ -27,7 +27,13 @@ import psycopg
 import pytest
 
 from tests.conftest import run_cli
-from tests.support.pgcluster import create_database, drop_database, seed_diary_database, url_with_dbname
+from tests.support.pgcluster import (
+    create_database,
+    drop_database,
+    pg_dump_waiting_on_a_lock,
+    seed_diary_database,
+    url_with_dbname,
+)
 from tests.support.prefectserver import PrefectServer, api_request, prefect_cli
 from tests.support.s3server import list_keys, open_multipart_uploads
 from tests.support.teamrepo import clone, make_team_remote
@@ -95,16 +101,6 @@ def _runs(server, deployment: str) -> list[dict]:
     return _api(server, "/flow_runs/filter", {"deployments": {"name": {"any_": [deployment]}}})
 
 
-def _pg_dump_waiting_on_a_lock(database_url: str) -> bool:
-    with psycopg.connect(database_url) as conn:
-        return bool(
-            conn.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
-                "AND application_name = 'pg_dump' AND wait_event_type = 'Lock'"
-            ).fetchone()
-        )
-
-
 def _runs_pg_dump(worker: Worker) -> bool:
     for pid in descendants(worker.proc.pid):
         try:
@@ -151,7 +147,7 @@ def test_a_worker_lost_mid_night_and_a_server_restart_cost_no_sponsor(night, s3)
             workers += [Worker(night, name, env) for name in ("machine-1", "machine-2")]
             _wait(
                 "lost-b's dump waiting on the lock",
-                lambda: _pg_dump_waiting_on_a_lock(night["locked_url"]),
+                lambda: pg_dump_waiting_on_a_lock(night["locked_url"]),
                 180,
                 logs,
                 nightly,

@@ -462,3 +462,16 @@ def row_counts(url: str) -> dict[str, int]:
             row = conn.execute(query).fetchone()
             counts[table] = int(row[0]) if row else 0
     return counts
+
+
+def pg_dump_waiting_on_a_lock(database_url: str) -> bool:
+    """Whether a pg_dump of ``database_url``'s database is waiting for a table lock right now."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        return bool(
+            conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'pg_dump' AND wait_event_type = 'Lock'"
+            ).fetchone()
+        )
