@@ -11,13 +11,15 @@ sponsors added: what one more sponsor costs the night once the pool is full.
 A second table times the first flow run of a fresh process against the next
 ones (the "warm-up" seen before), in process, against the same server.
 
-Each night runs twice, alternating: as shipped ("kept": the workers keep a
-compiled clone per deployed commit, deployments/pull.py, and the environment's
-modules are compiled, bin/_bootstrap.sh) and as before ("per-run": every run
-clones and compiles from source: ARCHIVAL_CODE_CACHE=off and an empty
-PYTHONPYCACHEPREFIX). Where each run's seconds go is read from its flow run's
-own log lines (picked up, process start and `import prefect`, the pull step,
-loading the flow, the flow itself), medians printed per night. The overhead
+Each night runs once per variant, alternating: as shipped ("warm": each run is
+forked from the worker's warm-start server, hht_archival/warm_start/, from a
+compiled clone kept per deployed commit, deployments/pull.py); without warm start
+("kept": ARCHIVAL_WARM_START=off, each run a new Python process, as Prefect's own
+worker starts it); and as before both ("per-run": every run also clones and
+compiles from source: ARCHIVAL_CODE_CACHE=off and an empty PYTHONPYCACHEPREFIX).
+Where each run's seconds go is read from its flow run's own log lines (picked
+up, process start and `import prefect`, the pull step, loading the flow, the
+flow itself), medians printed per night. The overhead
 beyond a sponsor's own dump is its per-sponsor cost minus a bare `pg_dump` of
 the same database. The curve is also drawn as an SVG under benchmarks/output/.
 
@@ -27,7 +29,7 @@ also counts the requests the server answered 503 during that night (from its
 access log), which on SQLite means "database is locked".
 
 Usage: .venv/bin/python benchmarks/orchestration_overhead.py [--counts 1 10 50] [--workers 1 2]
-           [--server-database postgresql sqlite] [--variants kept per-run]
+           [--server-database postgresql sqlite] [--variants warm kept per-run]
        (DATABASE_URL: an admin URL of the PostgreSQL server to use)
 """
 
@@ -61,8 +63,9 @@ OUTPUT = ROOT / "benchmarks" / "output"
 # compiled modules (an empty PYTHONPYCACHEPREFIX finds no compiled module, as on a machine where
 # nothing may write them).
 VARIANTS = {
-    "kept": {},
-    "per-run": {"ARCHIVAL_CODE_CACHE": "off", "PYTHONDONTWRITEBYTECODE": "1"},
+    "warm": {},
+    "kept": {"ARCHIVAL_WARM_START": "off"},
+    "per-run": {"ARCHIVAL_WARM_START": "off", "ARCHIVAL_CODE_CACHE": "off", "PYTHONDONTWRITEBYTECODE": "1"},
 }
 # A run's own log lines that end each phase, in order (Prefect's worker and engine, then the flow's).
 PHASES = [
@@ -212,7 +215,7 @@ def main() -> None:
     parser.add_argument(
         "--server-database", nargs="+", choices=["postgresql", "sqlite"], default=["postgresql"]
     )
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["warm", "kept"])
     args = parser.parse_args()
     names = _names(max(args.counts))
     db_name = f"hht_bench_{uuid.uuid4().hex[:8]}"

@@ -41,7 +41,7 @@ from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Cancelling
 
 from blocks.manifest import SponsorRun
-from flows.lost_runs import mark_lost
+from flows.lost_runs import LostRuns
 from flows.parameters import sponsor_run_parameters
 from flows.run_artifacts import read_record
 from hht_archival import stopping
@@ -144,13 +144,14 @@ def _wait_for(
     once), start the next as one ends, until all are done or time is up."""
     deadline = time.monotonic() + timeout_seconds
     reachable = time.monotonic()
+    lost = LostRuns()
     while (waiting or pending) and time.monotonic() < deadline:
         while waiting and len(pending) < limit and requested() is None:
             submitted = _submit(waiting.popleft(), parameters, fleet)
             pending[submitted.flow_run_id] = submitted
         try:
             flow_runs = _read(list(pending))
-            mark_lost(flow_runs)
+            lost.mark(flow_runs)
             reachable = time.monotonic()
         except Exception as exc:
             if not _server_away(exc) or time.monotonic() - reachable > SERVER_AWAY_SECONDS:

@@ -14,6 +14,7 @@ ARCHIVAL_LOST_AFTER_SECONDS (default 600: over three missed heartbeats).
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime, timedelta
 
 from prefect.client.orchestration import get_client
@@ -27,6 +28,21 @@ LOST_AFTER_SECONDS = 600.0
 
 def lost_after() -> timedelta:
     return timedelta(seconds=float(os.environ.get(LOST_AFTER_VARIABLE) or LOST_AFTER_SECONDS))
+
+
+class LostRuns:
+    """Asks the server's events at most every ``check_seconds`` (a tenth of the silence, at most 30 s),
+    though the nightly polls its runs every second: a run lost is found within that much more."""
+
+    def __init__(self):
+        self.check_seconds = min(30.0, lost_after().total_seconds() / 10)
+        self.checked = float("-inf")
+
+    def mark(self, flow_runs: list) -> None:
+        now = time.monotonic()
+        if now - self.checked >= self.check_seconds:
+            self.checked = now
+            mark_lost(flow_runs)
 
 
 def mark_lost(flow_runs: list) -> None:

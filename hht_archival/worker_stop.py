@@ -13,11 +13,14 @@ its own clean shutdown. A second signal ends the worker and its runs at once.
 
 Runs are found as the worker's descendants that lead a process group of
 their own, read from /proc: Linux only; elsewhere the worker is stopped as
-Prefect would stop it.
+Prefect would stop it. With warm start those are the runs' clients, which pass
+the signal on to the forked runs (hht_archival/warm_start/); the warm-start
+server, a sibling of the worker, is ended last.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,15 +35,19 @@ RUNS_STOP_WITHIN_SECONDS = 60.0  # a run stops in seconds; this bounds one stuck
 WORKER_ENDS_WITHIN_SECONDS = 10.0  # Prefect's worker, its runs stopped, ends in about a second
 
 
-def run_worker(command: list[str], say) -> NoReturn:
-    """Run ``command`` (prefect worker start ...) until it ends or this process is stopped; exit as it did."""
+def run_worker(command: list[str], say, helper: subprocess.Popen | None = None) -> NoReturn:
+    """Run ``command`` (prefect worker start ...) until it ends or this process is stopped; exit as it did.
+
+    ``helper``, a process in a group of its own that serves the worker (the
+    warm-start server), is ended after the worker, whichever way it ends.
+    """
     worker = subprocess.Popen(command, process_group=0)  # noqa: S603 (our own prefect, our arguments)
 
     def end_everything() -> None:  # a second signal: nothing waits any more
-        for group in [*_run_groups(worker.pid), worker.pid]:
+        for group in [*_run_groups(worker.pid), worker.pid, *([helper.pid] if helper else [])]:
             _signal_group(group, signal.SIGKILL)
 
-    with stopping.signals_stop_runs(), stopping.on_exit_now(end_everything):
+    with stopping.signals_stop_runs(), stopping.on_exit_now(end_everything), _ending(helper):
         try:
             sys.exit(worker.wait())
         except stopping.RunStopped as stop:
@@ -56,14 +63,23 @@ def run_worker(command: list[str], say) -> NoReturn:
             sys.exit(stop.exit_code)
 
 
-def _end_worker(worker: subprocess.Popen) -> None:
+@contextlib.contextmanager
+def _ending(helper: subprocess.Popen | None):
+    try:
+        yield
+    finally:
+        if helper is not None:
+            _end_worker(helper, first=signal.SIGTERM)
+
+
+def _end_worker(worker: subprocess.Popen, first: int = signal.SIGINT) -> None:
     """SIGINT, Prefect's clean shutdown; then SIGTERM and SIGKILL if it does not end.
 
     Why not SIGINT alone: seen here, a worker whose run had just been stopped
     sometimes let that SIGINT pass and ran on (a second one ended it), so its
     service manager waited for ever; its runs are already stopped by now.
     """
-    for signum, seconds in ((signal.SIGINT, WORKER_ENDS_WITHIN_SECONDS), (signal.SIGTERM, 5.0)):
+    for signum, seconds in ((first, WORKER_ENDS_WITHIN_SECONDS), (signal.SIGTERM, 5.0)):
         _signal_group(worker.pid, signum)
         try:
             worker.wait(timeout=seconds)

@@ -70,10 +70,13 @@ def pre_deploy(sponsor, environment, app_version, timeout) -> None:
 def worker(pool, limit, name, log_dir) -> None:
     """Run this machine as a worker of the team's Prefect server, from this clone of the repository.
 
-    Each run clones the deployed commit into a temporary directory, so this
-    clone only provides the Python environment; the runs' local logs go to an
-    absolute directory here (a relative one would vanish with the run's
-    temporary directory). Needs PREFECT_API_URL. Ctrl-C or SIGTERM stops the worker's
+    Each run uses the deployed commit (cloned once per commit on this
+    machine), so this clone only provides the Python environment; the runs'
+    local logs go to an absolute directory here (a relative one would vanish
+    with the run's temporary directory). Runs start warm: a server beside the
+    worker imports Prefect and the flows' libraries once and forks each run from
+    it (ARCHIVAL_WARM_START=off: each run a new Python process, as Prefect's
+    own worker does). Needs PREFECT_API_URL. Ctrl-C or SIGTERM stops the worker's
     runs first, as Cancel in the UI does (each writes its log and ends Cancelled), then
     the worker; a second one stops everything at once.
 
@@ -97,10 +100,14 @@ def worker(pool, limit, name, log_dir) -> None:
     for quieted in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL"):
         os.environ.pop(quieted, None)  # a worker's own log is what its operator reads
     click.echo(f"Worker of pool {pool}: runs keep their local logs in {logs}")
-    command = [_prefect_executable(), "worker", "start", "--pool", pool, "--limit", str(limit)]
+    from hht_archival.warm_start.launch import warm_start_server, worker_command
     from hht_archival.worker_stop import run_worker
 
-    run_worker(command + (["--name", name] if name else []), lambda line: click.echo(line, err=True))
+    say = lambda line: click.echo(line, err=True)  # noqa: E731
+    with warm_start_server(say) as warm:
+        command = worker_command(_prefect_executable(), warm is not None)
+        command += ["--pool", pool, "--limit", str(limit), *(["--name", name] if name else [])]
+        run_worker(command, say, helper=warm)
 
 
 @main.command("server")
