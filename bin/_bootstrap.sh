@@ -6,7 +6,7 @@ HHT_VENV=${HHT_VENV:-$HHT_ROOT/.venv}
 UV_VERSION=0.13.8
 
 # The stamp also names how the venv is set up (HHT_SETUP), so a change to that redoes it.
-HHT_SETUP=bytecode
+HHT_SETUP=bytecode,prefect-db
 hht_stamp() { echo "$HHT_VENV/.synced-$(basename "$1")-$(sha256sum "$HHT_ROOT/$1" | cut -c1-16)-$HHT_SETUP"; }
 
 hht_ensure_venv() {  # $1: the lock file to satisfy; $2...: other locks that also satisfy it
@@ -26,6 +26,9 @@ hht_ensure_venv() {  # $1: the lock file to satisfy; $2...: other locks that als
   # about 0.8 s instead of 1.9 s where nothing may write bytecode (PYTHONDONTWRITEBYTECODE).
   "$HHT_VENV/bin/uv" pip sync --quiet --compile-bytecode --python "$HHT_VENV/bin/python" "$HHT_ROOT/$lock"
   "$HHT_VENV/bin/uv" pip install --quiet --python "$HHT_VENV/bin/python" --no-deps -e "$HHT_ROOT"
+  # Prefect's database migrated once for this Prefect version: a run on a new HOME (a CI runner)
+  # copies it instead of migrating from nothing (hht_archival/embedded_database.py).
+  "$HHT_VENV/bin/python" -m hht_archival.embedded_database >&2
   rm -f "$HHT_VENV"/.synced-*
   touch "$(hht_stamp "$lock")"
 }

@@ -5,8 +5,9 @@ it only when the first client asks, after this process has imported Prefect's
 whole server application just to launch it, and it gives up after the limit it
 read when Prefect was imported. Started here, the same server (Prefect's
 ``create_app``, ephemeral, no UI, on the same PREFECT_HOME database Prefect
-would use) imports and migrates while this process is still importing the
-flows, and a server that cannot start becomes one sentence with the fix.
+would use) imports while this process is still importing the flows, on a
+database already migrated where the home is new (embedded_database.py), and a
+server that cannot start becomes one sentence with the fix.
 A configured server (PREFECT_API_URL, a profile, prefect.toml) is used as is.
 
 What an embedded API cannot do: it lives as long as the command, so nothing
@@ -103,6 +104,7 @@ class EmbeddedApi:
 
     def start(self) -> None:
         self._started = time.monotonic()
+        _seed_database()
         self._spawn()
         # Prefect's own exit work (sending the run's last events and logs) runs first, at thread
         # shutdown; atexit hooks run after it, so the server outlives what is sent to it.
@@ -188,6 +190,17 @@ class EmbeddedApi:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _seed_database() -> None:
+    """A new PREFECT_HOME gets Prefect's database migrated already (embedded_database.py), not empty."""
+    from prefect.settings import get_current_settings
+
+    from hht_archival.embedded_database import prepare_template, seed_new_home
+
+    url = get_current_settings().server.database.connection_url
+    if url is not None and prepare_template() is not None:
+        seed_new_home(url.get_secret_value())
 
 
 def _healthy(api_url: str) -> bool:

@@ -23,6 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -101,6 +102,16 @@ def _runs(server, deployment: str) -> list[dict]:
     return _api(server, "/flow_runs/filter", {"deployments": {"name": {"any_": [deployment]}}})
 
 
+def _nightly_ended(server) -> bool:
+    """Whether the nightly's run reached a final state; False while the server does not answer."""
+    try:
+        runs = [r for r in _runs(server, "nightly") if r["state_type"] != "SCHEDULED"]  # not 02:00's
+    except httpx.HTTPError:
+        return False
+    final = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+    return bool(runs) and all(r["state_type"] in final for r in runs)
+
+
 def _runs_pg_dump(worker: Worker) -> bool:
     for pid in descendants(worker.proc.pid):
         try:
@@ -168,7 +179,10 @@ def test_a_worker_lost_mid_night_and_a_server_restart_cost_no_sponsor(night, s3)
             away = server.restart()  # mid-night, lost-b's second run in flight and the nightly waiting on it
             print(f"\nThe server was away {away:.1f} s, {time.monotonic() - started:.0f} s into the night")
             migration.close()  # the migration ends: lost-b's second run goes on
-            out, _ = nightly.communicate(timeout=240)
+            # Prefect's `--watch` may stop watching when the server was away (exit 1, "the events or
+            # logs stream closed unexpectedly"); the night itself is what counts: its run's end.
+            _wait("the nightly's end", lambda: _nightly_ended(server), 240, logs)
+            out, _ = nightly.communicate(timeout=60)
             survivor_alive = survivor.proc.poll() is None
         finally:
             for worker in workers:
@@ -178,7 +192,6 @@ def test_a_worker_lost_mid_night_and_a_server_restart_cost_no_sponsor(night, s3)
     print(f"Lost run marked Crashed and noticed {detected:.0f} s after its machine was lost; pages: {pages}")
 
     # The night completed: every sponsor archived once, lost-b by its second run on the other machine.
-    assert nightly.returncode == 0, out + logs()
     [night_run] = [r for r in _runs(server, "nightly") if r["state_type"] != "SCHEDULED"]  # not 02:00's
     assert night_run["state_type"] == "COMPLETED"
     for sponsor in SPONSORS:

@@ -9,6 +9,7 @@ embedded API that cannot start is one sentence, with the local log written.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from hht_archival.embedded_database import template_path
 from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files, run_cli
 from tests.support.s3server import list_keys
 
@@ -64,8 +66,8 @@ def test_the_enabled_run_without_a_server_starts_every_time_on_a_busy_machine(
     s3, seeded_db, tmp_path, fresh_home, busy_core
 ):
     """Two runs in a row from a fresh HOME while another process keeps a core busy: both archive. The
-    first migrates the new home's Prefect database (the cold start, the slowest), the second starts
-    on it (every later run)."""
+    first starts the new home's Prefect database (a copy of the migrated one), the second starts on
+    it (every later run)."""
     env = {**fresh_home, "DATABASE_URL": seeded_db, "ENABLE_S3_BACKUP_ARCHIVAL": "true"}
     for attempt in range(2):
         log_dir = tmp_path / f"logs-{attempt}"
@@ -82,6 +84,43 @@ def test_the_enabled_run_without_a_server_starts_every_time_on_a_busy_machine(
     with sqlite3.connect(database) as conn:
         runs = conn.execute("SELECT name, state_type FROM flow_run").fetchall()
     assert runs == [("archive-titan-production", "COMPLETED")] * 2, "the runs did not go through Prefect"
+
+
+def test_a_new_home_gets_prefects_database_migrated_and_prefects_own_upgrade_finds_nothing_to_do(
+    s3, seeded_db, tmp_path, fresh_home
+):
+    """The embedded API's database on a new home is a copy of the one Prefect migrated for this
+    version (hht_archival/embedded_database.py), never the template itself, and current: Prefect's own
+    `prefect server database upgrade` leaves its schema and revision exactly as they were."""
+    env = {**fresh_home, "DATABASE_URL": seeded_db, "ENABLE_S3_BACKUP_ARCHIVAL": "true"}
+    done = run_cli("run", "--sponsor", "titan", env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    database = Path(fresh_home["PREFECT_HOME"]) / "prefect.db"
+    before = _schema(database)
+    assert before["revision"] == _schema(template_path())["revision"]
+    upgrade = subprocess.run(
+        [str(Path(sys.executable).with_name("prefect")), "server", "database", "upgrade", "-y"],
+        env={**os.environ, **fresh_home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    assert _schema(database) == before
+    with sqlite3.connect(template_path()) as template:
+        assert template.execute("SELECT count(*) FROM flow_run").fetchone() == (
+            0,
+        )  # the run went to the copy
+
+
+def _schema(database: Path) -> dict:
+    with sqlite3.connect(database) as conn:
+        return {
+            "revision": conn.execute("SELECT version_num FROM alembic_version").fetchall(),
+            "tables": conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall(),
+        }
 
 
 def test_an_embedded_api_that_cannot_start_in_time_is_one_sentence_with_the_fix(

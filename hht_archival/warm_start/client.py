@@ -23,6 +23,7 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signa
 
 
 def main() -> NoReturn:
+    _lead_own_session()
     path = os.environ.get(SOCKET_VARIABLE, "")
     forwarder = _Forwarder()
     if not path:
@@ -42,6 +43,18 @@ def main() -> NoReturn:
     except OSError:
         _end_like(_orphaned_status(pid))
     _end_like(status if kind == STATUS else 1 << 8)
+
+
+def _lead_own_session() -> None:
+    """As Prefect isolates a run it starts itself: a signal to the worker's group is not the run's.
+
+    ``hht-archival worker`` also finds its runs this way, as the worker's
+    descendants that lead a group (worker_stop.py), to stop them first.
+    """
+    try:
+        os.setsid()
+    except PermissionError:
+        pass  # already leads its group (started with a session of its own)
 
 
 def _request() -> dict:

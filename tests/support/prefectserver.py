@@ -135,30 +135,18 @@ class PrefectServer:
 
 
 def migrated_database() -> Path:
-    """Prefect's own SQLite database, migrated once per Prefect version on this machine by Prefect's
-    own `prefect server database upgrade`, for each test server to start from a copy of.
+    """Prefect's own SQLite database, migrated once per Prefect version by Prefect's own `prefect server
+    database upgrade`: the template a new home's embedded API starts from (hht_archival/
+    embedded_database.py), which each test server starts from a copy of too.
 
     Why: a server on a new PREFECT_HOME spends most of its start migrating an empty database (22 s
-    against 7 s here), and the suite starts several. What starting from nothing does is the subject
-    of tests/test_startup.py, which keeps its fresh homes.
+    against 7 s here), and the suite starts several.
     """
-    import fcntl
+    from hht_archival.embedded_database import prepare_template
 
-    import prefect
-
-    cache = Path(tempfile.gettempdir()) / f"hht-archival-prefect-db-{prefect.__version__}"
-    database = cache / "prefect.db"
-    if database.exists():
-        return database
-    cache.mkdir(exist_ok=True)
-    with (cache / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers: one migrates, the others wait for it
-        if not database.exists():
-            home = Path(tempfile.mkdtemp(dir=cache))
-            _migrate({"PREFECT_HOME": str(home)})
-            (home / "prefect.db").rename(database)
-            shutil.rmtree(home, ignore_errors=True)
-    return database
+    template = prepare_template()
+    assert template is not None, "this environment cannot keep Prefect's migrated database"
+    return template
 
 
 def _migrate(database: dict[str, str]) -> None:
