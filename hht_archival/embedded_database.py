@@ -27,6 +27,11 @@ from pathlib import Path
 
 _SQLITE_URL = "sqlite+aiosqlite:///"
 _MIGRATION_SECONDS = 600
+SETTING = "ARCHIVAL_PREFECT_DB_TEMPLATE"  # "off": each new home's server migrates from nothing
+
+
+def enabled() -> bool:
+    return os.environ.get(SETTING, "").strip().lower() not in {"off", "0", "false", "no"}
 
 
 def template_path() -> Path:

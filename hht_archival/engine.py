@@ -196,10 +196,10 @@ def _seed_database() -> None:
     """A new PREFECT_HOME gets Prefect's database migrated already (embedded_database.py), not empty."""
     from prefect.settings import get_current_settings
 
-    from hht_archival.embedded_database import prepare_template, seed_new_home
+    from hht_archival.embedded_database import enabled, prepare_template, seed_new_home
 
     url = get_current_settings().server.database.connection_url
-    if url is not None and prepare_template() is not None:
+    if url is not None and enabled() and prepare_template() is not None:
         seed_new_home(url.get_secret_value())
 
 
