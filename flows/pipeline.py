@@ -1,5 +1,8 @@
 """One sponsor's pipeline: check_flag, then dump | compress | upload (streamed) -> tag -> roles -> write_log.
 
+With a second copy, the stream uploads to both destinations and ``copy2`` finishes
+the second (tasks/second_copy.py) before the first copy's log is written.
+
 Kept apart from the flow's signature so the flow module reads as its
 parameters, and this one as what happens; whatever happens, write_log runs.
 """
@@ -30,6 +33,7 @@ from hht_archival.stopping import RunStopped
 from hht_archival.unorchestrated import ArchivalFailed, ArchivalStopped, stopped_sentence
 from tasks.check_flag import check_flag
 from tasks.roles import store_roles
+from tasks.second_copy import second_copy_record
 from tasks.stream import archive_stream
 from tasks.tag import tag
 from tasks.write_log import write_log
@@ -144,6 +148,9 @@ def _archive_enabled(run: Run) -> dict[str, Any]:
         table_counts=streamed.dumped.table_counts,
         steps=steps,
     )
+    second = second_copy_record(run, streamed, sha256)  # its failure degrades the run, never fails it
+    if second is not None:
+        run.note(second_copy=second, degraded=second.error if second.status == "failed" else None)
     final, path = _write_log(run, upload=True)
     if final.status == "failed":
         raise ArchivalFailed(
