@@ -9,6 +9,7 @@ feeds both uploads; the outcome says what happened to each.
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 import boto3
 import psycopg
@@ -18,7 +19,9 @@ from blocks.config import resolve_config
 from blocks.second_copy import at_copy
 from flows.archive_sponsor import archive_sponsor
 from hht_archival.adapters import s3 as s3_adapter
+from hht_archival.evidence.report import build
 from hht_archival.restore import restore_backup
+from hht_archival.status import build_row
 from tests.conftest import AUDIT, BACKUPS, log_files, run_cli
 from tests.flowhelpers import get_tags
 from tests.support import s3rver as s3rver_support
@@ -109,9 +112,11 @@ def test_both_copies_land_alike_and_the_second_restores_on_its_own(two_copies, e
     own_log = second.get_object(Bucket=COPY2_AUDIT, Key=_key(copy2["log_location"]))["Body"].read()
     assert b'"copy_name": "dr-s3rver"' in own_log and COPY2_BACKUPS.encode() in own_log
     assert log["log_location"].startswith(f"s3://{AUDIT}/")
+    config = resolve_config(sponsor="titan", environment="production")
+    assert build_row(config, True, None).copies == f"2 ({COPY2}: the same backup)"
 
     # Restored from the second destination alone, it holds what the database holds.
-    config = at_copy(resolve_config(sponsor="titan", environment="production"), COPY2)
+    config = at_copy(config, COPY2)
     work = tmp_path / "restore"
     work.mkdir()
     done = restore_backup(s3_adapter.client_for(config), config, "latest", empty_db, work)
@@ -141,6 +146,14 @@ def test_second_destination_down_archives_degraded_and_alerts(two_copies, copy2_
     assert '"degraded": "The second copy dr-s3rver' in local.read_text()
     ledger = Variable.get("hht-alerts-archive-titan-production")
     assert COPY2 in ledger["open"]["degraded"]["detail"], ledger
+    # status says the second copy is behind; the evidence report names the degraded run and the copy.
+    config = resolve_config(sponsor="titan", environment="production")
+    row = build_row(config, True, None)
+    assert row.copies == f"2 ({COPY2}: none yet)" and row.attention
+    today = datetime.now(UTC).date()
+    facts, page = build(s3_adapter.client_for(config), config, today, today)
+    assert facts["summary"]["degraded_runs"] == 1 and facts["second_copy"]["missing"] == [key], facts
+    assert f"Second copy: {COPY2}" in page.decode()
 
 
 def test_first_destination_down_fails_with_nothing_at_either_final_key(two_copies, s3_proxy, tmp_path):
