@@ -41,7 +41,6 @@ def second_copy_sink(config: SponsorConfig, first: BoundedPipe) -> Tee | None:
         BoundedPipe(SECOND_PIPE_CAPACITY),
         grace_seconds=settings.archival_second_copy_grace_seconds,
         max_slowdown=settings.archival_second_copy_max_slowdown,
-        where=config.second.describe(),
     )
 
 

@@ -41,13 +41,11 @@ class Tee:
         *,
         grace_seconds: float,
         max_slowdown: float,
-        where: str,
     ):
         self.first = first
         self.second = second
         self.grace_seconds = grace_seconds
         self.max_slowdown = max_slowdown
-        self.where = where  # the second destination, named in the sentence when it is dropped
         self.waited = 0.0  # seconds the stream waited for the second copy alone: its cost to the first
         self.dropped: BaseException | None = None  # why the second copy was given up, once it was
         self._started = time.monotonic()
@@ -72,9 +70,9 @@ class Tee:
         if not landed:
             self._drop(
                 SecondCopyFellBehind(
-                    f"the second copy ({self.where}) fell behind the first by more than its budget "
-                    f"({self.grace_seconds:g} s + {self.max_slowdown:.0%} of the stream's time, "
-                    f"{self.waited:.1f} s waited): its destination is slow or not answering"
+                    f"it fell behind the first copy by more than its budget ({self.grace_seconds:g} s + "
+                    f"{self.max_slowdown:.0%} of the stream's time; {self.waited:.1f} s waited): its "
+                    "destination is slow or not answering"
                 ),
                 fail_pipe=True,
             )
