@@ -21,6 +21,9 @@ Usage: .venv/bin/python benchmarks/second_copy_cost.py [--rows 1000000] [--round
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import resource
 import shutil
 import socket
 import statistics
@@ -116,11 +119,15 @@ def main() -> None:
             times: dict[str, list[float]] = {"one copy": [], "two copies": []}
             waited: list[float] = []
             steps: dict[str, dict[str, list[float]]] = {"one copy": {}, "two copies": {}}
+            cpu: dict[str, list[tuple[float, float]]] = {"one copy": [], "two copies": []}
+            servers = (first.pid, second.pid)
             for round_ in range(args.rounds):
-                seconds, record = run_command(["--enable"], one)
+                with _cpu(cpu["one copy"], servers):
+                    seconds, record = run_command(["--enable"], one)
                 times["one copy"].append(seconds)
                 _steps(steps["one copy"], record)
-                seconds, record = run_command(["--enable"], two)
+                with _cpu(cpu["two copies"], servers):
+                    seconds, record = run_command(["--enable"], two)
                 _steps(steps["two copies"], record)
                 if (record.get("second_copy") or {}).get("status") != "archived":
                     raise RuntimeError(f"the second copy did not land: {record.get('degraded')}")
@@ -138,6 +145,12 @@ def main() -> None:
         for name, values in times.items():
             print(f"{name:44s} {statistics.median(values):9.2f} {statistics.median(values) / base:11.2f}")
         print(f"{'  waited for the second copy alone (median)':44s} {statistics.median(waited):9.2f}")
+        for name, used in cpu.items():
+            ours, servers_cpu = (statistics.median(u[i] for u in used) for i in (0, 1))
+            print(
+                f"  CPU of {name} (median s): the command and pg_dump {ours:.2f}, "
+                f"the S3 servers {servers_cpu:.2f}"
+            )
         for name, by_step in steps.items():
             shown = ", ".join(f"{step} {statistics.median(v):.2f}" for step, v in by_step.items())
             print(f"  steps of {name} (median s, from the JSON log): {shown}")
@@ -154,6 +167,22 @@ def main() -> None:
             process.terminate()
         shutil.rmtree(work, ignore_errors=True)
         drop_database(DB)
+
+
+@contextlib.contextmanager
+def _cpu(into: list[tuple[float, float]], servers: tuple[int, ...]):
+    """CPU seconds of the command (with pg_dump: waited-for children) and of the S3 server processes."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = sum(_process_cpu(pid) for pid in servers)
+    yield
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    into.append((command, sum(_process_cpu(pid) for pid in servers) - before))
+
+
+def _process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _steps(into: dict[str, list[float]], record: dict) -> None:

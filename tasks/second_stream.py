@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from blocks.config import SponsorConfig, load_settings
 from hht_archival.adapters.pipe import BoundedPipe, StreamAborted
 from hht_archival.adapters.s3 import StreamUpload
-from hht_archival.adapters.tee import Tee
+from hht_archival.adapters.tee import SecondCopyFellBehind, Tee
 from hht_archival.errors import one_sentence
 from hht_archival.progress import announce
 
 SECOND_PIPE_CAPACITY = 16 * 1024 * 1024  # room for a part in flight at the slower destination
+ABORT_WAIT_SECONDS = 3.0  # the least a second upload is given to end (abort) once the first copy is done
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,30 @@ def second_copy_sink(config: SponsorConfig, first: BoundedPipe) -> Tee | None:
         grace_seconds=settings.archival_second_copy_grace_seconds,
         max_slowdown=settings.archival_second_copy_max_slowdown,
     )
+
+
+def settle(tee: Tee, future) -> object:
+    """Once the first copy is done: wait for the second upload within what is left of its budget.
+
+    Returns its result, or the exception that ended it, or (still running: a
+    request hung at its destination) the reason it was given up. Given up, it
+    cannot complete any more (Tee.wait_for_first refuses); its multipart
+    upload is aborted when its request returns, or by the lifecycle rule.
+    """
+    if not future.wrapped_future.done():
+        future.wait(max(tee.budget_left(), ABORT_WAIT_SECONDS))
+    if future.wrapped_future.done():
+        try:
+            return future.result(raise_on_failure=False)
+        except Exception as exc:
+            return exc
+    tee.abandon(
+        SecondCopyFellBehind(
+            "it had not finished within its budget after the first copy landed: its destination is slow "
+            "or not answering"
+        )
+    )
+    return tee.dropped
 
 
 def second_copy_outcome(config: SponsorConfig, tee: Tee, outcome: object) -> SecondStream:

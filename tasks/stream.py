@@ -45,7 +45,7 @@ from hht_archival.record import StepRecord
 from tasks import archival_task
 from tasks.compress import compress
 from tasks.dump import dump, dump_tags
-from tasks.second_stream import SecondStream, second_copy_outcome, second_copy_sink
+from tasks.second_stream import SecondStream, second_copy_outcome, second_copy_sink, settle
 from tasks.upload import upload
 
 PIPE_CAPACITY = 8 * 1024 * 1024  # per pipe: enough to keep every stage busy, small enough to stay flat
@@ -91,13 +91,13 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
                 futures[name].wrapped_future.add_done_callback(_abort_stream_on_failure(name, *stops))
                 if name == "dump":
                     _wait_until_running(dump_running, futures[name])
-            wait(list(futures.values()))
+            wait([future for name, future in futures.items() if name != "upload-copy2"])
+            second = settle(tee, futures.pop("upload-copy2")) if tee is not None else None
         except stopping.RunStopped as stop:  # this thread was waiting here when the signal came
             _fail_pipes(stop, *pipes)
             wait(list(futures.values()))  # seconds: pg_dump is killed, the multipart upload aborted
             raise
     outcomes = {name: _outcome(future) for name, future in futures.items()}
-    second = outcomes.pop("upload-copy2", None)
     failures = [value for value in outcomes.values() if isinstance(value, BaseException)]
     if failures:
         stopping.check()  # a stop is the reason, whatever the stages made of it

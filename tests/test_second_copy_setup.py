@@ -1,9 +1,11 @@
-"""A second copy's settings, bound as every other setting is, and doctor and provision covering it.
+"""A second copy's settings, bound as every other setting is; doctor and provision covering it; the tee.
 
 No flow runs here: the archive runs with two copies are tests/test_second_copy.py.
 """
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +14,8 @@ from blocks.config import resolve_config
 from blocks.flag import FlagDecision
 from blocks.manifest import manifest_settings
 from blocks.second_copy import at_copy
+from hht_archival.adapters.pipe import BoundedPipe, StreamAborted
+from hht_archival.adapters.tee import SecondCopyFellBehind, Tee
 from hht_archival.cli import main
 from hht_archival.doctor import run_checks
 from hht_archival.errors import ConfigError
@@ -118,3 +122,43 @@ def test_provision_makes_both_copies_buckets_and_doctor_names_the_second_in_its_
     for check in ("backups bucket versioning", "backups bucket encryption", "audit bucket lifecycle"):
         assert after[f"dr-us: {check}"] == "ok", after
     assert not [check for check, status in after.items() if status == "fail"], after
+
+
+def _drain(pipe: BoundedPipe, into: list[bytes]) -> threading.Thread:
+    thread = threading.Thread(target=lambda: into.extend(pipe), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_stalled_second_copy_is_dropped_and_the_first_gets_every_byte():
+    """The back-pressure policy on real pipes: nobody reads the second copy's, so it fills and stalls."""
+    first, second = BoundedPipe(1024), BoundedPipe(1024)
+    tee = Tee(first, second, grace_seconds=0.2, max_slowdown=0.0)
+    received: list[bytes] = []
+    reader = _drain(first, received)
+    for _ in range(50):
+        tee.put(b"x" * 100)
+    tee.close()
+    reader.join(10)
+    assert b"".join(received) == b"x" * 5000
+    assert isinstance(tee.dropped, SecondCopyFellBehind) and second.failure is tee.dropped
+    assert "fell behind the first copy by more than its budget" in str(tee.dropped)
+    with pytest.raises(StreamAborted):
+        list(second)  # its upload sees the failure, never the end of the stream: it aborts
+
+
+def test_a_failed_second_upload_stops_only_the_second_copy_and_waits_for_the_first_to_land():
+    first, second = BoundedPipe(1024), BoundedPipe(1024)
+    tee = Tee(first, second, grace_seconds=30, max_slowdown=0.15)
+    received: list[bytes] = []
+    reader = _drain(first, received)
+    second.fail(ConfigError("access denied at the second destination"))
+    for _ in range(20):
+        tee.put(b"y" * 100)
+    tee.close()
+    reader.join(10)
+    assert b"".join(received) == b"y" * 2000 and str(tee.dropped) == "access denied at the second destination"
+    healthy = Tee(BoundedPipe(1024), BoundedPipe(1024), grace_seconds=30, max_slowdown=0.15)
+    healthy.first.fail(ConfigError("the first copy failed"))
+    with pytest.raises(StreamAborted, match="the first copy failed"):
+        healthy.wait_for_first()  # a second copy never completes where the first did not

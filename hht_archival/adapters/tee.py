@@ -14,8 +14,12 @@ second copy is dropped: its pipe fails with ``SecondCopyFellBehind``, its
 multipart upload is aborted (nothing at its final key), the run ends
 archived but degraded, and the first copy goes on at its own pace. A second
 upload that fails outright (its destination down) is dropped the same way at
-once. So a dead or slow second destination can cost the first copy at most
-the grace period plus ``max_slowdown`` of its time; it can never fail it.
+once. When the first copy has landed, the second gets what is left of its
+budget (at least a few seconds, for its abort) to finish, and is given up
+after that (tasks/second_stream.settle): a request hung at the second
+destination does not hold the run. So a dead or slow second destination can
+cost the first copy at most the grace period plus ``max_slowdown`` of its
+time (and those few seconds); it can never fail it.
 """
 
 from __future__ import annotations
@@ -110,6 +114,16 @@ class Tee:
         self._first_decided.wait()
         if not self._first_landed.is_set():
             raise StreamAborted(self.first.failure or RuntimeError("the first copy did not land"))
+        if self.dropped is not None:  # given up while it was still sending: it must not land now
+            raise StreamAborted(self.dropped)
+
+    def budget_left(self) -> float:
+        """Seconds the second copy may still cost the stream (negative once it has cost more)."""
+        return self._budget_left()
+
+    def abandon(self, reason: BaseException) -> None:
+        """Give the second copy up after the first landed (it did not finish within its budget)."""
+        self._drop(reason, fail_pipe=True)
 
     def _budget_left(self) -> float:
         elapsed = time.monotonic() - self._started
