@@ -16,6 +16,7 @@ from hht_archival.cli import (
     main,
     refuse_password_in_argv,
 )
+from hht_archival.cli.copies import copy_option
 from hht_archival.console import prepare_environment
 
 
@@ -33,13 +34,7 @@ from hht_archival.console import prepare_environment
     show_default=True,
     help="Show only the newest N, each with its SHA-256 and retain-until; 0 for all.",
 )
-@click.option(
-    "--copy",
-    "copy",
-    default="1",
-    show_default=True,
-    help="Which copy: 1 (the first), 2, or the second destination's name.",
-)
+@copy_option()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_archive(sponsor, environment, since, logs, limit, copy, as_json) -> None:
     """The catalogue of a sponsor's archived backups (or logs), newest first.
@@ -133,13 +128,7 @@ def list_archive(sponsor, environment, since, logs, limit, copy, as_json) -> Non
     is_flag=True,
     help="Create missing roles with the LOGIN they were archived with (default: NOLOGIN).",
 )
-@click.option(
-    "--copy",
-    "copy",
-    default="1",
-    show_default=True,
-    help="Which copy: 1 (the first), 2, or the second destination's name.",
-)
+@copy_option()
 def restore(
     sponsor,
     environment,
@@ -225,13 +214,7 @@ def restore(
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="With --copies: only backups from this day on (YYYY-MM-DD).",
 )
-@click.option(
-    "--copy",
-    "copy",
-    default="1",
-    show_default=True,
-    help="With --logs: which copy's chain: 1, 2, or the second destination's name.",
-)
+@copy_option("With --logs: which copy's chain: 1, 2, or the second destination's name.")
 @click.option("--debug", is_flag=True, help="Show Prefect's logs and full tracebacks.")
 def verify(sponsor, environment, backup, logs, request_glacier_restore, copies, since, copy, debug) -> None:
     """Restore drill: restore a backup into a throwaway database and check it against the record.

@@ -1,4 +1,4 @@
-"""``verify --copies``: both copies of a period's backups compared, as the terminal shows it.
+"""``verify --copies`` as the terminal shows it, and the ``--copy`` option of list, restore and verify.
 
 Kept out of archive.py (as chain.py is) so that module stays about list, restore and the drill.
 """
@@ -8,6 +8,11 @@ from __future__ import annotations
 import click
 
 from hht_archival.cli import EXIT_FAILED, configs_for, fail, fail_on
+
+
+def copy_option(help_text: str = "Which copy: 1 (the first), 2, or the second destination's name."):
+    """``--copy`` as list, restore and verify --logs take it (blocks/second_copy.at_copy reads it)."""
+    return click.option("--copy", "copy", default="1", show_default=True, help=help_text)
 
 
 def verify_copies(sponsor: str | None, environment: str | None, since) -> None:
