@@ -23,7 +23,7 @@ from hht_archival.evidence.report import build
 from hht_archival.restore import restore_backup
 from hht_archival.status import build_row
 from tests.conftest import AUDIT, BACKUPS, log_files, run_cli
-from tests.flowhelpers import get_tags
+from tests.flowhelpers import get_tags, read_artifact
 from tests.support import s3rver as s3rver_support
 from tests.support.faultproxy import FaultyS3Proxy, is_put_object
 
@@ -114,6 +114,8 @@ def test_both_copies_land_alike_and_the_second_restores_on_its_own(two_copies, e
     assert log["log_location"].startswith(f"s3://{AUDIT}/")
     config = resolve_config(sponsor="titan", environment="production")
     assert build_row(config, True, None).copies == f"2 ({COPY2}: the same backup)"
+    shown = read_artifact("backup-titan-production", state.state_details.flow_run_id).data
+    assert f"**Second copy ({COPY2}):** `{copy2['backup_location']}`" in shown, shown
 
     # Restored from the second destination alone, it holds what the database holds.
     config = at_copy(config, COPY2)

@@ -16,6 +16,7 @@ from blocks.manifest import manifest_settings
 from blocks.second_copy import at_copy
 from hht_archival.adapters.pipe import BoundedPipe, StreamAborted
 from hht_archival.adapters.tee import SecondCopyFellBehind, Tee
+from hht_archival.alert_messages import Incident, opened
 from hht_archival.cli import main
 from hht_archival.doctor import run_checks
 from hht_archival.errors import ConfigError
@@ -162,3 +163,12 @@ def test_a_failed_second_upload_stops_only_the_second_copy_and_waits_for_the_fir
     healthy.first.fail(ConfigError("the first copy failed"))
     with pytest.raises(StreamAborted, match="the first copy failed"):
         healthy.wait_for_first()  # a second copy never completes where the first did not
+
+
+def test_the_degraded_incidents_message_names_the_destination_and_what_to_do():
+    incident = Incident(
+        "archive", "degraded", "titan", "production", "2026-12-04T02:00:00Z", detail="dr-us down"
+    )
+    subject, body = opened(incident, None, "run 1")
+    assert subject == "❌ hht-archival titan (production): the second copy of a backup failed"
+    assert "dr-us down" in body and "verify --copies --sponsor titan" in body
