@@ -208,6 +208,7 @@ def resolve_config(
             "aws_credentials": credentials,
             "identity_source": sources["aws_identity"],
         },
+        manifest_source,
     )
     if second is not None:
         sources.update(second.sources)

@@ -70,7 +70,12 @@ class SecondCopy:
 
 
 def resolve_second_copy(
-    sponsor: str, blk: Any, bound: BoundEnvironment, entry: SecondCopyEntry | None, first: dict[str, Any]
+    sponsor: str,
+    blk: Any,
+    bound: BoundEnvironment,
+    entry: SecondCopyEntry | None,
+    first: dict[str, Any],
+    manifest_source: str = "manifest",
 ) -> SecondCopy | None:
     """The sponsor's second destination from the block, its environment, its manifest entry; None if unset.
 
@@ -85,7 +90,7 @@ def resolve_second_copy(
         for value, source in (
             (block_values.get(setting), block_source),
             (bound.get(variable), bound.source(variable)),
-            (entry and getattr(entry, setting), "manifest copy2"),
+            (entry and getattr(entry, setting), f"{manifest_source} copy2"),
         ):
             if value not in (None, ""):
                 sources[variable] = source

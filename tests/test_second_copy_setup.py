@@ -88,7 +88,7 @@ def test_a_manifest_entry_binds_it_and_a_bad_one_is_one_sentence(tmp_path):
     )
     config = resolve_config(sponsor="titan", manifest=manifest_settings(manifest, "titan"))
     assert config.second.describe() == "dr-us (s3://dr-backups-titan, us-east-1)"
-    assert config.sources["copy2_backups_bucket"] == "manifest copy2"
+    assert config.sources["copy2_backups_bucket"] == f"manifest {manifest} copy2"
     manifest.write_text("sponsors:\n  - name: titan\n    copy2:\n      bucket: dr\n")
     with pytest.raises(ConfigError, match=r"sponsors.yaml.*copy2"):
         manifest_settings(manifest, "titan")
