@@ -172,3 +172,40 @@ def test_the_degraded_incidents_message_names_the_destination_and_what_to_do():
     subject, body = opened(incident, None, "run 1")
     assert subject == "❌ hht-archival titan (production): the second copy of a backup failed"
     assert "dr-us down" in body and "verify --copies --sponsor titan" in body
+
+
+def test_a_sponsor_block_binds_the_second_copy_with_its_own_credentials(prefect_harness, monkeypatch):
+    from prefect_aws import AwsCredentials
+    from prefect_aws.s3 import S3Bucket
+
+    from blocks.sponsor import SponsorArchival, load_sponsor_block
+
+    _set(
+        monkeypatch,
+        ARCHIVAL_COPY2_BACKUPS_BUCKET="env-dr-backups",
+        ARCHIVAL_COPY2_AUDIT_LOGS_BUCKET="env-dr-audit",
+    )
+    keys = AwsCredentials(aws_access_key_id="AKIADR", aws_secret_access_key="dr-block-secret")
+    keys.save("titan-dr-keys", overwrite=True)
+    S3Bucket(bucket_name="block-dr-backups").save("titan-dr-backups", overwrite=True)
+    S3Bucket(bucket_name="block-dr-audit").save("titan-dr-audit", overwrite=True)
+    SponsorArchival(
+        sponsor="titan",
+        copy2_name="dr-block",
+        copy2_region="us-west-2",
+        copy2_backups_bucket_block="titan-dr-backups",
+        copy2_audit_logs_bucket_block="titan-dr-audit",
+        copy2_aws_credentials_block="titan-dr-keys",
+    ).save("titan-two-copies", overwrite=True)
+
+    config = resolve_config(sponsor_block=load_sponsor_block("titan-two-copies"))
+
+    there = at_copy(config, 2)
+    assert (there.copy_name, there.region, there.backups_bucket) == (
+        "dr-block",
+        "us-west-2",
+        "block-dr-backups",
+    )
+    assert config.sources["copy2_backups_bucket"] == "block titan-two-copies"
+    assert config.sources["copy2_aws_identity"] == "block aws-credentials/titan-dr-keys"
+    assert there.aws_credentials.aws_access_key_id == "AKIADR" and "dr-block-secret" not in repr(config)
