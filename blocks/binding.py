@@ -30,6 +30,13 @@ SPONSOR_VARIABLES = {
     "audit_logs_bucket": "SPONSOR_AUDIT_LOGS_BUCKET",
     "sse_kms_key_id": "ARCHIVAL_SSE_KMS_KEY_ID",
     "drill_database_url": "ARCHIVAL_DRILL_DATABASE_URL",  # its restore drills' scratch server
+    # Its optional second destination (blocks/second_copy.py); its keys are ARCHIVAL_COPY2_AWS_*.
+    "copy2_name": "ARCHIVAL_COPY2_NAME",
+    "copy2_region": "ARCHIVAL_COPY2_REGION",
+    "copy2_endpoint_url": "ARCHIVAL_COPY2_ENDPOINT_URL",
+    "copy2_backups_bucket": "ARCHIVAL_COPY2_BACKUPS_BUCKET",
+    "copy2_audit_logs_bucket": "ARCHIVAL_COPY2_AUDIT_LOGS_BUCKET",
+    "copy2_sse_kms_key_id": "ARCHIVAL_COPY2_SSE_KMS_KEY_ID",
 }
 AWS_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 MACHINE_IDENTITY = "the machine's (boto3's chain: instance or task role, ~/.aws)"
@@ -144,7 +151,7 @@ def bound_aws_identity(
     environment holds another sponsor's keys; its RefusedIdentity makes any S3 client fail with it.
     """
     for prefix in bound.prefixes:
-        keys = _prefixed_keys(bound.sponsor, prefix) if prefix else None
+        keys = prefixed_keys(bound.sponsor, prefix) if prefix else None
         if keys is not None:
             return keys, keys.source, None
     held = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE") if os.environ.get(name, "").strip()]
@@ -174,7 +181,8 @@ def identity_remedy(sponsor: str, prefix: str | None = None) -> str:
     )
 
 
-def _prefixed_keys(sponsor: str, prefix: str) -> AwsKeys | None:
+def prefixed_keys(sponsor: str, prefix: str) -> AwsKeys | None:
+    """The keys (or profile) behind ``prefix``; None if none are set, one sentence if half are."""
     found = {name: os.environ.get(prefix + name, "").strip() or None for name in AWS_KEY_VARIABLES}
     if found["AWS_PROFILE"]:
         return AwsKeys(source=f"environment {prefix}AWS_PROFILE", profile=found["AWS_PROFILE"])

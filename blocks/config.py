@@ -25,6 +25,7 @@ from blocks.binding import (
 )
 from blocks.defaults import DEFAULT_REGION, environment_or_default, home_sponsor, local_log_dir
 from blocks.flag import FlagInputs, parse_flag
+from blocks.second_copy import PRIMARY, SecondCopy, resolve_second_copy
 from blocks.settings import ArchivalSettings, deployment_metadata_from_environment
 from hht_archival.errors import ConfigError
 
@@ -74,6 +75,10 @@ class SponsorConfig:
     drill_database_url: SecretStr | None = None
     drill_variable: str = "ARCHIVAL_DRILL_DATABASE_URL"
     variable_prefixes: tuple[str, ...] = ()  # where its variables are read, in order; "" is the seed's names
+    # Its optional second destination (blocks/second_copy.py), and which copy this configuration writes to.
+    second: SecondCopy | None = None
+    copy_name: str = PRIMARY
+    endpoint_url: str | None = None  # None: boto3's chain (AWS_ENDPOINT_URL) decides, as for every sponsor
 
     def require_archivable(self) -> None:
         """Stop an enabled run before any work when something it needs is not bound to this sponsor."""
@@ -191,6 +196,23 @@ def resolve_config(
     else:
         credentials, sources["aws_identity"], identity_refusal = bound_aws_identity(bound)
 
+    second = resolve_second_copy(
+        name,
+        blk,
+        bound,
+        manifest.copy2 if manifest else None,
+        {
+            "region": region,
+            "backups_bucket": backups,
+            "audit_logs_bucket": audit,
+            "aws_credentials": credentials,
+            "identity_source": sources["aws_identity"],
+        },
+        manifest_source,
+    )
+    if second is not None:
+        sources.update(second.sources)
+
     env_flag = bound.get("flag")
     flag_variable = bound.variable("flag")
     if env_flag is not None:
@@ -240,6 +262,7 @@ def resolve_config(
         drill_database_url=drill_url,
         drill_variable=drill_variable(bound),
         variable_prefixes=bound.prefixes,
+        second=second,
     )
 
 

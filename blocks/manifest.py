@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blocks.manifest_file import Manifest, SponsorEntry, load_manifest
+from blocks.second_copy import SecondCopyEntry
 from hht_archival.errors import ConfigError
 from hht_archival.naming import ENVIRONMENT_KEYS
 
@@ -35,6 +36,7 @@ class ManifestSettings:
     backups_bucket: str | None = None
     audit_logs_bucket: str | None = None
     drill_database_url: str | None = None  # without a password (blocks/manifest_file.py refuses one)
+    copy2: SecondCopyEntry | None = None  # its second destination (blocks/second_copy.py)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ def _settings(manifest: Manifest, entry: SponsorEntry, path: Path | str | None) 
         backups_bucket=entry.backups_bucket,
         audit_logs_bucket=entry.audit_logs_bucket,
         drill_database_url=entry.drill_database_url,
+        copy2=entry.copy2,
     )
 
 

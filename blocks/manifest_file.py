@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from blocks.binding import own_prefix
 from blocks.defaults import DEFAULT_ENVIRONMENT, DEFAULT_REGION
+from blocks.second_copy import SecondCopyEntry
 from hht_archival.errors import ConfigError
 from hht_archival.naming import Environment, validate_bucket, validate_sponsor
 
@@ -43,6 +44,9 @@ class SponsorEntry(BaseModel):
         default=None,
         description="Admin URL of this sponsor's restore drills' scratch server, without a password (the "
         "manifest is committed): the password goes in the workers' ~/.pgpass.",
+    )
+    copy2: SecondCopyEntry | None = Field(
+        default=None, description="A second destination for every archive (README: a second copy)."
     )
 
     @field_validator("name")

@@ -71,6 +71,19 @@ class ArchivalSettings(BaseSettings):
         default="sql.gz",
         description="sql.gz (plain SQL, gzip: the seed's), sql.zst (plain SQL, zstd) or dump (pg_dump -Fc).",
     )
+    archival_second_copy_grace_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="How long the stream may wait in all for a sponsor's second copy before dropping it "
+        "(the run ends archived, degraded), on top of ARCHIVAL_SECOND_COPY_MAX_SLOWDOWN of its time.",
+    )
+    archival_second_copy_max_slowdown: float = Field(
+        default=0.15,
+        ge=0,
+        le=10,
+        description="The share of the stream's time a slow second copy may add to the first (0.15: 15%); "
+        "beyond it and the grace period the second copy is dropped, never the first.",
+    )
     archival_task_retries: int = Field(default=3, ge=0, le=10, description="Retries per task.")
     archival_retry_delay_seconds: float = Field(
         default=10.0, ge=0, description="First retry delay; later ones grow exponentially, with jitter."

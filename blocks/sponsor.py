@@ -56,6 +56,31 @@ class SponsorArchival(Block):
         description="Name of the Secret block holding the admin URL of a scratch PostgreSQL server for this "
         "sponsor's restore drills (never production); unset: drills are not configured here.",
     )
+    copy2_name: str | None = Field(
+        default=None, description="Second copy: its name in logs, doctor and --copy (default copy2)."
+    )
+    copy2_backups_bucket_block: str | None = Field(
+        default=None,
+        description="Second copy: name of the S3Bucket block for its backups (another region, account or "
+        "provider); with copy2_audit_logs_bucket_block, every archive is written to both destinations.",
+    )
+    copy2_audit_logs_bucket_block: str | None = Field(
+        default=None, description="Second copy: name of the S3Bucket block for its own chain of logs."
+    )
+    copy2_aws_credentials_block: str | None = Field(
+        default=None,
+        description="Second copy: name of its AwsCredentials block; default its backups S3Bucket block's "
+        "credentials, else the first copy's identity (never sent to another provider's endpoint).",
+    )
+    copy2_region: str | None = Field(
+        default=None, description="Second copy: its region; default the first's."
+    )
+    copy2_endpoint_url: str | None = Field(
+        default=None, description="Second copy: the endpoint of another S3-compatible provider; unset: AWS."
+    )
+    copy2_sse_kms_key_id: str | None = Field(
+        default=None, description="Second copy: its KMS key ARN for SSE-KMS; unset means SSE-S3 (AES256)."
+    )
 
 
 @dataclass(frozen=True)
@@ -73,6 +98,9 @@ class SponsorBlockValues:
     enable_s3_backup_archival: bool | None = None
     sse_kms_key_id: str | None = None
     drill_database_url: SecretStr | None = None
+    copy2: dict[str, str | None] | None = None  # its second destination's settings (blocks/second_copy.py)
+    copy2_credentials: Any = None
+    copy2_credentials_source: str = ""
 
 
 def load_sponsor_block(name: str) -> SponsorBlockValues:
@@ -92,6 +120,7 @@ def load_sponsor_block(name: str) -> SponsorBlockValues:
     drill = (
         _load(Secret, block.drill_database_url_secret, "secret") if block.drill_database_url_secret else None
     )
+    copy2, copy2_credentials, copy2_source = _second_copy(block)
     return SponsorBlockValues(
         sponsor=block.sponsor,
         name=name,
@@ -104,6 +133,44 @@ def load_sponsor_block(name: str) -> SponsorBlockValues:
         enable_s3_backup_archival=block.enable_s3_backup_archival,
         sse_kms_key_id=block.sse_kms_key_id,
         drill_database_url=SecretStr(drill.get()) if drill else None,
+        copy2=copy2,
+        copy2_credentials=copy2_credentials,
+        copy2_credentials_source=copy2_source,
+    )
+
+
+def _second_copy(block: SponsorArchival) -> tuple[dict[str, str | None], Any, str]:
+    """The second copy's settings the block names (bucket blocks loaded), its credentials, their source."""
+    backups = (
+        _load(S3Bucket, block.copy2_backups_bucket_block, "s3-bucket")
+        if block.copy2_backups_bucket_block
+        else None
+    )
+    audit = (
+        _load(S3Bucket, block.copy2_audit_logs_bucket_block, "s3-bucket")
+        if block.copy2_audit_logs_bucket_block
+        else None
+    )
+    credentials, source = None, ""
+    if block.copy2_aws_credentials_block:
+        credentials = _load(AwsCredentials, block.copy2_aws_credentials_block, "aws-credentials")
+        source = f"block aws-credentials/{block.copy2_aws_credentials_block}"
+    elif backups is not None and _has_identity(backups.credentials):
+        credentials, source = backups.credentials, f"block s3-bucket/{block.copy2_backups_bucket_block}"
+    values = {
+        "name": block.copy2_name,
+        "region": block.copy2_region,
+        "endpoint_url": block.copy2_endpoint_url,
+        "backups_bucket": backups.bucket_name if backups else None,
+        "audit_logs_bucket": audit.bucket_name if audit else None,
+        "sse_kms_key_id": block.copy2_sse_kms_key_id,
+    }
+    return values, credentials, source
+
+
+def _has_identity(credentials: Any) -> bool:
+    return credentials is not None and bool(
+        getattr(credentials, "aws_access_key_id", None) or getattr(credentials, "profile_name", None)
     )
 
 

@@ -128,7 +128,28 @@ def backup_markdown(record: dict, endpoint: str | None) -> str:
         f"- **Rows:** {rows_text(record.get('table_counts'))}",
         f"- **Flow run:** {run_link(record.get('flow_run_id'))}",
     ]
+    lines[3:3] = second_copy_lines(record)
     return "\n".join(lines) + "\n"
+
+
+def second_copy_lines(record: dict) -> list[str]:
+    """The second destination, where the sponsor has one: where it landed, or why not (degraded)."""
+    second = record.get("second_copy")
+    if not second:
+        return []
+    if second.get("status") == "archived":
+        lock = (
+            f", locked until {second['object_lock_retain_until']}"
+            if second.get("object_lock_retain_until")
+            else ""
+        )
+        return [
+            f"- **Second copy ({second['name']}):** {_key(second.get('backup_location'))}{lock}; "
+            f"its log {_key(second.get('log_location'))}"
+        ]
+    return [
+        f"- **Second copy ({second['name']}):** ⚠️ not archived, the run is degraded: {second.get('error')}"
+    ]
 
 
 def log_markdown(record: dict) -> str:
@@ -151,6 +172,7 @@ def log_markdown(record: dict) -> str:
             f"- **Rows:** {rows_text(record.get('table_counts'))}",
             f"- **Upload:** {_upload_text(record)}",
         ]
+    lines += second_copy_lines(record)
     lines.append(f"- **This log:** {_key(record.get('log_location'))}")
     if record.get("log_upload_error"):
         lines.append(f"- **Log upload:** {record['log_upload_error']}")

@@ -76,8 +76,8 @@ class SponsorParameters(BaseModel):
     )
     sponsor_block: Text = field(
         "Sponsor block",
-        "Name of this sponsor's hht-sponsor-archival block (its buckets, database secret, credentials "
-        "and flag); a block of another sponsor is refused. Empty: none.",
+        "Name of this sponsor's hht-sponsor-archival block (its buckets, second copy, database secret, "
+        "credentials and flag); a block of another sponsor is refused. Empty: none.",
     )
     deployment: Deployment = field(
         "Application deployment",

@@ -1,5 +1,8 @@
 """One sponsor's pipeline: check_flag, then dump | compress | upload (streamed) -> tag -> roles -> write_log.
 
+With a second copy, the stream uploads to both destinations and ``copy2`` finishes
+the second (tasks/second_copy.py) before the first copy's log is written.
+
 Kept apart from the flow's signature so the flow module reads as its
 parameters, and this one as what happens; whatever happens, write_log runs.
 """
@@ -30,6 +33,7 @@ from hht_archival.stopping import RunStopped
 from hht_archival.unorchestrated import ArchivalFailed, ArchivalStopped, stopped_sentence
 from tasks.check_flag import check_flag
 from tasks.roles import store_roles
+from tasks.second_copy import second_copy_record, start_second_copy
 from tasks.stream import archive_stream
 from tasks.tag import tag
 from tasks.write_log import write_log
@@ -114,15 +118,19 @@ def _run(run: Run) -> dict[str, Any]:
 def _archive_enabled(run: Run) -> dict[str, Any]:
     config, names = run.config, run.names
     steps: list[StepRecord] = []
+    second = None
     try:
         # One parent task: it starts the dump's task run before compress's and upload's (tasks/stream.py).
         streamed = run.step(archive_stream)(config, names)
         steps += streamed.steps
         sha256 = streamed.packed.sha256
+        second = start_second_copy(run, streamed, sha256)  # beside the first copy's tag and roles
         tagged = _timed(steps, "tag", lambda: run.step(tag)(config, names, sha256))
         roles = _timed(steps, "roles", lambda: run.step(store_roles)(config, names, streamed.dumped.roles))
     except Exception as exc:
         run.note(steps=steps)
+        if second is not None:
+            second.wait()  # the first copy failed: the run fails; its second copy's steps end first
         _fail(run, exc, upload=True)
     except RunStopped:
         run.note(steps=steps)
@@ -144,6 +152,11 @@ def _archive_enabled(run: Run) -> dict[str, Any]:
         table_counts=streamed.dumped.table_counts,
         steps=steps,
     )
+    started = time.monotonic()
+    copy2 = second_copy_record(run, streamed, second)  # its failure degrades the run, never fails it
+    if copy2 is not None:
+        steps.append(StepRecord(step="copy2", seconds=round(time.monotonic() - started, 3)))
+        run.note(second_copy=copy2, degraded=copy2.error if copy2.status == "failed" else None, steps=steps)
     final, path = _write_log(run, upload=True)
     if final.status == "failed":
         raise ArchivalFailed(

@@ -20,6 +20,7 @@ from hht_archival.progress import human_size
 TITLES = {
     ("archive", "failed"): ("archiving failed", "archiving works again"),
     ("archive", "anomalous"): ("an anomalous backup was archived", "backups look normal again"),
+    ("archive", "degraded"): ("the second copy of a backup failed", "both copies are archived again"),
     ("archive", "stale"): ("no successful archive within the expected time", "archiving resumed"),
     ("drill", "failed"): ("the restore drill failed", "the restore drill passes again"),
     ("drill", "stale"): ("no passing restore drill within the expected time", "a restore drill passed again"),
@@ -36,6 +37,11 @@ ADVICE = {
         "the backup is archived and nothing was lost. Check that {s}'s {e} database URL points at the right "
         "database and that no table was truncated; if the shrink is expected, the recent backups become the "
         "new baseline after a few runs."
+    ),
+    ("archive", "degraded"): (
+        "the backup is archived at its first destination and intact; only the second copy named above is "
+        "missing. Check that destination (hht-archival doctor --sponsor {s}), then the next archive writes "
+        "both copies; hht-archival verify --copies --sponsor {s} compares them."
     ),
     ("drill", "failed"): (
         "read the drill report (Prefect UI artifact restore-drill-{s}-{e}); hht-archival verify "

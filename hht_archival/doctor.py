@@ -9,7 +9,8 @@ This module holds the rows' shape, their order and the report; the checks
 themselves are by subject: doctor_settings (the flag, the database URL, the
 buckets, as the run resolves them), doctor_access (AWS identity, the log
 chain's reads), doctor_buckets (each bucket's settings and the probe),
-doctor_database (PostgreSQL, pg_dump) and doctor_schedules (Prefect).
+doctor_database (PostgreSQL, pg_dump), doctor_schedules (Prefect) and
+doctor_copies (a second destination, checked as the first).
 Which sponsors are checked, resolved as their runs resolve them, is
 doctor_targets'.
 """
@@ -24,6 +25,7 @@ from blocks.flag import FlagDecision
 from hht_archival.adapters import s3
 from hht_archival.doctor_access import check_chain_read, check_identity
 from hht_archival.doctor_buckets import check_bucket
+from hht_archival.doctor_copies import check_second_copy
 from hht_archival.doctor_database import check_database
 from hht_archival.doctor_schedules import check_drills, check_scheduled_runs
 from hht_archival.doctor_settings import check_settings
@@ -70,6 +72,7 @@ def run_checks(config: SponsorConfig, flag: FlagDecision) -> list[Check]:
             exists = check_bucket(client, config, label, bucket, add, provision)
             if exists and bucket == config.audit_logs_bucket:
                 check_chain_read(client, config, add)
+    check_second_copy(config, add, provision)
     check_database(config, add)
     check_scheduled_runs(config.sponsor, add)
     check_drills(config, add)

@@ -19,14 +19,21 @@ from hht_archival.naming import DEPLOYMENT_LOGS_PREFIX
 from hht_archival.progress import announce, human_size
 
 log = logging.getLogger(__name__)
+DEGRADED_STATE = "Degraded"  # archived at the first copy, not at the second (tasks/second_copy.py)
 
 
 def report_finished_run(config, result: dict[str, Any]) -> Any:
     """The archive flow's return value: an archived run is checked and reported (an anomalous one ends
-    Completed, named Anomalous); a skipped run (flag off) says nothing."""
+    Completed, named Anomalous; a degraded one Degraded); a skipped run (flag off) says nothing."""
     if result.get("status") != "archived":
         return result
-    return final_state(result, report_archived(config, result))
+    anomalies = report_archived(config, result)
+    if result.get("degraded"):  # one copy of two archived: Completed, named Degraded, with the sentence
+        from prefect.states import Completed
+
+        message = "; ".join([result["degraded"], *(a.sentence for a in anomalies)])
+        return Completed(name=DEGRADED_STATE, message=message, data=result)
+    return final_state(result, anomalies)
 
 
 def report_failed_run(config, failure: Exception) -> None:
@@ -77,7 +84,9 @@ def report_archived(config, record: dict[str, Any]) -> list[Anomaly]:
         "anomalies": [a.as_dict() for a in anomalies],
     }
     problem = "; ".join(a.sentence for a in anomalies) or None
-    checked = {"failed": None, "anomalous": problem}
+    # A degraded run (the second copy failed) is its own incident, naming the destination; the next
+    # run that lands both copies resolves it.
+    checked = {"failed": None, "anomalous": problem, "degraded": record.get("degraded")}
     # An anomalous backup meets the expectation (it is archived) but is not a good one to name later.
     _tell(
         config.sponsor,

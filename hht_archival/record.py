@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from hht_archival.copy_record import SecondCopyRecord
+
 if TYPE_CHECKING:
     from blocks.config import SponsorConfig
     from hht_archival.naming import RunNames
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
 # 3: roles_location, roles_sha256 (the roles object beside the backup); older logs lack them
 # 4: object_lock_retain_until (each object's own compliance retention, where the bucket locks)
 # 5: settings_sources (where the sponsor's database, buckets, region and identity came from)
-SCHEMA_VERSION = 5
+# 6: copy_name, second_copy, degraded (a second destination: hht_archival/copy_record.py)
+SCHEMA_VERSION = 6
 NOT_CONFIGURED = "not-configured"
 LOCAL_ONLY = "local-only"
 
@@ -88,6 +91,15 @@ class DeploymentLog(BaseModel):
     finished_at: str | None = None
     error: str | None = None
     log_upload_error: str | None = None
+    copy_name: str = Field(
+        default="primary", description="Which copy this log is of: primary, or the second's name."
+    )
+    second_copy: SecondCopyRecord | None = Field(
+        default=None, description="The second destination's outcome (in the first copy's and the local log)."
+    )
+    degraded: str | None = Field(
+        default=None, description="Why an archived run is degraded: its second copy failed, named."
+    )
     previous_log: str | None = Field(
         default=None, description="Key of the previous uploaded log of this sponsor and environment."
     )
@@ -134,6 +146,7 @@ HEAD_FACTS = {
     "started-at": "started_at",
     "finished-at": "finished_at",
     "error": "error",
+    "degraded": "degraded",
 }
 _HEAD_TEXT_LIMIT = 400  # S3 keeps 2 KB of metadata per object, keys included
 

@@ -21,6 +21,7 @@ from hht_archival import alert_events
 from hht_archival.drill_setting import drill_expectation, last_drill_cell
 from hht_archival.incidents import open_in
 from hht_archival.progress import human_size
+from hht_archival.status_copies import copies_cell
 
 HISTORY = 7  # backups the trend's median is taken over
 
@@ -36,6 +37,7 @@ class StatusRow:
     size: int | None = None
     trend: str | None = None
     location: str | None = None
+    copies: str = "one"  # a second destination's state (hht_archival/status_copies.py)
     last_drill: str = "unknown"
     chain: str = "unknown"
     expectations: str = "unknown"
@@ -58,6 +60,7 @@ class StatusRow:
             self.archival,
             archive,
             size,
+            self.copies,
             self.last_drill,
             self.chain,
             self.expectations,
@@ -70,6 +73,7 @@ HEADER = [
     "archival",
     "last archive",
     "size (trend)",
+    "copies",
     "last drill",
     "chain",
     "expectations",
@@ -85,6 +89,8 @@ def build_row(
     stay for 7 years), but nothing is expected of it and nothing about it needs attention."""
     row = StatusRow(config.sponsor, config.environment, "enabled" if enabled else "disabled")
     _archive_columns(config, row)
+    row.copies, behind = copies_cell(config, row.last_archive)
+    row.attention = row.attention or behind
     if ledgers is None:
         row.last_drill = row.expectations = "needs the Prefect server (PREFECT_API_URL)"
         row.chain = _walked(walked) or row.expectations

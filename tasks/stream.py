@@ -1,5 +1,9 @@
 """stream: dump, compress and upload at once, joined by bounded pipes; a retry restarts all three.
 
+With a second copy (blocks/second_copy.py), compress feeds two uploads
+through a tee (hht_archival/adapters/tee.py, where the back-pressure policy
+is): the second upload's failure ends only the second copy, never the stream.
+
 Why one parent task: the three overlap (the archive takes about as long as
 pg_dump alone, not the sum of the steps) and hold only the pipes' bytes in
 memory and nothing on disk. They still show as their own task runs in the UI,
@@ -30,6 +34,7 @@ from prefect.runtime import task_run
 from prefect.states import State
 
 from blocks.config import SponsorConfig
+from blocks.second_copy import at_copy
 from hht_archival import stopping
 from hht_archival.adapters.codecs import Compressed
 from hht_archival.adapters.pg_dump import DumpResult
@@ -40,6 +45,7 @@ from hht_archival.record import StepRecord
 from tasks import archival_task
 from tasks.compress import compress
 from tasks.dump import dump, dump_tags
+from tasks.second_stream import SecondStream, second_copy_outcome, second_copy_sink, settle
 from tasks.upload import upload
 
 PIPE_CAPACITY = 8 * 1024 * 1024  # per pipe: enough to keep every stage busy, small enough to stay flat
@@ -52,6 +58,7 @@ class Streamed:
     sent: StreamUpload
     steps: list[StepRecord]
     attempts: int  # 1, or more when the stream was restarted from pg_dump
+    second: SecondStream | None = None  # the second copy's upload, where the sponsor has one
 
 
 @archival_task(name="stream")
@@ -59,15 +66,19 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
     suffix = f"{config.sponsor}-{config.environment}"
     keep_memory_flat()
     raw, packed = BoundedPipe(PIPE_CAPACITY), BoundedPipe(PIPE_CAPACITY)
+    tee = second_copy_sink(config, packed)  # None: one copy; else compress feeds both uploads
+    pipes = (raw, packed) if tee is None else (raw, packed, tee.second)
     dump_running = threading.Event()
     stages = {
         "dump": (dump, (config, raw, dump_running)),
-        "compress": (compress, (config, raw, packed)),
-        "upload": (upload, (config, names, packed)),
+        "compress": (compress, (config, raw, tee or packed)),
+        "upload": (upload, (config, names, packed, tee)),
     }
+    if tee is not None:
+        stages["upload-copy2"] = (upload, (at_copy(config, 2), names, tee.second, tee))
     started = time.monotonic()
     futures = {}
-    with stopping.on_stop(lambda stop: _fail_pipes(stop, raw, packed)):
+    with stopping.on_stop(lambda stop: _fail_pipes(stop, *pipes)):
         try:
             stopping.check()
             for name, (stage, args) in stages.items():
@@ -75,12 +86,15 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
                 if name == "dump":
                     options["tags"] = dump_tags()
                 futures[name] = stage.with_options(**options).submit(*args)
-                futures[name].wrapped_future.add_done_callback(_abort_stream_on_failure(name, raw, packed))
+                # The second copy's failure stops only the second copy; any other stops the stream.
+                stops = (tee.second,) if name == "upload-copy2" else pipes
+                futures[name].wrapped_future.add_done_callback(_abort_stream_on_failure(name, *stops))
                 if name == "dump":
                     _wait_until_running(dump_running, futures[name])
-            wait(list(futures.values()))
+            wait([future for name, future in futures.items() if name != "upload-copy2"])
+            second = settle(tee, futures.pop("upload-copy2")) if tee is not None else None
         except stopping.RunStopped as stop:  # this thread was waiting here when the signal came
-            _fail_pipes(stop, raw, packed)
+            _fail_pipes(stop, *pipes)
             wait(list(futures.values()))  # seconds: pg_dump is killed, the multipart upload aborted
             raise
     outcomes = {name: _outcome(future) for name, future in futures.items()}
@@ -93,9 +107,16 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
         dumped=outcomes["dump"],
         packed=outcomes["compress"],
         sent=outcomes["upload"],
-        steps=[StepRecord(step="stream", seconds=seconds, detail="dump | compress | upload, overlapped")],
+        steps=[StepRecord(step="stream", seconds=seconds, detail=_detail(tee))],
         attempts=task_run.run_count or 1,
+        second=None if tee is None else second_copy_outcome(config, tee, second),
     )
+
+
+def _detail(tee) -> str:
+    if tee is None:
+        return "dump | compress | upload, overlapped"
+    return f"dump | compress | upload to 2 copies, overlapped; {tee.waited:.1f} s waited for the second"
 
 
 def _fail_pipes(stop: BaseException, *pipes: BoundedPipe) -> None:

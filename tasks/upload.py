@@ -12,6 +12,7 @@ from blocks.config import SponsorConfig
 from hht_archival.adapters import s3
 from hht_archival.adapters.codecs import FORMATS
 from hht_archival.adapters.pipe import BoundedPipe, failing
+from hht_archival.adapters.tee import Tee
 from hht_archival.naming import RunNames
 from hht_archival.progress import announce, human_size
 from tasks import archival_task
@@ -20,7 +21,11 @@ PROGRESS_EVERY_SECONDS = 10.0
 
 
 @archival_task(name="upload")
-def upload(config: SponsorConfig, names: RunNames, source: BoundedPipe) -> s3.StreamUpload:
+def upload(
+    config: SponsorConfig, names: RunNames, source: BoundedPipe, tee: Tee | None = None
+) -> s3.StreamUpload:
+    """``tee``: with a second copy, the first copy's upload says when it landed, the second's waits for it."""
+    second = tee is not None and source is tee.second
     started = last_report = time.monotonic()
     location = f"s3://{config.backups_bucket}/{names.backup_key}"
 
@@ -43,7 +48,10 @@ def upload(config: SponsorConfig, names: RunNames, source: BoundedPipe) -> s3.St
             tags=names.retention_tags("database-backup"),
             content_type=FORMATS[config.backup_format].content_type,
             on_part=report,
+            before_complete=tee.wait_for_first if second else None,
         )
+    if tee is not None and not second:
+        tee.first_landed()
     announce(
         "upload: %s to %s in %.1f s (%s, %d retries; %s)",
         human_size(sent.size),

@@ -42,12 +42,7 @@ def write_log(
     record = record.model_copy(update={"finished_at": utc_now_iso()})
     if upload:
         try:
-            record = call_retrying(
-                lambda: _upload(config, names, record),
-                config.task_retries,
-                config.retry_delay_seconds,
-                lambda message, *args: announce("write_log: " + message, *args),
-            )
+            record = upload_log(config, names, record)
         except Exception as exc:
             reason = one_sentence(exc)
             record = record.model_copy(
@@ -61,6 +56,19 @@ def write_log(
     path = write_local_log(config.log_dir, names.log_filename, record.to_json())
     announce("write_log: %s (S3: %s)", path, record.log_location)
     return record, path
+
+
+def upload_log(config: SponsorConfig, names: RunNames, record: DeploymentLog) -> DeploymentLog:
+    """Upload the log to ``config``'s audit bucket, in its chain; retried on transient failures.
+
+    Also the second copy's log (flows/second_copy.py), with ``config`` at that copy: its own chain.
+    """
+    return call_retrying(
+        lambda: _upload(config, names, record),
+        config.task_retries,
+        config.retry_delay_seconds,
+        lambda message, *args: announce("write_log: " + message, *args),
+    )
 
 
 def _upload(config: SponsorConfig, names: RunNames, record: DeploymentLog) -> DeploymentLog:

@@ -22,7 +22,9 @@ PASSWORD = SCRAM_PASSWORD
 # Recognisable AWS secrets: moto does not check signatures, so any values sign requests it accepts.
 AWS_SECRET = "hhtSECRETkey/0123456789abcdefGHIJKLmnopQRSTuv"
 AWS_TOKEN = "hhtSESSIONtoken0123456789+abcdefGHIJKLmnopQRSTuvwxyz=="
-SECRETS = (PASSWORD, "Hunter2", AWS_SECRET, "hhtSECRETkey", AWS_TOKEN, "hhtSESSIONtoken")
+COPY2_SECRET = "hhtCOPY2secret/9876543210zyxwvuTSRQPonmlkJIHG"  # the second destination's own key
+SECRETS = (PASSWORD, "Hunter2", AWS_SECRET, "hhtSECRETkey", AWS_TOKEN, "hhtSESSIONtoken", COPY2_SECRET)
+COPY2_BUCKETS = ("hht-diary-backups-titan-dr", "hht-diary-audit-logs-titan-dr")
 
 
 def _watch_pg_dump(found: dict, stop: threading.Event, port: int) -> None:
@@ -43,9 +45,10 @@ def _watch_pg_dump(found: dict, stop: threading.Event, port: int) -> None:
 
 
 def test_no_secret_reaches_argv_pg_dumps_environment_output_logs_artifacts_or_s3(
-    s3, scram_cluster, tmp_path, prefect_server
+    s3, moto_server, scram_cluster, tmp_path, prefect_server
 ):
     url = scram_cluster.url("diary", password=PASSWORD)
+    moto_server.make_buckets(*COPY2_BUCKETS)  # a second copy with keys of its own: never shown either
     found: dict = {}
     stop = threading.Event()
     watcher = threading.Thread(target=_watch_pg_dump, args=(found, stop, scram_cluster.port), daemon=True)
@@ -75,6 +78,10 @@ def test_no_secret_reaches_argv_pg_dumps_environment_output_logs_artifacts_or_s3
                 "PGPASSWORD": PASSWORD,
                 "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
                 "AWS_SESSION_TOKEN": AWS_TOKEN,
+                "ARCHIVAL_COPY2_BACKUPS_BUCKET": COPY2_BUCKETS[0],
+                "ARCHIVAL_COPY2_AUDIT_LOGS_BUCKET": COPY2_BUCKETS[1],
+                "ARCHIVAL_COPY2_AWS_ACCESS_KEY_ID": "AKIACOPY2",
+                "ARCHIVAL_COPY2_AWS_SECRET_ACCESS_KEY": COPY2_SECRET,
             },
         )
     finally:
@@ -92,7 +99,7 @@ def test_no_secret_reaches_argv_pg_dumps_environment_output_logs_artifacts_or_s3
         assert b"PGPASSFILE=" in environ
     log_text = log_files(tmp_path / "logs" / SPONSOR)[0].read_text()
     log = json.loads(log_text)
-    assert log["status"] == "archived"
+    assert log["status"] == "archived" and log["second_copy"]["status"] == "archived", log
     assert "dbname=diary" in log["database"] and "password=***" in log["database"]
     key = log["backup_location"].split("/", 3)[3]
     head = s3.head_object(Bucket=BACKUPS, Key=key)

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -59,13 +60,22 @@ class BoundedPipe:
         self._on_failure: list[Callable[[], object]] = []
         self._changed = threading.Condition()
 
-    def put(self, chunk: bytes) -> None:
-        """Add a chunk, waiting while the pipe is full; raises ``StreamAborted`` once failed."""
+    def put(self, chunk: bytes, timeout: float | None = None) -> bool:
+        """Add a chunk, waiting while the pipe is full; raises ``StreamAborted`` once failed.
+
+        With ``timeout``, give up after that many seconds of a full pipe and return False
+        (the second copy's pipe: hht_archival/adapters/tee.py); otherwise True.
+        """
         if not chunk:
-            return
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
             while self._bytes and self._bytes + len(chunk) > self.capacity and self._error is None:
-                self._changed.wait()
+                if deadline is None:
+                    self._changed.wait()
+                elif not self._changed.wait(max(0.0, deadline - time.monotonic())):
+                    if self._error is None and time.monotonic() >= deadline:
+                        return False
             if self._error is not None:
                 raise StreamAborted(self._error)
             if self._closed:
@@ -74,6 +84,7 @@ class BoundedPipe:
             self._bytes += len(chunk)
             self.peak_bytes = max(self.peak_bytes, self._bytes)
             self._changed.notify_all()
+        return True
 
     def close(self) -> None:
         """The producer's promise that the stream is complete and verified."""

@@ -71,6 +71,7 @@ def upload_stream(
     plan: PartPlan | None = None,
     tags: Mapping[str, str] | None = None,
     on_part: Callable[[StreamUpload], None] | None = None,
+    before_complete: Callable[[], None] | None = None,
 ) -> StreamUpload:
     """Upload a stream to ``bucket/key``, encrypted, with every request's body checked by S3.
 
@@ -83,6 +84,8 @@ def upload_stream(
     afterwards. If the stream fails (``StreamAborted``) or S3 does, the
     multipart upload is aborted: nothing ever appears at ``key`` but a whole
     object. ``tags`` are set as the object is created, so it is never untagged.
+    ``before_complete`` runs just before the object would appear at ``key``; if
+    it raises, nothing does (a second copy waits there for the first: tee.py).
     """
     plan = plan or plan_parts()
     extra = {**encryption_args(kms_key_id), "Metadata": dict(metadata), "ContentType": content_type}
@@ -111,6 +114,8 @@ def upload_stream(
                 del buffer[:size]
                 if on_part is not None:
                     on_part(sent)
+        if before_complete is not None:
+            before_complete()
         if upload_id is None:
             checksum = _b64(hashlib.sha256(buffer).digest())
             reply = _call(

@@ -39,7 +39,7 @@ def _client_config() -> Config:
     )
 
 
-def make_client(region: str, credentials: Any = None):
+def make_client(region: str, credentials: Any = None, endpoint_url: str | None = None):
     """An S3 client: from a prefect-aws AwsCredentials block, a sponsor's own keys, else boto3's chain.
 
     boto3's chain reads keys, profiles and roles, and ``AWS_ENDPOINT_URL`` /
@@ -48,12 +48,14 @@ def make_client(region: str, credentials: Any = None):
     what the block's own client parameters set (endpoint, a botocore config) wins.
     A process reuses a client for the same region, the same credentials object
     and the same AWS environment: building one loads botocore's service model
-    (about 60 ms here), and a run used to do it once per step.
+    (about 60 ms here), and a run used to do it once per step. ``endpoint_url``
+    (a second copy at another provider: blocks/second_copy.py) wins over the environment's.
     """
-    key = (region, id(credentials), tuple(os.environ.get(name) for name in _CLIENT_ENVIRONMENT))
+    environment = tuple(os.environ.get(name) for name in _CLIENT_ENVIRONMENT)
+    key = (region, id(credentials), endpoint_url, environment)
     with _clients_lock:
         if key not in _clients:  # the credentials object is kept with its client, so its id stays its own
-            _clients[key] = (credentials, _build_client(region, credentials))
+            _clients[key] = (credentials, _build_client(region, credentials, endpoint_url))
         return _clients[key][1]
 
 
@@ -73,12 +75,13 @@ _clients: dict[tuple, tuple[Any, Any]] = {}
 _clients_lock = threading.Lock()
 
 
-def _build_client(region: str, credentials: Any):
+def _build_client(region: str, credentials: Any, endpoint_url: str | None = None):
+    endpoint = {"endpoint_url": endpoint_url} if endpoint_url else {}
     if credentials is None:
-        return boto3.session.Session(region_name=region).client("s3", config=_client_config())
+        return boto3.session.Session(region_name=region).client("s3", config=_client_config(), **endpoint)
     if not hasattr(credentials, "aws_client_parameters"):  # a sponsor's own keys (blocks/binding.AwsKeys)
-        return credentials.get_boto3_session(region).client("s3", config=_client_config())
-    params = credentials.aws_client_parameters.get_params_override()
+        return credentials.get_boto3_session(region).client("s3", config=_client_config(), **endpoint)
+    params = {**credentials.aws_client_parameters.get_params_override(), **endpoint}
     config = _client_config().merge(params.pop("config")) if "config" in params else _client_config()
     session = credentials.get_boto3_session()
     return session.client("s3", region_name=session.region_name or region, config=config, **params)
@@ -87,7 +90,7 @@ def _build_client(region: str, credentials: Any):
 def client_for(config):
     """The S3 client of one sponsor's configuration (``region``, ``aws_credentials``, ``sponsor``)."""
     with translated(config.sponsor, "building its S3 client"):
-        return make_client(config.region, config.aws_credentials)
+        return make_client(config.region, config.aws_credentials, getattr(config, "endpoint_url", None))
 
 
 @dataclass(frozen=True)
@@ -101,12 +104,14 @@ class Identity:
 def identify(config) -> Identity:
     """Ask STS whose the credentials are; where the endpoint has none (some S3-compatible servers),
     check that S3 accepts them with a harmless listing. Raises the translated error if S3 refuses too."""
-    credentials = config.aws_credentials
+    credentials, endpoint = config.aws_credentials, getattr(config, "endpoint_url", None)
     try:
+        if endpoint:  # another provider's endpoint: no AWS STS to ask there
+            raise ValueError("no STS at a custom endpoint")
         session = credentials.get_boto3_session() if credentials else boto3.session.Session()
         return Identity(session.client("sts", region_name=config.region).get_caller_identity()["Arn"])
-    except S3_ERRORS as exc:
+    except (*S3_ERRORS, ValueError) as exc:
         sts_error = type(exc).__name__
     with translated(config.sponsor, "checking credentials"):
-        make_client(config.region, credentials).list_buckets()
+        make_client(config.region, credentials, endpoint).list_buckets()
     return Identity(None, sts_error)

@@ -16,6 +16,7 @@ from hht_archival.cli import (
     main,
     refuse_password_in_argv,
 )
+from hht_archival.cli.copies import copy_option
 from hht_archival.console import prepare_environment
 
 
@@ -33,8 +34,9 @@ from hht_archival.console import prepare_environment
     show_default=True,
     help="Show only the newest N, each with its SHA-256 and retain-until; 0 for all.",
 )
+@copy_option()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
+def list_archive(sponsor, environment, since, logs, limit, copy, as_json) -> None:
     """The catalogue of a sponsor's archived backups (or logs), newest first.
 
     Each backup is shown with its roles object (the roles its objects refer to,
@@ -44,6 +46,7 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
 
     Example: hht-archival list --sponsor titan --since 2026-01-01
     """
+    from blocks.second_copy import at_copy
     from hht_archival.adapters import s3
     from hht_archival.catalogue import add_details, list_entries
     from hht_archival.errors import ArchivalError
@@ -52,6 +55,7 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
     config = None
     try:
         [config] = configs_for(sponsor, None, None)
+        config = at_copy(config, copy)
         client = s3.client_for(config)
         bucket = config.audit_logs_bucket if logs else config.backups_bucket
         entries = list_entries(
@@ -124,6 +128,7 @@ def list_archive(sponsor, environment, since, logs, limit, as_json) -> None:
     is_flag=True,
     help="Create missing roles with the LOGIN they were archived with (default: NOLOGIN).",
 )
+@copy_option()
 def restore(
     sponsor,
     environment,
@@ -134,6 +139,7 @@ def restore(
     request_glacier_restore,
     no_owner,
     login_roles,
+    copy,
 ) -> None:
     """Download a backup, verify its SHA-256, and only then restore it into a database.
 
@@ -146,6 +152,7 @@ def restore(
     """
     import tempfile
 
+    from blocks.second_copy import at_copy
     from hht_archival.adapters import s3
     from hht_archival.errors import ArchivalError
     from hht_archival.restore import restore_backup
@@ -154,6 +161,7 @@ def restore(
     config = None
     try:
         [config] = configs_for(sponsor, environment, None)
+        config = at_copy(config, copy)
         client = s3.client_for(config)
         with tempfile.TemporaryDirectory(prefix="hht-restore-", dir=config.work_dir) as work:
             done = restore_backup(
@@ -196,8 +204,19 @@ def restore(
     is_flag=True,
     help="With --logs: ask Glacier to restore the logs in cold storage, so a later run can check them.",
 )
+@click.option(
+    "--copies",
+    is_flag=True,
+    help="Compare the two copies of every backup (read back, SHA-256) instead; exit 1 if one differs.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="With --copies: only backups from this day on (YYYY-MM-DD).",
+)
+@copy_option("With --logs: which copy's chain: 1, 2, or the second destination's name.")
 @click.option("--debug", is_flag=True, help="Show Prefect's logs and full tracebacks.")
-def verify(sponsor, environment, backup, logs, request_glacier_restore, debug) -> None:
+def verify(sponsor, environment, backup, logs, request_glacier_restore, copies, since, copy, debug) -> None:
     """Restore drill: restore a backup into a throwaway database and check it against the record.
 
     Needs the sponsor's drill scratch server, the admin URL of a scratch
@@ -211,14 +230,32 @@ def verify(sponsor, environment, backup, logs, request_glacier_restore, debug) -
     cold storage are named (their own links cannot be read until restored);
     --request-glacier-restore asks for them.
 
+    With --copies: read back both copies of every backup (of --since on) of a
+    sponsor with a second destination and compare their SHA-256 with each other
+    and with the recorded one; a copy that differs or is missing is named; exit
+    1 then.
+
     Examples: hht-archival verify --sponsor titan   (with TITAN_ARCHIVAL_DRILL_DATABASE_URL set)
               hht-archival verify --logs --sponsor titan --environment production
+              hht-archival verify --copies --sponsor titan --since 2026-12-01
     """
+    if copies:
+        from hht_archival.cli.copies import verify_copies
+
+        verify_copies(sponsor, environment, since.date() if since else None)
+        return
     if logs:
         from hht_archival.cli.chain import verify_logs
 
-        verify_logs(sponsor, environment, request_glacier_restore)
+        verify_logs(sponsor, environment, request_glacier_restore, copy)
         return
+    if copy not in ("1", "primary"):
+        fail(
+            "The restore drill restores the first copy; to restore the second, use hht-archival restore "
+            f"--copy {copy} into a scratch database, and verify --copies to compare both copies.",
+            None,
+            EXIT_BAD_INPUT,
+        )
     prepare_environment(debug)
     from blocks.defaults import environment_or_default, sponsor_or_home
     from hht_archival.engine import start_prefect_api

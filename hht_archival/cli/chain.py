@@ -13,7 +13,11 @@ import click
 from hht_archival.cli import EXIT_FAILED, configs_for, fail, fail_on
 
 
-def verify_logs(sponsor: str | None, environment: str, request_glacier_restore: bool) -> None:
+def verify_logs(
+    sponsor: str | None, environment: str, request_glacier_restore: bool, copy: str = "1"
+) -> None:
+    """The chain of one copy's audit bucket (``copy``: 1, 2 or the second's name), whole on its own."""
+    from blocks.second_copy import at_copy
     from hht_archival.adapters import s3
     from hht_archival.chain_verify import request_restores, verify_chain
     from hht_archival.errors import ArchivalError
@@ -22,6 +26,7 @@ def verify_logs(sponsor: str | None, environment: str, request_glacier_restore: 
     config = None
     try:
         [config] = configs_for(sponsor, environment, None)
+        config = at_copy(config, copy)
         client = s3.client_for(config)
         report = verify_chain(client, config.audit_logs_bucket, config.environment, config.sponsor)
         if request_glacier_restore and report.cold:

@@ -47,6 +47,11 @@ def print_run_end(record: dict) -> None:
     print_log(record)
     if not record.get("s3_archival_enabled"):
         click.echo(LOG_LOCAL_ONLY)
+    second = record.get("second_copy")
+    if second and second.get("status") == "archived":
+        click.echo(f"Second copy {second['where']}: {second['backup_location']}")
+    if record.get("degraded"):
+        click.echo(f"⚠️  Archived, degraded: {record['degraded']}")
     emit_outputs(record)
     if record.get("local_log"):
         click.echo(f"Local log: {record['local_log']}")

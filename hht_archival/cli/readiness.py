@@ -75,13 +75,16 @@ def doctor(sponsor, environment, sponsor_block, manifest, as_json) -> None:
 def provision(sponsor, environment, dry_run, object_lock, years, yes) -> None:
     """Create or bring up to date a sponsor's two buckets, as doctor checks them.
 
-    Idempotent, and it never weakens: a longer retention, a compliance lock or
-    another lifecycle rule already there stays. For development, staging and
+    With a second copy (ARCHIVAL_COPY2_*), its two buckets too, each at its own
+    destination with its own identity, region and KMS key. Idempotent, and it
+    never weakens: a longer retention, a compliance lock or another lifecycle
+    rule already there stays. For development, staging and
     sponsors without Terraform.
 
     Example: hht-archival provision --sponsor titan --dry-run
     """
     prepare_environment(debug=False)
+    from blocks.second_copy import at_copy
     from hht_archival.adapters import s3
     from hht_archival.doctor_targets import refuse_a_likely_typo
     from hht_archival.errors import ArchivalError
@@ -92,13 +95,14 @@ def provision(sponsor, environment, dry_run, object_lock, years, yes) -> None:
     try:
         refuse_a_likely_typo(sponsor, "hht-archival provision --sponsor {sponsor}")  # before creating
         [config] = configs_for(sponsor, environment, None)
-        client = s3.client_for(config)
-        buckets = (config.backups_bucket, config.audit_logs_bucket)
+        sides = [config, at_copy(config, 2)] if config.second else [config]  # each copy's own buckets
+        buckets = [bucket for side in sides for bucket in (side.backups_bucket, side.audit_logs_bucket)]
         changes = [
             change
-            for bucket in buckets
+            for side in sides
+            for bucket in (side.backups_bucket, side.audit_logs_bucket)
             for change in plan_bucket(
-                client, bucket, config.region, config.sse_kms_key_id, lock, config.sponsor
+                s3.client_for(side), bucket, side.region, side.sse_kms_key_id, lock, side.sponsor
             )
         ]
     except ArchivalError as exc:  # worded by the layer that failed (S3: s3_errors.translate)

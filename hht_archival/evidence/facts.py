@@ -65,6 +65,7 @@ class RunFact:
     error: str | None = None
     anomalies: list[str] = field(default_factory=list)  # as its run's check finds them
     problems: list[str] = field(default_factory=list)  # the bucket and the log disagree
+    degraded: str | None = None  # its second copy failed (the sentence its log records)
 
     @property
     def day(self) -> date:
@@ -170,6 +171,7 @@ def _from_log(log_key: str, stamp: str, chain: ChainReport) -> RunFact:
     counts = record.get("table_counts")
     run.table_counts = counts if isinstance(counts, dict) else None
     run.error = record.get("error")
+    run.degraded = record.get("degraded")
     parts = record.get("upload_parts")
     if status == "archived":
         run.checksum = (

@@ -13,6 +13,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from hht_archival.evidence.copies import second_copy_html
 from hht_archival.progress import human_size
 
 _CSS = """
@@ -42,6 +43,7 @@ def render(facts: dict[str, Any], charts: dict[str, str]) -> str:
         *(f'<div class="chart" id="chart-{escape(name)}">{svg}</div>' for name, svg in charts.items()),
         _backups(facts["backups"]),
         _chain(facts["chain"]),
+        second_copy_html(facts.get("second_copy")),
         _drills(facts["drills"]),
         _incidents(facts["incidents"], facts["sources"]["prefect_server"]),
         _gaps(facts["gaps"]),
@@ -92,6 +94,8 @@ def _backups(backups: list[dict]) -> str:
         deployment = "; ".join(f"{k}: {v}" for k, v in b["deployment"].items()) or "—"
         remarks = [*(f'<span class="warn">anomalous: {escape(a)}</span>' for a in b["anomalies"])]
         remarks += [f'<span class="bad">{escape(p)}</span>' for p in b["problems"]]
+        if b.get("degraded"):
+            remarks.append(f'<span class="warn">degraded: {escape(b["degraded"])}</span>')
         if b["log_read"] != "read":
             remarks.append(escape(f"log {b['log_read']}"))
         rows.append(

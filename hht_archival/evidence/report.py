@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from hht_archival.evidence import incidents as evidence_incidents
+from hht_archival.evidence.copies import second_copy_facts
 from hht_archival.evidence.facts import gather, thaw_command
 from hht_archival.evidence.server import server_history
 from hht_archival.landed import write_json
@@ -88,6 +89,7 @@ def _facts(config, first, last, now, gathered, found, server, deployments) -> di
             "incidents": len(incidents),
             "gap_days": sum(g["days"] for g in gaps),
             "problems": sum(len(r.problems) for r in runs),
+            "degraded_runs": sum(bool(r.degraded) for r in runs),
         },
         "backups": [r.as_dict() for r in backups],
         "failed_runs": [r.as_dict() for r in runs if r.status == "failed"],
@@ -104,6 +106,7 @@ def _facts(config, first, last, now, gathered, found, server, deployments) -> di
         "drills": [d.as_dict() for d in drills],
         "incidents": [i.as_dict() for i in incidents],
         "gaps": gaps,
+        "second_copy": second_copy_facts(config, first, last, runs),
         "notes": gathered.notes,
     }
 
