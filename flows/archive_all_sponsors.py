@@ -81,13 +81,18 @@ def _summary_row(run: SponsorRun, outcome: Any) -> dict[str, Any]:
         "sha256": record.get("backup_sha256"),
         "location": record.get("backup_location", "not-configured"),
         "seconds": round(seconds, 2),
-        "reason": (f"started again: {restarted}" if restarted else None)
-        if isinstance(outcome, dict)
-        else one_sentence(outcome),
+        "reason": _archived_reason(record, restarted) if isinstance(outcome, dict) else one_sentence(outcome),
         "local_log": record.get("local_log") or getattr(outcome, "log_path", None) and str(outcome.log_path),
         "flow_run": record.get("flow_run_id"),
         "log": record,  # the whole JSON log, for the command line; not in the summary artifact
     }
+
+
+def _archived_reason(record: dict, restarted: str | None) -> str | None:
+    """What the row of a sponsor that archived still has to say: a restart, a second copy that failed."""
+    notes = [f"started again: {restarted}" if restarted else None]
+    notes.append(f"degraded: {record['degraded']}" if record.get("degraded") else None)
+    return "; ".join(note for note in notes if note) or None
 
 
 def _run_name() -> str:

@@ -136,3 +136,18 @@ def test_the_deployment_log_reads_as_sentences_without_json_or_nulls(status):
             "- **Size:** 12.3 MiB (12,894,211 bytes)" in shown and "| public.diary_entries | 500 |" in shown
         )
         assert "- **Upload:** one request, none repeated" in shown
+
+
+def test_a_nights_row_names_a_degraded_sponsor_and_a_restart():
+    """archive-summary: a sponsor archived at its first copy only says so, beside a restart it needed."""
+    from blocks.manifest import ManifestSettings, SponsorRun
+    from flows.archive_all_sponsors import _summary_row
+    from flows.fan_out import RESTARTED
+
+    settings = ManifestSettings(path="sponsors.yaml", default_region="eu-west-1")
+    run = SponsorRun("titan", "production", settings)
+    degraded = "the second copy (offsite) was not archived: its destination did not answer"
+    row = _summary_row(run, {**RECORD, "degraded": degraded, RESTARTED: "its first run r1 crashed (x)"})
+    assert row["status"] == "archived"
+    assert row["reason"] == f"started again: its first run r1 crashed (x); degraded: {degraded}"
+    assert _summary_row(run, RECORD)["reason"] is None
