@@ -9,7 +9,11 @@ the flow's dump | compress | upload functions on plain threads, no Prefect.
 All are run alternately, ROUNDS times each, on the same database, against an
 S3 server (moto_server, its own process) on loopback; medians are printed
 with their ratio to bare pg_dump, the bytes the stream held and the temporary
-disk. A second table times the command's start-up with no Prefect server
+disk. Where the CPU went is printed too (benchmarks/cpu_usage.py: the command
+and pg_dump, PostgreSQL's backends, moto_server and the Prefect server, from
+/proc; and the stream's own stages from its JSON log), beside the command run
+with ARCHIVAL_RECORD_ROW_COUNTS=false (what counting the rows in the dump's
+snapshot costs). A second table times the command's start-up with no Prefect server
 configured (a fresh HOME, as on a CI runner, and a used one) against
 `python -c "import prefect"`, on a 1,000-row database. The flow's memory per
 dump size is measured by memory_flat.py, the all-sponsors flow's per-sponsor
@@ -38,6 +42,7 @@ from boto3.s3.transfer import TransferConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cpu_usage import CpuMeter  # noqa: E402
 from diary_database import build_database, drop_database, plain_dump_size  # noqa: E402
 from hht_archival_command import StartupTimer, run_command  # noqa: E402
 
@@ -144,22 +149,32 @@ def main() -> None:
         }
         times: dict[str, list[float]] = {"bare pg_dump > /dev/null": [], "seed pipeline": []}
         times.update({f"stages only {fmt}": [] for fmt in args.formats})
-        times.update({"command --enable": [], "command --disable": []})
+        times.update({"command --enable": [], "command --enable, no row counts": [], "command --disable": []})
         streams: list[float] = []
         sizes: dict[str, int] = {}
         peak_disk: list[int] = []
         peaks: list[int] = []
+        cpu: dict[str, list[dict[str, float]]] = {"bare pg_dump": [], "command --enable": []}
+        stream_cpu: list[str] = []
         with PrefectServer() as server:
             env = {**command_env, **server.env(), "DATABASE_URL": url}
+            meter = CpuMeter(url, {"moto_server": moto.pid, "Prefect server": server._proc.pid})
             run_command(["--disable"], env)  # the server's first run registers the flow: not measured
             for round_ in range(args.rounds):
-                times["bare pg_dump > /dev/null"].append(bare_pg_dump(url))
+                seconds, used = meter.measure(lambda: bare_pg_dump(url))
+                times["bare pg_dump > /dev/null"].append(seconds)
+                cpu["bare pg_dump"].append(used)
                 times["seed pipeline"].append(seed_pipeline(url, work, client, peak_disk))
                 for fmt in args.formats:
                     times[f"stages only {fmt}"].append(ours(url, ours_client, fmt, sizes, peaks))
-                seconds, record = run_command(["--enable"], env)
+                (seconds, record), used = meter.measure(lambda: run_command(["--enable"], env))
                 times["command --enable"].append(seconds)
-                streams.append(next(step["seconds"] for step in record["steps"] if step["step"] == "stream"))
+                cpu["command --enable"].append(used)
+                stream = next(step for step in record["steps"] if step["step"] == "stream")
+                streams.append(stream["seconds"])
+                stream_cpu.append(stream["detail"].split("CPU s: ")[-1])
+                uncounted = {**env, "ARCHIVAL_RECORD_ROW_COUNTS": "false"}  # what the snapshot's count costs
+                times["command --enable, no row counts"].append(run_command(["--enable"], uncounted)[0])
                 times["command --disable"].append(run_command(["--disable"], env)[0])
                 print(
                     f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()),
@@ -185,6 +200,12 @@ def main() -> None:
         best = min(statistics.median(times[f"stages only {fmt}"]) for fmt in args.formats)
         print(f"seed pipeline / the archive through the command: {seed / archive:.1f}x")
         print(f"seed pipeline / fastest stages-only format: {seed / best:.1f}x")
+        print("\nwhere the CPU went (median CPU-seconds while it ran, from /proc; 2 cores = 2 s per second)")
+        for name, rounds in cpu.items():
+            medians = {part: statistics.median(r[part] for r in rounds) for part in rounds[0]}
+            parts = ", ".join(f"{part} {seconds:.2f}" for part, seconds in medians.items())
+            print(f"  {name}: {parts}")
+        print(f"  the command's stream, from its JSON log (CPU s per round): {'; '.join(stream_cpu)}")
         startup.report()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(

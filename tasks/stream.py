@@ -107,16 +107,26 @@ def archive_stream(config: SponsorConfig, names: RunNames) -> Streamed:
         dumped=outcomes["dump"],
         packed=outcomes["compress"],
         sent=outcomes["upload"],
-        steps=[StepRecord(step="stream", seconds=seconds, detail=_detail(tee))],
+        steps=[StepRecord(step="stream", seconds=seconds, detail=_detail(tee, outcomes))],
         attempts=task_run.run_count or 1,
         second=None if tee is None else second_copy_outcome(config, tee, second),
     )
 
 
-def _detail(tee) -> str:
+def _detail(tee, outcomes: dict) -> str:
+    """What the stream did, and the CPU seconds each part of it took (hht_archival/adapters/cpu.py)."""
+    dumped, packed, sent = outcomes["dump"], outcomes["compress"], outcomes["upload"]
+    cpu = [
+        *([f"pg_dump {dumped.pg_dump_cpu:.2f}"] if dumped.pg_dump_cpu is not None else []),
+        f"reading it {dumped.reader_cpu:.2f}",
+        f"compress and SHA-256 {packed.cpu:.2f}",
+        f"upload {sent.cpu:.2f}",
+    ]
+    cpu_text = f"CPU s: {', '.join(cpu)}"
     if tee is None:
-        return "dump | compress | upload, overlapped"
-    return f"dump | compress | upload to 2 copies, overlapped; {tee.waited:.1f} s waited for the second"
+        return f"dump | compress | upload, overlapped; {cpu_text}"
+    waited = f"{tee.waited:.1f} s waited for the second"
+    return f"dump | compress | upload to 2 copies, overlapped; {waited}; {cpu_text}"
 
 
 def _fail_pipes(stop: BaseException, *pipes: BoundedPipe) -> None:

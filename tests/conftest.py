@@ -32,8 +32,8 @@ from tests.support.s3server import AWS_ENV_UNSET, MotoS3, aws_env, s3_client
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
 # The files that take longest (1.5-2.5 minutes each, on the 2-core machine), collected first: with
-# `--dist loadfile` (bin/test) xdist hands files to its workers in collection order, so one of these
-# collected last would run alone at the end while the other workers sit idle.
+# `--dist loadfile --no-loadscope-reorder` (bin/test) xdist hands files to its workers in collection
+# order, so one of these collected last would run alone at the end while the other workers sit idle.
 LONGEST_FIRST = ("test_deployments.py", "test_lost_worker.py", "test_alerts.py", "test_stopping.py")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,6 +105,13 @@ def test_enabled_run_against_a_prefect_server_archives_and_writes_github_outputs
     )
     assert "/backup-staging-" in log["backup_location"]
     assert "Traceback" not in done.stdout + done.stderr
+    # The log says where the stream's time went: each part's CPU seconds, pg_dump's own included.
+    [stream] = [step for step in log["steps"] if step["step"] == "stream"]
+    assert re.search(
+        r"CPU s: pg_dump \d+\.\d\d, reading it \d+\.\d\d, compress and SHA-256 \d+\.\d\d, "
+        r"upload \d+\.\d\d$",
+        stream["detail"],
+    ), stream
 
     api = prefect_server.api_url
     runs = api_request(

@@ -12,9 +12,10 @@ the SHA-256 is of the bytes that go to S3, which is what an auditor can check.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -48,6 +49,7 @@ class Compressed:
     size: int  # bytes sent on to S3
     sha256: str  # of those bytes
     raw_size: int  # bytes pg_dump wrote
+    cpu: float = 0.0  # CPU seconds of the thread that compressed and hashed them
 
 
 class HashingWriter:
@@ -81,10 +83,11 @@ def compress_stream(source: BoundedPipe, fmt: BackupFormat, out: BoundedPipe) ->
     failure both pipes are failed: pg_dump stops, and the upload aborts instead
     of completing.
     """
+    started = time.thread_time()
     with failing(source, out):
         result = _compress(source, fmt, HashingWriter(PipeWriter(out)))
     out.close()
-    return result
+    return replace(result, cpu=time.thread_time() - started)
 
 
 def _compress(chunks: Iterable[bytes], fmt: BackupFormat, hashing: HashingWriter) -> Compressed:

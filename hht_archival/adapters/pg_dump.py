@@ -16,10 +16,12 @@ from __future__ import annotations
 import fcntl
 import subprocess
 import threading
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 
 from hht_archival import stopping
+from hht_archival.adapters.cpu import process_cpu_at_exit
 from hht_archival.adapters.pg_failures import classify_failure, scrub
 from hht_archival.adapters.pg_inspect import count_table_rows
 from hht_archival.adapters.pg_roles import read_roles
@@ -38,6 +40,8 @@ class DumpResult:
     size: int  # bytes pg_dump wrote
     table_counts: dict[str, int] | None = None  # rows per table, in the dump's own snapshot
     roles: DatabaseRoles | None = None  # the roles the dumped objects refer to, in the same snapshot
+    pg_dump_cpu: float | None = None  # CPU seconds of the pg_dump process (None where /proc is not)
+    reader_cpu: float = 0.0  # CPU seconds of the thread moving its output into the pipe
 
 
 def stream_dump(
@@ -122,13 +126,16 @@ def _stream_dump(
             out.when_failed(conn.cancel)
         _widen_pipe(proc.stdout)
         stderr = _Background(_read_tail, proc.stderr)
+        reading = time.thread_time()
         try:
             size, head, tail = _copy_output(proc.stdout, out)
         except BaseException:
             proc.kill()  # a later stage failed: no one will read the rest
             raise
         finally:
+            reader_cpu = time.thread_time() - reading
             proc.stdout.close()
+            pg_dump_cpu = process_cpu_at_exit(proc.pid)
             proc.wait()
         if counter:
             counter.join()  # before the connection, and with it the snapshot, is closed
@@ -148,7 +155,13 @@ def _stream_dump(
         raise classify_failure(
             scrub(str(counter.error), database_url), 1, sponsor, lock_wait_seconds
         ) from None
-    return DumpResult(size=size, table_counts=counter.value if counter else None, roles=roles)
+    return DumpResult(
+        size=size,
+        table_counts=counter.value if counter else None,
+        roles=roles,
+        pg_dump_cpu=pg_dump_cpu,
+        reader_cpu=reader_cpu,
+    )
 
 
 def _copy_output(stdout, out: BoundedPipe) -> tuple[int, bytes, bytes]:

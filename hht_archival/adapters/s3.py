@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -56,6 +57,7 @@ class StreamUpload:
     retries: int = 0
     peak_buffered: int = 0
     checksum_confirmed: bool = False  # the store answered with the same checksum (False: it gave none)
+    cpu: float = 0.0  # CPU seconds of the thread that sent it (part checksums, requests)
 
 
 def upload_stream(
@@ -93,6 +95,7 @@ def upload_stream(
         extra["Tagging"] = urlencode(dict(tags))
     sent = StreamUpload()
     upload_id = None
+    started = time.thread_time()
     try:
         buffer = bytearray()
         parts: list[dict] = []
@@ -132,6 +135,7 @@ def upload_stream(
             sent.checksum_confirmed = confirm_checksum(
                 reply, "ChecksumSHA256", checksum, sponsor, bucket, key
             )
+            sent.cpu = time.thread_time() - started
             return sent
         parts.append(_send_part(client, sent, bucket, key, upload_id, len(parts) + 1, buffer))
         reply = _call(
@@ -145,6 +149,7 @@ def upload_stream(
         part_crcs = b"".join(base64.b64decode(part["ChecksumCRC32"]) for part in parts)
         composite = _b64(crc32(part_crcs).to_bytes(4, "big"))  # what S3 answers: CRC32 of the parts' CRC32s
         sent.checksum_confirmed = confirm_checksum(reply, "ChecksumCRC32", composite, sponsor, bucket, key)
+        sent.cpu = time.thread_time() - started
         return sent
     except BaseException as exc:
         if upload_id is not None:
