@@ -13,13 +13,15 @@ from pathlib import Path
 
 import psycopg
 
+from tests.support.workers import descendants  # the same /proc walk the fleet tests use
+
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def process_tree_cpu(pid: int) -> float:
     """User + system seconds of ``pid``, its live descendants, and the children they reaped."""
     total = 0.0
-    for member in [pid, *_descendants(pid)]:
+    for member in [pid, *descendants(pid)]:
         try:
             fields = _stat(member)
         except OSError:
@@ -30,22 +32,6 @@ def process_tree_cpu(pid: int) -> float:
 
 def _stat(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                children.setdefault(int(_stat(int(entry.name))[1]), []).append(int(entry.name))
-            except OSError:
-                continue
-    found, waiting = [], list(children.get(pid, []))
-    while waiting:
-        child = waiting.pop()
-        found.append(child)
-        waiting.extend(children.get(child, []))
-    return found
 
 
 def postmaster_pid(url: str) -> int:
