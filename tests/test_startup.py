@@ -66,8 +66,12 @@ def test_the_enabled_run_without_a_server_starts_every_time_on_a_busy_machine(
     s3, seeded_db, tmp_path, fresh_home, busy_core
 ):
     """Two runs in a row from a fresh HOME while another process keeps a core busy: both archive. The
-    first starts the new home's Prefect database (a copy of the migrated one), the second starts on
-    it (every later run)."""
+    first starts the new home's Prefect database, the second starts on it (every later run).
+
+    That database is a copy of the one Prefect migrated for this version
+    (hht_archival/embedded_database.py), never the template itself, and current:
+    Prefect's own `prefect server database upgrade` leaves its schema and revision
+    exactly as they were."""
     env = {**fresh_home, "DATABASE_URL": seeded_db, "ENABLE_S3_BACKUP_ARCHIVAL": "true"}
     for attempt in range(2):
         log_dir = tmp_path / f"logs-{attempt}"
@@ -85,18 +89,6 @@ def test_the_enabled_run_without_a_server_starts_every_time_on_a_busy_machine(
         runs = conn.execute("SELECT name, state_type FROM flow_run").fetchall()
     assert runs == [("archive-titan-production", "COMPLETED")] * 2, "the runs did not go through Prefect"
 
-
-def test_a_new_home_gets_prefects_database_migrated_and_prefects_own_upgrade_finds_nothing_to_do(
-    s3, seeded_db, tmp_path, fresh_home
-):
-    """The embedded API's database on a new home is a copy of the one Prefect migrated for this
-    version (hht_archival/embedded_database.py), never the template itself, and current: Prefect's own
-    `prefect server database upgrade` leaves its schema and revision exactly as they were."""
-    env = {**fresh_home, "DATABASE_URL": seeded_db, "ENABLE_S3_BACKUP_ARCHIVAL": "true"}
-    done = run_cli("run", "--sponsor", "titan", env=env, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-    database = Path(fresh_home["PREFECT_HOME"]) / "prefect.db"
     before = _schema(database)
     assert before["revision"] == _schema(template_path())["revision"]
     upgrade = subprocess.run(
@@ -109,10 +101,8 @@ def test_a_new_home_gets_prefects_database_migrated_and_prefects_own_upgrade_fin
     )
     assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
     assert _schema(database) == before
-    with sqlite3.connect(template_path()) as template:
-        assert template.execute("SELECT count(*) FROM flow_run").fetchone() == (
-            0,
-        )  # the run went to the copy
+    with sqlite3.connect(template_path()) as template:  # the runs went to the copy
+        assert template.execute("SELECT count(*) FROM flow_run").fetchone() == (0,)
 
 
 def _schema(database: Path) -> dict:
