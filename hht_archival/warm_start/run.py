@@ -16,6 +16,7 @@ import runpy
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 
@@ -55,6 +56,7 @@ def become_run(job: Job) -> None:
     os.chdir(request["directory"])
     os.environ.clear()
     os.environ.update(request["environment"])
+    tempfile.tempdir = None  # found again from the run's TMPDIR, not the one the server may have cached
     sys.argv = [sys.argv[0], *request["arguments"]]
     sys.path[0] = os.getcwd()  # as `python -m` puts the working directory first
     forget_our_modules()
