@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import resource
-from pathlib import Path
 
 import psycopg
 
+from hht_archival.adapters.cpu import stat_fields
 from tests.support.workers import descendants  # the same /proc walk the fleet tests use
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -23,22 +23,18 @@ def process_tree_cpu(pid: int) -> float:
     total = 0.0
     for member in [pid, *descendants(pid)]:
         try:
-            fields = _stat(member)
+            fields = stat_fields(member)
         except OSError:
             continue  # ended meanwhile: its parent's cutime has it once reaped
         total += sum(int(value) for value in fields[11:15]) / _TICK  # utime, stime, cutime, cstime
     return total
 
 
-def _stat(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
 def postmaster_pid(url: str) -> int:
     """The PostgreSQL server's main process: the parent of a backend."""
     with psycopg.connect(url) as conn:
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    return int(_stat(backend)[1])
+    return int(stat_fields(backend)[1])
 
 
 def children_cpu() -> float:

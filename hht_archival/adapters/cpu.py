@@ -17,7 +17,12 @@ def process_cpu_at_exit(pid: int) -> float | None:
     """Wait for ``pid`` to exit without reaping it, then its user + system CPU seconds; None if unknown."""
     try:
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat_fields(pid)
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
     except (OSError, AttributeError, ValueError, IndexError):
         return None
+
+
+def stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command's name (which may hold spaces): [0] state, [1] ppid, [11] utime..."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -135,7 +135,6 @@ def upload_stream(
             sent.checksum_confirmed = confirm_checksum(
                 reply, "ChecksumSHA256", checksum, sponsor, bucket, key
             )
-            sent.cpu = time.thread_time() - started
             return sent
         parts.append(_send_part(client, sent, bucket, key, upload_id, len(parts) + 1, buffer))
         reply = _call(
@@ -149,7 +148,6 @@ def upload_stream(
         part_crcs = b"".join(base64.b64decode(part["ChecksumCRC32"]) for part in parts)
         composite = _b64(crc32(part_crcs).to_bytes(4, "big"))  # what S3 answers: CRC32 of the parts' CRC32s
         sent.checksum_confirmed = confirm_checksum(reply, "ChecksumCRC32", composite, sponsor, bucket, key)
-        sent.cpu = time.thread_time() - started
         return sent
     except BaseException as exc:
         if upload_id is not None:
@@ -157,6 +155,8 @@ def upload_stream(
         if isinstance(exc, ClientError | BotoCoreError):
             raise translate(exc, sponsor, f"upload to s3://{bucket}/{key}") from exc
         raise
+    finally:
+        sent.cpu = time.thread_time() - started
 
 
 def _send_part(client, sent: StreamUpload, bucket, key, upload_id, number: int, body: bytearray) -> dict:

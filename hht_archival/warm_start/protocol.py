@@ -17,6 +17,7 @@ user can enter, never on a command line.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
 
@@ -69,8 +70,6 @@ def _received(connection: socket.socket) -> bytes:
 
 
 def _close(descriptor: int) -> None:
-    import os
-
     try:
         os.close(descriptor)
     except OSError:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from hht_archival.warm_start.protocol import PID, REFUSED, STATUS, receive_request, send_reply
-from hht_archival.warm_start.run import Job, become_run
+from hht_archival.warm_start.run import Job, become_run, forget_our_modules
 
 # What a flow run imports before and while it runs, beyond our own modules (those come from the
 # deployed commit, never from here). A module missing from this list is only imported in the run.
@@ -89,8 +89,6 @@ def _preload() -> None:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - an optional module costs its run the import, nothing else
             print(f"hht-archival: warm start could not preload {name}: {exc}", file=sys.stderr)
-    from hht_archival.warm_start.run import forget_our_modules
-
     forget_our_modules()  # in case a library above imported one of ours
 
 
