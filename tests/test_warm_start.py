@@ -151,7 +151,7 @@ def test_a_signal_to_the_run_reaches_the_forked_process_and_nothing_stays_runnin
     run_id, client = _start_run(prefect_server, probe_deployment, path, tmp_path, sleep=60)
     forked = int(_probe_line(client)["pid"])
     os.killpg(client.pid, signal.SIGTERM)  # what Prefect's worker sends a run it stops
-    client.wait(timeout=30)
+    client.communicate(timeout=30)  # read what the run still writes: a full pipe would hold it up
     assert client.returncode != 0
     assert _gone(forked)
     assert _state(prefect_server, run_id) != "RUNNING"
