@@ -20,6 +20,7 @@ dump size is measured by memory_flat.py, the all-sponsors flow's per-sponsor
 cost by orchestration_overhead.py.
 
 Usage: .venv/bin/python benchmarks/pipeline_speed.py [--rows 2000000] [--rounds 3] [--formats sql.gz]
+                                                     [--busy-core]
        (DATABASE_URL: an admin URL of the PostgreSQL server to use)
 """
 
@@ -111,7 +112,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=list(FORMATS))
+    parser.add_argument(
+        "--busy-core", action="store_true", help="another process spins for the whole run (a loaded machine)"
+    )
     args = parser.parse_args()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy_core else None
+    try:
+        _measure(args)
+    finally:
+        if spinner:
+            spinner.kill()
+
+
+def _measure(args) -> None:
 
     from tests.support.prefectserver import PrefectServer
 
@@ -213,7 +226,11 @@ def main() -> None:
             f"our stream: {max(peaks) / 2**20:.1f} MiB; temporary disk: ours 0 (streamed, no file), "
             f"the seed's at least {max(peak_disk) / 1e6:.0f} MB (benchmarks/memory_flat.py: RSS per size)"
         )
-        print("2-core machine; moto_server on loopback takes CPU of its own during uploads.")
+        load = "one core kept busy by another process" if args.busy_core else "no added load"
+        print(
+            f"{os.cpu_count()}-core machine, {load}; moto_server on loopback takes CPU of its own "
+            "during uploads."
+        )
     finally:
         moto.terminate()
         shutil.rmtree(work, ignore_errors=True)

@@ -97,26 +97,30 @@ def upload_stream(
     upload_id = None
     started = time.thread_time()
     try:
-        buffer = bytearray()
+        pending = _PartBuffer(plan.size_of(1))
         parts: list[dict] = []
         for chunk in chunks:
-            buffer += chunk
-            sent.peak_buffered = max(sent.peak_buffered, len(buffer))
-            while len(buffer) > plan.size_of(len(parts) + 1):  # more follows, so this part is full
-                if upload_id is None:
-                    upload_id = _call(
-                        sent,
-                        client.create_multipart_upload,
-                        Bucket=bucket,
-                        Key=key,
-                        ChecksumAlgorithm="CRC32",
-                        **extra,
-                    )["UploadId"]
-                size = plan.size_of(len(parts) + 1)
-                parts.append(_send_part(client, sent, bucket, key, upload_id, len(parts) + 1, buffer[:size]))
-                del buffer[:size]
-                if on_part is not None:
-                    on_part(sent)
+            view = memoryview(chunk)
+            while view:
+                if pending.full:  # and more follows, so it is not the last part: send it
+                    if upload_id is None:
+                        upload_id = _call(
+                            sent,
+                            client.create_multipart_upload,
+                            Bucket=bucket,
+                            Key=key,
+                            ChecksumAlgorithm="CRC32",
+                            **extra,
+                        )["UploadId"]
+                    parts.append(
+                        _send_part(client, sent, bucket, key, upload_id, len(parts) + 1, pending.data)
+                    )
+                    pending.empty(plan.size_of(len(parts) + 1))
+                    if on_part is not None:
+                        on_part(sent)
+                view = pending.fill(view)
+                sent.peak_buffered = max(sent.peak_buffered, pending.held)
+        buffer = pending.data
         if before_complete is not None:
             before_complete()
         if upload_id is None:
@@ -126,7 +130,7 @@ def upload_stream(
                 client.put_object,
                 Bucket=bucket,
                 Key=key,
-                Body=bytes(buffer),
+                Body=buffer,
                 ChecksumAlgorithm="SHA256",
                 ChecksumSHA256=checksum,
                 **extra,
@@ -159,7 +163,7 @@ def upload_stream(
         sent.cpu = time.thread_time() - started
 
 
-def _send_part(client, sent: StreamUpload, bucket, key, upload_id, number: int, body: bytearray) -> dict:
+def _send_part(client, sent: StreamUpload, bucket, key, upload_id, number: int, body) -> dict:
     checksum = _b64(crc32(body).to_bytes(4, "big"))
     reply = _call(
         sent,
@@ -168,12 +172,55 @@ def _send_part(client, sent: StreamUpload, bucket, key, upload_id, number: int, 
         Key=key,
         UploadId=upload_id,
         PartNumber=number,
-        Body=bytes(body),
+        Body=body,  # a bytearray goes out as it is; bytes would be copied onto the request's headers
         ChecksumCRC32=checksum,
     )
     sent.size += len(body)
     sent.parts = number
     return {"PartNumber": number, "ETag": reply["ETag"], "ChecksumCRC32": checksum}
+
+
+class _PartBuffer:
+    """One part's bytes, filled in place and sent as they are, then filled again.
+
+    Why: each byte is copied once on its way to the request, into memory that
+    stays mapped from part to part. Slicing a growing buffer and turning the
+    slice into bytes copied every part twice more, each time into fresh pages
+    the kernel had to zero. The buffer grows as the first part fills, so a
+    small stream holds only its own bytes.
+    """
+
+    def __init__(self, size: int):
+        self._size = size
+        self._buffer = bytearray()
+        self.filled = 0
+
+    @property
+    def full(self) -> bool:
+        return self.filled == self._size
+
+    @property
+    def held(self) -> int:
+        """Bytes of memory the buffer holds."""
+        return len(self._buffer)
+
+    @property
+    def data(self) -> bytearray:
+        """The bytes filled so far: the buffer itself, or a copy of its start (a last, shorter part)."""
+        return self._buffer if self.filled == len(self._buffer) else self._buffer[: self.filled]
+
+    def fill(self, view: memoryview) -> memoryview:
+        """Copy as much of ``view`` as fits; return what did not."""
+        taken = min(len(view), self._size - self.filled)
+        self._buffer[self.filled : self.filled + taken] = view[:taken]  # in place, or growing the first time
+        self.filled += taken
+        return view[taken:]
+
+    def empty(self, size: int) -> None:
+        """Start the next part, of ``size`` bytes (the plan grows the parts of a very large stream)."""
+        if size != self._size:
+            self._size, self._buffer = size, bytearray()
+        self.filled = 0
 
 
 def _call(sent: StreamUpload, operation, **kwargs) -> dict:
