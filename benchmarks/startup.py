@@ -7,7 +7,9 @@ for the whole benchmark, as on a shared runner): `python -c "import prefect"`;
 the enabled run on a fresh HOME as shipped (its database a copy of the one
 Prefect migrated for this version, hht_archival/embedded_database.py); the same
 with ARCHIVAL_PREFECT_DB_TEMPLATE=off (the server migrates from nothing, as
-before); and the disabled run (no engine). A 1,000-row database, moto_server on
+before); the same with ARCHIVAL_PREFECT_API_FORK=off (the server in a new
+interpreter that imports Prefect again, as before; hht_archival/forked_server.py);
+and the disabled run (no engine). A 1,000-row database, moto_server on
 loopback. Medians and their ratio to `import prefect` are printed.
 
 Usage: .venv/bin/python benchmarks/startup.py [--rounds 3] [--no-busy-core]
@@ -40,7 +42,7 @@ DB = "hht_bench_startup_fresh"
 VARIANTS = {
     "run --enable, fresh HOME (as shipped)": {},
     "run --enable, fresh HOME, migrating from nothing": {"ARCHIVAL_PREFECT_DB_TEMPLATE": "off"},
-    "run --enable, fresh HOME, copy not checked": {"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false"},
+    "run --enable, fresh HOME, API in a new interpreter": {"ARCHIVAL_PREFECT_API_FORK": "off"},
     "run --disable, fresh HOME (no engine)": {},
 }
 

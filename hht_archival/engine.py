@@ -5,14 +5,17 @@ it only when the first client asks, after this process has imported Prefect's
 whole server application just to launch it, and it gives up after the limit it
 read when Prefect was imported. Started here, the same server (Prefect's
 ``create_app``, ephemeral, no UI, on the same PREFECT_HOME database Prefect
-would use) imports while this process is still importing the flows, on a
-database already migrated where the home is new (embedded_database.py), and a
-server that cannot start becomes one sentence with the fix.
+would use) starts in a fork of this process, past Prefect's import
+(forked_server.py), while this process imports the flows, on a database
+already migrated where the home is new (embedded_database.py); a server that
+cannot start becomes one sentence with the fix. It starts only once the
+checks of the database and buckets passed: a run they stop starts nothing.
 A configured server (PREFECT_API_URL, a profile, prefect.toml) is used as is.
 
 What an embedded API cannot do: it lives as long as the command, so nothing
 that must outlive a run or be shared between machines lives in it (the archive
-lock is in the sponsor's database: flows/sponsor_lock.py). It runs in a session
+lock is in the sponsor's database: flows/sponsor_lock.py), and its runs send
+no heartbeats, which only a lasting server can watch. It runs in a session
 of its own, so a Ctrl-C at the terminal reaches the command, which then still
 has an API to record how its run ended (hht_archival/stopping.py).
 """
@@ -20,6 +23,8 @@ has an API to record how its run ended (hht_archival/stopping.py).
 from __future__ import annotations
 
 import atexit
+import contextlib
+import importlib
 import os
 import socket
 import subprocess
@@ -32,6 +37,7 @@ from pathlib import Path
 
 from hht_archival.console import DEFAULT_STARTUP_TIMEOUT_SECONDS, STARTUP_TIMEOUT_VARIABLE
 from hht_archival.errors import ArchivalError
+from hht_archival.forked_server import ForkedServer, may_fork
 
 _START_ATTEMPTS = 3  # a second command migrating the same new database at once can make the first exit
 _PASSED_TO_SERVER = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "PYTHONPATH")
@@ -97,14 +103,17 @@ class EmbeddedApi:
         self.timeout = timeout
         self.debug = debug
         self.url = ""
-        self.process: subprocess.Popen | None = None
-        self._output = Path(tempfile.mkstemp(prefix="hht-archival-prefect-api-", suffix=".log")[1])
+        self.process: subprocess.Popen | ForkedServer | None = None
+        descriptor, output = tempfile.mkstemp(prefix="hht-archival-prefect-api-", suffix=".log")
+        os.close(descriptor)  # the server opens it for itself
+        self._output = Path(output)
         self._started = 0.0
+        self._seeded = False
         self.ready = False
 
     def start(self) -> None:
         self._started = time.monotonic()
-        _seed_database()
+        self._seeded = _seed_database()
         self._spawn()
         # Prefect's own exit work (sending the run's last events and logs) runs first, at thread
         # shutdown; atexit hooks run after it, so the server outlives what is sent to it.
@@ -126,9 +135,24 @@ class EmbeddedApi:
             "PREFECT__SERVER_FINAL": "1",
             "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",  # no UI to list block types in
         }
+        if self._seeded:  # migrated by this Prefect version a moment ago (embedded_database.py): current
+            environment["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
         environment.pop("PREFECT_API_URL", None)
+        if may_fork():
+            self.process = ForkedServer.start(port, environment, None if self.debug else self._output)
+        else:
+            self.process = self._spawn_interpreter(port, environment)
+        # Prefect read its settings when it was imported: refresh them from the environment.
+        os.environ["PREFECT_API_URL"] = _embedded_url = self.url
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
+        _send_no_heartbeats()
+
+    def _spawn_interpreter(self, port: int, environment: dict[str, str]) -> subprocess.Popen:
+        """A new interpreter that imports Prefect again: where this process may not fork."""
         output = None if self.debug else self._output.open("ab")
-        self.process = subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-c", _SERVER_MAIN, "--factory", "prefect.server.api.server:create_app"]
             + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"],
             env=environment,
@@ -141,15 +165,12 @@ class EmbeddedApi:
         )
         if output is not None:
             output.close()
-        # Prefect read its settings when it was imported: refresh them from the environment.
-        os.environ["PREFECT_API_URL"] = _embedded_url = self.url
-        from prefect.context import refresh_global_settings_context
-
-        refresh_global_settings_context()
+        return process
 
     def wait_until_ready(self, whose: str) -> None:
         """Wait for the API's health check; retry a server that exited early; else one sentence."""
         attempts = 1
+        _import_what_the_first_run_needs()
         while time.monotonic() - self._started < self.timeout:
             assert self.process is not None
             code = self.process.poll()
@@ -192,15 +213,48 @@ class EmbeddedApi:
             self.process.wait()
 
 
-def _seed_database() -> None:
-    """A new PREFECT_HOME gets Prefect's database migrated already (embedded_database.py), not empty."""
+# Modules Prefect imports only when a flow run starts (fastapi's encoder for the run's parameters, the
+# task engine): imported while the API starts instead, when this process has nothing else to do.
+_FIRST_RUN_IMPORTS = ("fastapi.encoders", "prefect.task_engine", "prefect.concurrency.sync")
+
+
+def _import_what_the_first_run_needs() -> None:
+    for name in _FIRST_RUN_IMPORTS:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def _send_no_heartbeats() -> None:
+    """Flow runs on this API send no heartbeats: no one else can read them, and each run paid for them.
+
+    Heartbeats let a lasting server tell a run whose machine was lost from a
+    quiet one (flows/lost_runs.py); this API ends with the command. Prefect's
+    engine stops its heartbeat thread at the end of every flow run by joining
+    it, and the thread sleeps in one-second steps: up to a second per run.
+    """
+    import prefect.context
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    current = prefect.context.GLOBAL_SETTINGS_CONTEXT
+    prefect.context.GLOBAL_SETTINGS_CONTEXT = prefect.context.SettingsContext(
+        profile=current.profile,
+        settings=current.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    )
+
+
+def _seed_database() -> bool:
+    """A new PREFECT_HOME gets Prefect's database migrated already (embedded_database.py), not empty.
+
+    True when the copy was placed now: its server need not check it.
+    """
     from prefect.settings import get_current_settings
 
     from hht_archival.embedded_database import enabled, prepare_template, seed_new_home
 
     url = get_current_settings().server.database.connection_url
-    if url is not None and enabled() and prepare_template() is not None:
-        seed_new_home(url.get_secret_value())
+    if url is None or not enabled() or prepare_template() is None:
+        return False
+    return seed_new_home(url.get_secret_value())
 
 
 def _healthy(api_url: str) -> bool:

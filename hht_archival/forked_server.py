@@ -1,0 +1,166 @@
+"""The embedded Prefect API in a fork of the command, which has imported Prefect already.
+
+Why: a new interpreter for the server spent its first 1-1.5 s importing
+Prefect again, the same modules this process had just imported, before it
+could import the server's application; on a new HOME that was most of the
+wait for the server. A fork shares those modules and starts at the server's
+own imports. It is Prefect's own server still (``create_app`` under uvicorn,
+as ``prefect server start`` runs it), in a session of its own, stopped by
+the kernel when the command dies (PR_SET_PDEATHSIG).
+
+A fork is taken only while this process has one thread (a fork copies only
+the thread that calls it, and a lock another thread held would stay held in
+the child); otherwise engine.py starts a new interpreter as before. The
+child's environment is Prefect's settings only, as the new interpreter's
+was; it holds a copy of the command's memory, as any fork does, and reads
+nothing of it but Prefect's modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+_GROUP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+SETTING = "ARCHIVAL_PREFECT_API_FORK"  # "off": the embedded API starts in a new interpreter, as before
+
+
+def may_fork() -> bool:
+    """Whether a fork is safe here and not turned off: Linux, one thread, no connection open.
+
+    A thread: see above. A connection (a socket): the child would hold it open
+    after the command closed it, and a PostgreSQL session with it.
+    """
+    return (
+        os.environ.get(SETTING, "").strip().lower() not in {"off", "0", "false", "no"}
+        and sys.platform == "linux"
+        and threading.current_thread() is threading.main_thread()
+        and threading.active_count() == 1
+        and len(os.listdir("/proc/self/task")) == 1  # no thread Python does not know of either
+        and not _sockets_open()
+    )
+
+
+def _sockets_open() -> bool:
+    for descriptor in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor, gone by now
+            if os.readlink(f"/proc/self/fd/{descriptor}").startswith("socket:"):
+                return True
+    return False
+
+
+class ForkedServer:
+    """What engine.EmbeddedApi needs of its server's process, as subprocess.Popen offers it."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    @classmethod
+    def start(cls, port: int, environment: dict[str, str], output: Path | None) -> ForkedServer:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # A Ctrl-C reaches the whole foreground group: until the child has left it, a signal must not
+        # find the command's own handlers there (they would stop a "run" in the child).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _GROUP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _serve(port, environment, output)  # never returns
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _GROUP_SIGNALS)  # the parent's: delivered now
+        return cls(pid)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired("the embedded Prefect API", timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+
+def _serve(port: int, environment: dict[str, str], output: Path | None) -> None:
+    """In the child: leave the command's session, streams and environment, run the server, never return."""
+    code = 1
+    try:
+        parent = os.getppid()
+        with contextlib.suppress(ValueError):
+            signal.set_wakeup_fd(-1)
+        for signum in _GROUP_SIGNALS:  # what was sent to the command's group meanwhile is dropped
+            signal.signal(signum, signal.SIG_IGN)
+        os.setsid()
+        for signum in _GROUP_SIGNALS:  # still blocked: from here a signal waits, then ends the server
+            signal.signal(signum, signal.SIG_DFL)
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the command ended before the line above took effect
+            os._exit(1)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _GROUP_SIGNALS)
+        _take_streams(output)
+        os.environ.clear()
+        os.environ.update(environment)
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()  # settings from the server's environment, not the command's
+        import uvicorn
+
+        uvicorn.run(
+            "prefect.server.api.server:create_app",
+            factory=True,
+            host="127.0.0.1",
+            port=port,
+            log_level="error",
+            lifespan="on",
+        )
+        code = 0
+    except SystemExit as exc:  # uvicorn exits so when it cannot bind or start the application
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _take_streams(output: Path | None) -> None:
+    """Standard input from /dev/null; output to the server's log file (kept where it cannot start)."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    if output is not None:
+        log = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
