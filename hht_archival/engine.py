@@ -215,7 +215,7 @@ class EmbeddedApi:
 
 # Modules Prefect imports only when a flow run starts (fastapi's encoder for the run's parameters, the
 # task engine): imported while the API starts instead, when this process has nothing else to do.
-_FIRST_RUN_IMPORTS = ("fastapi.encoders", "prefect.task_engine", "prefect.concurrency.sync")
+_FIRST_RUN_IMPORTS = ("fastapi.encoders", "prefect.task_engine", "prefect.concurrency.services")
 
 
 def _import_what_the_first_run_needs() -> None:

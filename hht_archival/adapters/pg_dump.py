@@ -175,8 +175,9 @@ def _copy_output(stdout, out: BoundedPipe) -> tuple[int, bytes, bytes]:
     less than half full, the reader waits a moment for pg_dump to write more.
     Why: pg_dump writes a few KiB at a time, and a reader woken for each write
     spent 0.4-0.6 CPU-seconds per 556 MB on a 2-core machine, CPU the backend
-    and the compressor were short of; pausing halved it. The pause is short
-    enough that pg_dump never finds the pipe full (benchmarks/pipeline_speed.py).
+    and the compressor were short of; pausing cut that by about 40%. The pause
+    is short enough that a pg_dump writing up to 250 MB/s does not find the
+    pipe full meanwhile (docs/figures.md).
     """
     fd = stdout.fileno()
     room = _widen_pipe(stdout)
