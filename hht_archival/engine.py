@@ -37,7 +37,7 @@ from pathlib import Path
 
 from hht_archival.console import DEFAULT_STARTUP_TIMEOUT_SECONDS, STARTUP_TIMEOUT_VARIABLE
 from hht_archival.errors import ArchivalError
-from hht_archival.forked_server import ForkedServer, may_fork
+from hht_archival.forked_server import ForkedServer, may_fork, signals_deferred
 
 _START_ATTEMPTS = 3  # a second command migrating the same new database at once can make the first exit
 _PASSED_TO_SERVER = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "PYTHONPATH")
@@ -114,10 +114,11 @@ class EmbeddedApi:
     def start(self) -> None:
         self._started = time.monotonic()
         self._seeded = _seed_database()
-        self._spawn()
         # Prefect's own exit work (sending the run's last events and logs) runs first, at thread
-        # shutdown; atexit hooks run after it, so the server outlives what is sent to it.
+        # shutdown; atexit hooks run after it, so the server outlives what is sent to it. Registered
+        # first: a run stopped while the server starts still stops it.
         atexit.register(self.stop)
+        self._spawn()
 
     def _spawn(self) -> None:
         """Start the server on a free port and point this process's Prefect settings at it."""
@@ -138,10 +139,11 @@ class EmbeddedApi:
         if self._seeded:  # migrated by this Prefect version a moment ago (embedded_database.py): current
             environment["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
         environment.pop("PREFECT_API_URL", None)
-        if may_fork():
-            self.process = ForkedServer.start(port, environment, None if self.debug else self._output)
-        else:
-            self.process = self._spawn_interpreter(port, environment)
+        with signals_deferred():  # a stop now is handled once the process is known, so it is stopped too
+            if may_fork():
+                self.process = ForkedServer.start(port, environment, None if self.debug else self._output)
+            else:
+                self.process = self._spawn_interpreter(port, environment)
         # Prefect read its settings when it was imported: refresh them from the environment.
         os.environ["PREFECT_API_URL"] = _embedded_url = self.url
         from prefect.context import refresh_global_settings_context

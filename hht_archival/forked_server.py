@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -60,6 +61,22 @@ def _sockets_open() -> bool:
     return False
 
 
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP while a server process starts; deliver them after.
+
+    Why: a Ctrl-C reaches the whole foreground group. Until a forked child has
+    left it, the signal must not find the command's handlers there (they would
+    stop a "run" in the child); and in the command, the handler must not run
+    before the child's handle is stored, or no one would stop the child.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, _GROUP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _GROUP_SIGNALS)
+
+
 class ForkedServer:
     """What engine.EmbeddedApi needs of its server's process, as subprocess.Popen offers it."""
 
@@ -69,17 +86,12 @@ class ForkedServer:
 
     @classmethod
     def start(cls, port: int, environment: dict[str, str], output: Path | None) -> ForkedServer:
+        """Fork the server; call it inside ``signals_deferred``, storing what it returns there."""
         sys.stdout.flush()
         sys.stderr.flush()
-        # A Ctrl-C reaches the whole foreground group: until the child has left it, a signal must not
-        # find the command's own handlers there (they would stop a "run" in the child).
-        signal.pthread_sigmask(signal.SIG_BLOCK, _GROUP_SIGNALS)
-        try:
-            pid = os.fork()
-            if pid == 0:
-                _serve(port, environment, output)  # never returns
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _GROUP_SIGNALS)  # the parent's: delivered now
+        pid = os.fork()
+        if pid == 0:
+            _serve(port, environment, output)  # never returns
         return cls(pid)
 
     def poll(self) -> int | None:

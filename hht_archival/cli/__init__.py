@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from hht_archival.cli import help as helptext
+from hht_archival.cli import quick_exit
 
 if TYPE_CHECKING:
     from hht_archival.errors import ArchivalError
@@ -51,6 +52,17 @@ class OneSentenceGroup(ArchivalGroup):
     only what nobody foresaw (a bug, a library's surprise), says so, and keeps
     the traceback for whoever reports it (``--debug`` or HHT_ARCHIVAL_DEBUG=1).
     """
+
+    def main(self, args=None, *rest, **options):
+        """The entry; as the installed command (no ``args``) it leaves quickly (quick_exit.py)."""
+        if args is not None:  # called from Python (tests' CliRunner): the caller's process, not ours to end
+            return super().main(args, *rest, **options)
+        quick_exit.arm()
+        try:
+            return super().main(args, *rest, **options)
+        except SystemExit as exc:
+            quick_exit.exiting_with(exc.code)
+            raise
 
     def invoke(self, ctx: click.Context):
         try:
