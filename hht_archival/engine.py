@@ -47,6 +47,8 @@ try:  # Linux: the kernel sends SIGTERM to this server when the command that sta
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 except (OSError, AttributeError):
     pass
+# Started while the command held these (forked_server.signals_deferred): a stop sent meanwhile ends it now.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 sys.argv[0] = "uvicorn"
 runpy.run_module("uvicorn", run_name="__main__")
 """
