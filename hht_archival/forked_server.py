@@ -10,10 +10,11 @@ the kernel when the command dies (PR_SET_PDEATHSIG).
 
 A fork is taken only while this process has one thread (a fork copies only
 the thread that calls it, and a lock another thread held would stay held in
-the child); otherwise engine.py starts a new interpreter as before. The
-child's environment is Prefect's settings only, as the new interpreter's
-was; it holds a copy of the command's memory, as any fork does, and reads
-nothing of it but Prefect's modules.
+the child) and no connection open (may_fork); otherwise engine.py starts a
+new interpreter as before. The child's ``os.environ``, which Prefect's
+settings are read from, is Prefect's settings only, as the new interpreter's
+was; like any fork it holds a copy of the command's memory (and /proc shows
+the command's environment for it), and reads nothing of it but Prefect's modules.
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 _GROUP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-
-
 SETTING = "ARCHIVAL_PREFECT_API_FORK"  # "off": the embedded API starts in a new interpreter, as before
 
 
@@ -68,7 +67,9 @@ def signals_deferred() -> Iterator[None]:
     Why: a Ctrl-C reaches the whole foreground group. Until a forked child has
     left it, the signal must not find the command's handlers there (they would
     stop a "run" in the child); and in the command, the handler must not run
-    before the child's handle is stored, or no one would stop the child.
+    before the child's handle is stored, or no one would stop the child. A
+    server started in a new interpreter inherits the held signals and releases
+    them first thing (engine._SERVER_MAIN).
     """
     signal.pthread_sigmask(signal.SIG_BLOCK, _GROUP_SIGNALS)
     try:
