@@ -27,13 +27,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hht_archival.switches import switched_on
+
 _SQLITE_URL = "sqlite+aiosqlite:///"
 _MIGRATION_SECONDS = 600
 SETTING = "ARCHIVAL_PREFECT_DB_TEMPLATE"  # "off": each new home's server migrates from nothing
 
 
 def enabled() -> bool:
-    return os.environ.get(SETTING, "").strip().lower() not in {"off", "0", "false", "no"}
+    return switched_on(os.environ, SETTING)
 
 
 def template_path() -> Path:

@@ -31,6 +31,8 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from hht_archival.switches import switched_on
+
 _PR_SET_PDEATHSIG = 1
 _GROUP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 SETTING = "ARCHIVAL_PREFECT_API_FORK"  # "off": the embedded API starts in a new interpreter, as before
@@ -43,7 +45,7 @@ def may_fork() -> bool:
     after the command closed it, and a PostgreSQL session with it.
     """
     return (
-        os.environ.get(SETTING, "").strip().lower() not in {"off", "0", "false", "no"}
+        switched_on(os.environ, SETTING)
         and sys.platform == "linux"
         and threading.current_thread() is threading.main_thread()
         and threading.active_count() == 1

@@ -23,6 +23,8 @@ Nothing in this package imports Prefect except server.py's preloading and
 worker.py: the client must start in milliseconds.
 """
 
+from hht_archival.switches import switched_on
+
 SOCKET_VARIABLE = "HHT_ARCHIVAL_WARM_START_SOCKET"  # set by `hht-archival worker` for its runs
 SETTING = "ARCHIVAL_WARM_START"  # "off" starts every run cold, as Prefect's own worker does
 OUR_PACKAGES = frozenset({"hht_archival", "flows", "tasks", "blocks", "deployments"})
@@ -30,4 +32,4 @@ OUR_PACKAGES = frozenset({"hht_archival", "flows", "tasks", "blocks", "deploymen
 
 def enabled(environment) -> bool:
     """Whether ``hht-archival worker`` should start runs warm (the default) or cold."""
-    return environment.get(SETTING, "").strip().lower() not in {"off", "0", "false", "no"}
+    return switched_on(environment, SETTING)
