@@ -42,11 +42,14 @@ from hht_archival.forked_server import ForkedServer, may_fork, signals_deferred
 _START_ATTEMPTS = 3  # a second command migrating the same new database at once can make the first exit
 _PASSED_TO_SERVER = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "PYTHONPATH")
 _SERVER_MAIN = """
-import ctypes, runpy, signal, sys
+import ctypes, os, runpy, signal, sys
+command = int(sys.argv.pop(1))
 try:  # Linux: the kernel sends SIGTERM to this server when the command that started it dies
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 except (OSError, AttributeError):
     pass
+if os.getppid() != command:  # it died before the line above took effect
+    sys.exit(1)
 # Started while the command held these (forked_server.signals_deferred): a stop sent meanwhile ends it now.
 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 sys.argv[0] = "uvicorn"
@@ -157,7 +160,8 @@ class EmbeddedApi:
         """A new interpreter that imports Prefect again: where this process may not fork."""
         output = None if self.debug else self._output.open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-c", _SERVER_MAIN, "--factory", "prefect.server.api.server:create_app"]
+            [sys.executable, "-c", _SERVER_MAIN, str(os.getpid())]
+            + ["--factory", "prefect.server.api.server:create_app"]
             + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"],
             env=environment,
             stdin=subprocess.DEVNULL,

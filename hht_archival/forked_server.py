@@ -10,8 +10,8 @@ the kernel when the command dies (PR_SET_PDEATHSIG).
 
 A fork is taken only while this process has one thread (a fork copies only
 the thread that calls it, and a lock another thread held would stay held in
-the child) and no connection open (may_fork); otherwise engine.py starts a
-new interpreter as before. The child's ``os.environ``, which Prefect's
+the child); otherwise engine.py starts a new interpreter as before. The
+child lets go of the command's connections and pipes first. The child's ``os.environ``, which Prefect's
 settings are read from, is Prefect's settings only, as the new interpreter's
 was; like any fork it holds a copy of the command's memory (and /proc shows
 the command's environment for it), and reads nothing of it but Prefect's modules.
@@ -39,27 +39,14 @@ SETTING = "ARCHIVAL_PREFECT_API_FORK"  # "off": the embedded API starts in a new
 
 
 def may_fork() -> bool:
-    """Whether a fork is safe here and not turned off: Linux, one thread, no connection open.
-
-    A thread: see above. A connection (a socket): the child would hold it open
-    after the command closed it, and a PostgreSQL session with it.
-    """
+    """Whether a fork is safe here (Linux, one thread: see above) and not turned off."""
     return (
         switched_on(os.environ, SETTING)
         and sys.platform == "linux"
         and threading.current_thread() is threading.main_thread()
         and threading.active_count() == 1
         and len(os.listdir("/proc/self/task")) == 1  # no thread Python does not know of either
-        and not _sockets_open()
     )
-
-
-def _sockets_open() -> bool:
-    for descriptor in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):  # the listing's own descriptor, gone by now
-            if os.readlink(f"/proc/self/fd/{descriptor}").startswith("socket:"):
-                return True
-    return False
 
 
 @contextlib.contextmanager
@@ -144,6 +131,7 @@ def _serve(port: int, environment: dict[str, str], output: Path | None) -> None:
         if os.getppid() != parent:  # the command ended before the line above took effect
             os._exit(1)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _GROUP_SIGNALS)
+        _let_go_of_connections()
         _take_streams(output)
         os.environ.clear()
         os.environ.update(environment)
@@ -170,6 +158,27 @@ def _serve(port: int, environment: dict[str, str], output: Path | None) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _let_go_of_connections() -> None:
+    """Point every socket and pipe the child inherited (the command's) at /dev/null.
+
+    Why: a copy held here would keep a connection open after the command
+    closed it: a PostgreSQL session, a keep-alive connection to S3 (the checks
+    before the run leave one), a pipe its caller reads to the end. A new
+    interpreter never had them (close_fds). Pointed elsewhere rather than
+    closed, so that a number the command's objects still name is never
+    reused for a file of the server's.
+    """
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for name in os.listdir("/proc/self/fd"):
+        descriptor = int(name)
+        if descriptor < 3 or descriptor == devnull:
+            continue
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
+            if os.readlink(f"/proc/self/fd/{name}").startswith(("socket:", "pipe:")):
+                os.dup2(devnull, descriptor)
+    os.close(devnull)
 
 
 def _take_streams(output: Path | None) -> None:
