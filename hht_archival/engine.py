@@ -56,6 +56,21 @@ sys.argv[0] = "uvicorn"
 runpy.run_module("uvicorn", run_name="__main__")
 """
 
+# Work an API that lives as long as one command has no use for, turned off by its owners' own
+# settings. Each cost every enabled run on such an API its share of the CPU (seen with py-spy; the
+# figures are benchmarks/startup.py's):
+# - the memo of block registration imports every installed Prefect collection (prefect-aws and
+#   boto3 among them) to hash the block types, about 1 s, even with registration turned off above;
+# - triggers and the actions of automations: automations live on a lasting server (`alerts
+#   install`), never on this one, and the actions service built a second copy of the API at start;
+# - py-key-value (under Prefect's task queue, docket) wraps each of its functions in beartype's
+#   checks at import unless told not to, 0.3-0.4 s; its checks only ever warn.
+_NOTHING_TO_DO_FOR_A_COMMANDS_RUN = {
+    "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+    "PY_KEY_VALUE_DISABLE_BEARTYPE": "true",
+}
+
 _embedded_url: str | None = None
 
 
@@ -140,6 +155,7 @@ class EmbeddedApi:
             "PREFECT__SERVER_EPHEMERAL": "1",
             "PREFECT__SERVER_FINAL": "1",
             "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",  # no UI to list block types in
+            **_NOTHING_TO_DO_FOR_A_COMMANDS_RUN,
         }
         if self._seeded:  # migrated by this Prefect version a moment ago (embedded_database.py): current
             environment["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
