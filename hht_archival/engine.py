@@ -72,6 +72,7 @@ _NOTHING_TO_DO_FOR_A_COMMANDS_RUN = {
 }
 
 _embedded_url: str | None = None
+_prepared: EmbeddedApi | None = None
 
 
 class EngineUnavailable(ArchivalError):
@@ -94,15 +95,39 @@ def start_prefect_api(whose: str, debug: bool = False) -> Callable[[], None]:
     """Make sure the flows this command runs will have a Prefect API; return a function that waits for it.
 
     With a configured server nothing is started and the function returns at
-    once. Otherwise an embedded API starts now, so that its start-up overlaps
-    with importing the flows; call the function just before the first flow.
-    The embedded API stops when the process ends (``EmbeddedApi``).
+    once. Otherwise an embedded API starts now (the one ``prepare_prefect_api``
+    prepared, if it did), so that its start-up overlaps with importing the
+    flows; call the function just before the first flow. The embedded API
+    stops when the process ends (``EmbeddedApi``).
     """
+    global _prepared
     if configured_api_url() is not None:
         return lambda: None
-    api = EmbeddedApi(startup_timeout(), debug)
+    api, _prepared = _prepared or EmbeddedApi(startup_timeout(), debug), None
     api.start()
     return lambda: api.wait_until_ready(whose)
+
+
+def prepare_prefect_api(debug: bool = False) -> None:
+    """For a run that will most likely need the embedded API: fork its server now, to import while we check.
+
+    The server only imports Prefect's server application until
+    ``start_prefect_api`` tells it its port; it touches no database, so a run
+    the checks stop leaves nothing (``abandon_prepared_api``, or the exit).
+    Nothing is prepared where a server is configured or this process may not fork.
+    """
+    global _prepared
+    if _prepared is None and configured_api_url() is None and may_fork():
+        _prepared = EmbeddedApi(startup_timeout(), debug)
+        _prepared.prepare()
+
+
+def abandon_prepared_api() -> None:
+    """Stop a server prepared for a run that turned out not to need it (archival off, say)."""
+    global _prepared
+    if _prepared is not None:
+        _prepared.stop()
+        _prepared = None
 
 
 def startup_timeout() -> float:
@@ -131,20 +156,25 @@ class EmbeddedApi:
         self._seeded = False
         self.ready = False
 
+    def prepare(self) -> None:
+        """Fork the server, to import its application and wait for ``start`` (forked_server.py)."""
+        # Registered first, as in start: a run stopped (or refused) while it imports still stops it.
+        atexit.register(self.stop)
+        with signals_deferred():
+            self.process = ForkedServer.prepare(self._environment(), self._log_for_server())
+
     def start(self) -> None:
         self._started = time.monotonic()
         self._seeded = _seed_database()
         # Prefect's own exit work (sending the run's last events and logs) runs first, at thread
         # shutdown; atexit hooks run after it, so the server outlives what is sent to it. Registered
         # first: a run stopped while the server starts still stops it.
+        atexit.unregister(self.stop)  # once, whether prepared or not
         atexit.register(self.stop)
         self._spawn()
 
-    def _spawn(self) -> None:
-        """Start the server on a free port and point this process's Prefect settings at it."""
-        global _embedded_url
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}/api"
+    def _environment(self) -> dict[str, str]:
+        """Prefect's settings and a few basics of this process's environment; never the run's secrets."""
         environment = {
             **{
                 k: v
@@ -157,14 +187,30 @@ class EmbeddedApi:
             "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",  # no UI to list block types in
             **_NOTHING_TO_DO_FOR_A_COMMANDS_RUN,
         }
-        if self._seeded:  # migrated by this Prefect version a moment ago (embedded_database.py): current
-            environment["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
         environment.pop("PREFECT_API_URL", None)
-        with signals_deferred():  # a stop now is handled once the process is known, so it is stopped too
-            if may_fork():
-                self.process = ForkedServer.start(port, environment, None if self.debug else self._output)
-            else:
-                self.process = self._spawn_interpreter(port, environment)
+        return environment
+
+    def _log_for_server(self) -> Path | None:
+        return None if self.debug else self._output
+
+    def _spawn(self) -> None:
+        """Start the server on a free port and point this process's Prefect settings at it."""
+        global _embedded_url
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}/api"
+        last = {}
+        if self._seeded:  # migrated by this Prefect version a moment ago (embedded_database.py): current
+            last["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
+        if isinstance(self.process, ForkedServer) and self.process.prepared:
+            self.process.serve(port, last)
+        else:
+            with signals_deferred():  # a stop now is handled once the process is known, so it is stopped too
+                if may_fork():
+                    self.process = ForkedServer.start(
+                        port, {**self._environment(), **last}, self._log_for_server()
+                    )
+                else:
+                    self.process = self._spawn_interpreter(port, {**self._environment(), **last})
         # Prefect read its settings when it was imported: refresh them from the environment.
         os.environ["PREFECT_API_URL"] = _embedded_url = self.url
         from prefect.context import refresh_global_settings_context
@@ -227,14 +273,16 @@ class EmbeddedApi:
         migration is a transaction of SQLite's, so killing it loses none, and the
         next command's server carries on from the last one committed.
         """
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10 if self.ready else 2)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10 if self.ready else 2)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        with contextlib.suppress(OSError):  # a log that says nothing is not worth keeping (ready: gone)
+            if self._output.stat().st_size == 0:
+                self._output.unlink()
 
 
 # Modules Prefect imports only when a flow run starts (fastapi's encoder for the run's parameters, the

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -70,9 +71,10 @@ def signals_deferred() -> Iterator[None]:
 class ForkedServer:
     """What engine.EmbeddedApi needs of its server's process, as subprocess.Popen offers it."""
 
-    def __init__(self, pid: int):
+    def __init__(self, pid: int, go: int | None = None):
         self.pid = pid
         self.returncode: int | None = None
+        self._go = go  # a prepared server's pipe: it serves once told its port here
 
     @classmethod
     def start(cls, port: int, environment: dict[str, str], output: Path | None) -> ForkedServer:
@@ -83,6 +85,42 @@ class ForkedServer:
         if pid == 0:
             _serve(port, environment, output)  # never returns
         return cls(pid)
+
+    @classmethod
+    def prepare(cls, environment: dict[str, str], output: Path | None) -> ForkedServer:
+        """Fork a server that imports Prefect's server application, then waits for ``serve``.
+
+        Why: that import is most of the server's start, and it touches nothing
+        of the run's (no database, no port), so it can go on while this process
+        still checks the run's inputs; a run those checks stop just ``stop``s it.
+        Call it inside ``signals_deferred``, as ``start``.
+        """
+        read, write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(write)
+            _serve(None, environment, output, go=read)  # never returns
+        os.close(read)
+        return cls(pid, go=write)
+
+    @property
+    def prepared(self) -> bool:
+        """Whether this server waits for ``serve`` (and has not ended meanwhile)."""
+        return self._go is not None and self.poll() is None
+
+    def serve(self, port: int, environment: dict[str, str]) -> None:
+        """Tell a prepared server its port and the last of its settings; it starts serving."""
+        assert self._go is not None, "only a prepared server waits to be told its port"
+        message = json.dumps({"port": port, "environment": environment}).encode()
+        try:
+            os.write(self._go, message)
+        except BrokenPipeError:  # it ended meanwhile: the caller sees that in poll()
+            pass
+        finally:
+            os.close(self._go)
+            self._go = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -109,13 +147,21 @@ class ForkedServer:
         self._signal(signal.SIGKILL)
 
     def _signal(self, signum: int) -> None:
+        if self._go is not None:  # a prepared server not told to serve ends of itself when this closes
+            os.close(self._go)
+            self._go = None
         if self.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
 
 
-def _serve(port: int, environment: dict[str, str], output: Path | None) -> None:
-    """In the child: leave the command's session, streams and environment, run the server, never return."""
+def _serve(port: int | None, environment: dict[str, str], output: Path | None, go: int | None = None) -> None:
+    """In the child: leave the command's session, streams and environment, run the server, never return.
+
+    With ``go`` (a prepared server), the port and the last settings come from that pipe once the
+    server's application is imported; if the pipe closes without them, the child exits having
+    touched nothing.
+    """
     code = 1
     try:
         parent = os.getppid()
@@ -131,7 +177,7 @@ def _serve(port: int, environment: dict[str, str], output: Path | None) -> None:
         if os.getppid() != parent:  # the command ended before the line above took effect
             os._exit(1)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _GROUP_SIGNALS)
-        _let_go_of_connections()
+        _let_go_of_connections(keep=go)
         _take_streams(output)
         os.environ.clear()
         os.environ.update(environment)
@@ -139,6 +185,17 @@ def _serve(port: int, environment: dict[str, str], output: Path | None) -> None:
 
         refresh_global_settings_context()  # settings from the server's environment, not the command's
         import uvicorn
+
+        if go is not None:
+            import prefect.server.api.server  # noqa: F401 (the wait's purpose)
+
+            told = _read_all(go)
+            if not told:  # the command no longer needs it
+                os._exit(0)
+            told = json.loads(told)
+            port = told["port"]
+            os.environ.update(told["environment"])
+            refresh_global_settings_context()
 
         uvicorn.run(
             "prefect.server.api.server:create_app",
@@ -160,7 +217,15 @@ def _serve(port: int, environment: dict[str, str], output: Path | None) -> None:
         os._exit(code)
 
 
-def _let_go_of_connections() -> None:
+def _read_all(descriptor: int) -> bytes:
+    chunks = []
+    while chunk := os.read(descriptor, 65536):
+        chunks.append(chunk)
+    os.close(descriptor)
+    return b"".join(chunks)
+
+
+def _let_go_of_connections(keep: int | None = None) -> None:
     """Point every socket and pipe the child inherited (the command's) at /dev/null.
 
     Why: a copy held here would keep a connection open after the command
@@ -173,7 +238,7 @@ def _let_go_of_connections() -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     for name in os.listdir("/proc/self/fd"):
         descriptor = int(name)
-        if descriptor < 3 or descriptor == devnull:
+        if descriptor < 3 or descriptor in (devnull, keep):
             continue
         with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
             if os.readlink(f"/proc/self/fd/{name}").startswith(("socket:", "pipe:")):

@@ -3,7 +3,8 @@
 Through the real command, from a HOME no Prefect has used and with no Prefect
 server, as on a CI runner: each failure is one sentence on stderr with its exit
 status, the failed local log holds the same sentence, and no engine started (no
-`prefect.db` appears). The seconds each took are printed, never asserted.
+`prefect.db` appears, and the server forked to import meanwhile is stopped).
+The seconds each took are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hht_archival.iam import least_privilege_policy
 from hht_archival.preflight import check_before_work
 from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files, run_cli
 from tests.support.iam_eval import allows
+from tests.support.processes import left_behind
 from tests.support.s3server import list_keys
 from tests.test_iam_policy import iam_request
 
@@ -62,6 +64,9 @@ def _failed_before_any_engine(done, code: int, sentence: str, tmp_path: Path, ho
     assert f"Local log (status: failed): {path}" in done.stderr
     assert NO_OUTPUTS in done.stdout
     assert not (Path(home["PREFECT_HOME"]) / "prefect.db").exists(), "a Prefect engine was started"
+    # A run asked to archive forks its API's server to import while these checks run
+    # (hht_archival/engine.py prepare_prefect_api): the refused run stopped it.
+    assert left_behind(home["PREFECT_HOME"]) == [], "the server prepared for the run is still running"
     return log
 
 

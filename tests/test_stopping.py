@@ -29,6 +29,7 @@ import pytest
 from hht_archival.adapters.pg_lock import Holder, archive_lock
 from tests.conftest import BACKUPS, SPONSOR, log_files, run_cli
 from tests.support.faultproxy import is_abort_multipart, is_upload_part
+from tests.support.processes import left_behind
 from tests.support.s3server import list_keys, open_multipart_uploads
 
 STOPPED = (
@@ -111,19 +112,6 @@ def _flow_run_state(prefect_home: Path, flow_run_id: str) -> str:
     return state
 
 
-def _left_behind(prefect_home: Path) -> list[int]:
-    """Processes still running with this PREFECT_HOME: an embedded API the run should have stopped."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if f"PREFECT_HOME={prefect_home}".encode() in environ.split(b"\0"):
-            found.append(int(pid))
-    return found
-
-
 @pytest.fixture
 def own_home(tmp_path):
     """A PREFECT_HOME no Prefect has used: its embedded API migrates a new database first."""
@@ -148,7 +136,7 @@ def test_ctrl_c_while_the_embedded_api_starts_stops_at_once_with_a_log(s3, seede
     assert (log["status"], log["error"]) == ("failed", STOPPED.format(signal="SIGINT")[2:])
     assert list_keys(s3, BACKUPS) == []
     time.sleep(1)  # the API's own shutdown, after the command's exit
-    assert _left_behind(Path(own_home["PREFECT_HOME"])) == []
+    assert left_behind(Path(own_home["PREFECT_HOME"])) == []
     assert "Traceback" not in "\n".join(run.lines)
 
 

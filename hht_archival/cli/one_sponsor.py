@@ -68,9 +68,12 @@ class _Started:
 
 
 def _run_one(started: _Started, debug: bool) -> None:
+    if started.parameters["sponsor_block"] is None:  # else the flow resolves the block: no checks here
+        _prepare_the_api_if_asked_to_archive(started.parameters["enabled"], debug)  # before the imports below
     from blocks.defaults import sponsor_or_home
     from flows.parameters import resolve_named
     from hht_archival.doctor_targets import refuse_a_likely_typo
+    from hht_archival.engine import abandon_prepared_api
     from hht_archival.errors import ArchivalError
     from hht_archival.flag_here import decide_without_a_server
     from hht_archival.unorchestrated import record_config_failure
@@ -89,6 +92,7 @@ def _run_one(started: _Started, debug: bool) -> None:
         decision = decide_without_a_server(config)
         started.config, started.decision = config, decision
         if decision is not None and not decision.enabled:
+            abandon_prepared_api()
             _skip_without_engine(config, decision, started_at)
             return
         if decision is not None and config.refusals:  # enabled, but not everything is bound to the sponsor
@@ -97,6 +101,26 @@ def _run_one(started: _Started, debug: bool) -> None:
             _check_without_engine(config, decision, started_at)
     whose = f"sponsor {config.sponsor if config else sponsor_or_home(sponsor)}"
     print_run_end(_archive_with_engine(whose, config, decision, started_at, debug, parameters))
+
+
+def _prepare_the_api_if_asked_to_archive(enabled: bool | None, debug: bool) -> None:
+    """Start the embedded API's import while the run's inputs are checked, where the run is asked to archive.
+
+    Asked on the command line (--enable) or by the seed's ENABLE_S3_BACKUP_ARCHIVAL;
+    a sponsor's own variable or a server's decides later, and its run starts
+    the API after the checks, as before. Only a guess: a run that turns out
+    not to archive stops the prepared server (engine.abandon_prepared_api).
+    Called before this module's other imports (boto3, psycopg, the flows'
+    settings: 0.3-0.5 s), which then overlap the server's import too.
+    """
+    import os
+
+    from blocks.flag import TRUE_WORDS
+    from hht_archival.engine import prepare_prefect_api
+
+    asked = os.environ.get("ENABLE_S3_BACKUP_ARCHIVAL", "").strip().lower() in TRUE_WORDS
+    if enabled is True or (enabled is None and asked):
+        prepare_prefect_api(debug)
 
 
 def _this_command_for(placeholder: str, sponsor: str) -> str:
