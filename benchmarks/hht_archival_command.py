@@ -20,12 +20,15 @@ from pathlib import Path
 COMMAND = str(Path(sys.executable).with_name("hht-archival"))
 
 
-def run_command(args: list[str], env: dict[str, str]) -> tuple[float, dict]:
-    """Run `hht-archival run ARGS`; return its wall time and its JSON log (the newest in the log dir)."""
+def run_command(args: list[str], env: dict[str, str], command: str | None = None) -> tuple[float, dict]:
+    """Run `hht-archival run ARGS` (this checkout's, or ``command``); return its wall time and JSON log.
+
+    The log is the newest in the log directory.
+    """
     environment = {**os.environ, **env}
     started = time.perf_counter()
     done = subprocess.run(
-        [COMMAND, "run", *args], env=environment, capture_output=True, text=True, check=False
+        [command or COMMAND, "run", *args], env=environment, capture_output=True, text=True, check=False
     )
     seconds = time.perf_counter() - started
     if done.returncode != 0:

@@ -9,10 +9,13 @@ Prefect migrated for this version, hht_archival/embedded_database.py); the same
 with ARCHIVAL_PREFECT_DB_TEMPLATE=off (the server migrates from nothing, as
 before); the same with ARCHIVAL_PREFECT_API_FORK=off (the server in a new
 interpreter that imports Prefect again, as before; hht_archival/forked_server.py);
-and the disabled run (no engine). A 1,000-row database, moto_server on
-loopback. Medians and their ratio to `import prefect` are printed.
+and the disabled run (no engine). With --baseline CHECKOUT, the enabled run as
+shipped by another checkout of this repository (its own .venv, set up by its
+bin/), in the same rounds: a change measured against what it replaced. A
+1,000-row database, moto_server on loopback. Medians and their ratio to
+`import prefect` are printed.
 
-Usage: .venv/bin/python benchmarks/startup.py [--rounds 3] [--no-busy-core]
+Usage: .venv/bin/python benchmarks/startup.py [--rounds 3] [--no-busy-core] [--baseline CHECKOUT]
        (DATABASE_URL: an admin URL of the PostgreSQL server to use, as diary_database.py reads it)
 """
 
@@ -51,10 +54,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-busy-core", action="store_true")
+    parser.add_argument("--baseline", type=Path, help="another checkout, its enabled run timed beside")
     args = parser.parse_args()
+    variants = dict(VARIANTS)
+    if args.baseline:
+        command = args.baseline.resolve() / ".venv" / "bin" / "hht-archival"
+        if not command.exists():
+            sys.exit(
+                f"{command} does not exist; run {args.baseline / 'bin' / 'hht-archival'} --help there first."
+            )
+        variants[f"run --enable, fresh HOME, as {args.baseline.name} ships it"] = {"command": str(command)}
     spinner = None if args.no_busy_core else subprocess.Popen([sys.executable, "-c", "while True: pass"])
     db_url = build_database(1_000, DB)
-    times: dict[str, list[float]] = {'python -c "import prefect"': [], **{name: [] for name in VARIANTS}}
+    times: dict[str, list[float]] = {'python -c "import prefect"': [], **{name: [] for name in variants}}
     work = Path(tempfile.mkdtemp(prefix="hht-bench-startup-"))
     try:
         with MotoS3() as s3:
@@ -71,11 +83,13 @@ def main() -> None:
                 started = time.perf_counter()
                 subprocess.run([sys.executable, "-c", "import prefect"], check=True)
                 times['python -c "import prefect"'].append(time.perf_counter() - started)
-                for name, extra in VARIANTS.items():
+                for name, extra in variants.items():
+                    extra = dict(extra)
+                    command = extra.pop("command", None)
                     home = Path(tempfile.mkdtemp(prefix="home-", dir=work))
                     flag = ["--disable"] if "--disable" in name else ["--enable"]
                     env = {**base, **extra, "HOME": str(home), "PREFECT_HOME": str(home / ".prefect")}
-                    times[name].append(run_command(flag, env)[0])
+                    times[name].append(run_command(flag, env, command)[0])
                     shutil.rmtree(home, ignore_errors=True)
     finally:
         if spinner:

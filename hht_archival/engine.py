@@ -8,8 +8,11 @@ read when Prefect was imported. Started here, the same server (Prefect's
 would use) starts in a fork of this process, past Prefect's import
 (forked_server.py), while this process imports the flows, on a database
 already migrated where the home is new (embedded_database.py); a server that
-cannot start becomes one sentence with the fix. It starts only once the
-checks of the database and buckets passed: a run they stop starts nothing.
+cannot start becomes one sentence with the fix. It serves, and opens its
+database, only once the checks of the database and buckets passed: a run they
+stop leaves nothing. For a run asked to archive, its process is forked before
+those checks, to import Prefect's server application meanwhile
+(``prepare_prefect_api``); Prefect's work it has no use for is turned off.
 A configured server (PREFECT_API_URL, a profile, prefect.toml) is used as is.
 
 What an embedded API cannot do: it lives as long as the command, so nothing

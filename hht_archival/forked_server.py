@@ -8,6 +8,10 @@ own imports. It is Prefect's own server still (``create_app`` under uvicorn,
 as ``prefect server start`` runs it), in a session of its own, stopped by
 the kernel when the command dies (PR_SET_PDEATHSIG).
 
+A server can also be forked before it is needed (``ForkedServer.prepare``):
+it imports Prefect's server application, touching nothing of the run, and
+serves once told its port (``serve``); closing its pipe ends it instead.
+
 A fork is taken only while this process has one thread (a fork copies only
 the thread that calls it, and a lock another thread held would stay held in
 the child); otherwise engine.py starts a new interpreter as before. The

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -137,6 +138,27 @@ def test_ctrl_c_while_the_embedded_api_starts_stops_at_once_with_a_log(s3, seede
     assert list_keys(s3, BACKUPS) == []
     time.sleep(1)  # the API's own shutdown, after the command's exit
     assert left_behind(Path(own_home["PREFECT_HOME"])) == []
+    assert "Traceback" not in "\n".join(run.lines)
+
+
+def test_ctrl_c_while_the_database_is_checked_stops_the_server_forked_meanwhile(s3, tmp_path, own_home):
+    """A run asked to archive forks its API's server before the checks, to import meanwhile
+    (hht_archival/engine.py prepare_prefect_api); a Ctrl-C during a slow check of the database (a
+    server that never answers) ends the command and that server, which made no database."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # never accepted: libpq's startup packet is never answered
+        port = silent.getsockname()[1]
+        run = Run({**own_home, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/postgres"})
+        home = Path(own_home["PREFECT_HOME"])
+        run.wait_until(lambda: len(left_behind(home)) >= 2, "the server forked beside the command", 60)
+        run.interrupt()
+
+        assert run.finish() == 130
+    assert run.errors() == [STOPPED.format(signal="SIGINT")]
+    assert _the_log(tmp_path)["status"] == "failed"
+    assert left_behind(home) == []
+    assert not (home / "prefect.db").exists(), "the prepared server made a database"
     assert "Traceback" not in "\n".join(run.lines)
 
 
