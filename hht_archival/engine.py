@@ -207,13 +207,12 @@ class EmbeddedApi:
         if isinstance(self.process, ForkedServer) and self.process.prepared:
             self.process.serve(port, last)
         else:
+            environment = {**self._environment(), **last}
             with signals_deferred():  # a stop now is handled once the process is known, so it is stopped too
                 if may_fork():
-                    self.process = ForkedServer.start(
-                        port, {**self._environment(), **last}, self._log_for_server()
-                    )
+                    self.process = ForkedServer.start(port, environment, self._log_for_server())
                 else:
-                    self.process = self._spawn_interpreter(port, {**self._environment(), **last})
+                    self.process = self._spawn_interpreter(port, environment)
         # Prefect read its settings when it was imported: refresh them from the environment.
         os.environ["PREFECT_API_URL"] = _embedded_url = self.url
         from prefect.context import refresh_global_settings_context

@@ -112,7 +112,7 @@ class ForkedServer:
     @property
     def prepared(self) -> bool:
         """Whether this server waits for ``serve`` (and has not ended meanwhile)."""
-        return self._go is not None and self.poll() is None
+        return self.poll() is None and self._go is not None
 
     def serve(self, port: int, environment: dict[str, str]) -> None:
         """Tell a prepared server its port and the last of its settings; it starts serving."""
@@ -123,8 +123,7 @@ class ForkedServer:
         except BrokenPipeError:  # it ended meanwhile: the caller sees that in poll()
             pass
         finally:
-            os.close(self._go)
-            self._go = None
+            self._close_go()
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -134,7 +133,14 @@ class ForkedServer:
                 pid, status = self.pid, 255 << 8
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
+                self._close_go()  # a server that ended waits for nothing
         return self.returncode
+
+    def _close_go(self) -> None:
+        """Close a prepared server's pipe: one not yet told to serve then ends of itself."""
+        if self._go is not None:
+            os.close(self._go)
+            self._go = None
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -151,9 +157,7 @@ class ForkedServer:
         self._signal(signal.SIGKILL)
 
     def _signal(self, signum: int) -> None:
-        if self._go is not None:  # a prepared server not told to serve ends of itself when this closes
-            os.close(self._go)
-            self._go = None
+        self._close_go()
         if self.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
