@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, get_args
 
 from prefect import flow
-from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run
 from prefect.states import Cancelled
 
@@ -29,7 +28,7 @@ from flows.form import (
 from flows.parameters import ApplicationDeployment, Deployment, SponsorParameters, form, resolve_named
 from flows.pipeline import run_pipeline
 from flows.run_artifacts import publish_record
-from flows.sponsor_choice import NO_SPONSOR, NoSponsorChosen, run_label
+from flows.sponsor_choice import NO_SPONSOR, NoSponsorChosen, in_deployment_run, run_label
 from hht_archival.errors import ArchivalError
 from hht_archival.outcomes import report_failed_run, report_finished_run
 from hht_archival.record import utc_now_iso
@@ -124,7 +123,7 @@ def _log_base(log_dir: str | None) -> str | None:
     afterwards: a relative directory there would take the local logs with it.
     """
     chosen = local_log_dir(log_dir)
-    if prefect_deployment.id and not chosen.is_absolute():
+    if in_deployment_run() and not chosen.is_absolute():
         return str(Path.home() / "hht-archival" / chosen)
     return log_dir
 

@@ -38,6 +38,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from hht_archival import import_gc
 from hht_archival.console import DEFAULT_STARTUP_TIMEOUT_SECONDS, STARTUP_TIMEOUT_VARIABLE
 from hht_archival.errors import ArchivalError
 from hht_archival.forked_server import ForkedServer, may_fork, signals_deferred
@@ -101,22 +102,29 @@ def start_prefect_api(whose: str, debug: bool = False) -> Callable[[], None]:
     once. Otherwise an embedded API starts now (the one ``prepare_prefect_api``
     prepared, if it did), so that its start-up overlaps with importing the
     flows; call the function just before the first flow. The embedded API
-    stops when the process ends (``EmbeddedApi``).
+    stops when the process ends (``EmbeddedApi``). Either way the function
+    ends the command's start-up (import_gc.py).
     """
     global _prepared
     if configured_api_url() is not None:
-        return lambda: None
+        return import_gc.started
     api, _prepared = _prepared or EmbeddedApi(startup_timeout(), debug), None
     api.start()
-    return lambda: api.wait_until_ready(whose)
+
+    def ready() -> None:
+        api.wait_until_ready(whose)
+        import_gc.started()  # the command's start-up ends with it (import_gc.py)
+
+    return ready
 
 
 def prepare_prefect_api(debug: bool = False) -> None:
     """For a run that will most likely need the embedded API: fork its server now, to import while we check.
 
-    The server only imports Prefect's server application until
-    ``start_prefect_api`` tells it its port; it touches no database, so a run
-    the checks stop leaves nothing (``abandon_prepared_api``, or the exit).
+    The server only imports and builds Prefect's server application
+    (server_application.py) until ``start_prefect_api`` tells it its port; it
+    touches no database, so a run the checks stop leaves nothing
+    (``abandon_prepared_api``, or the exit).
     Nothing is prepared where a server is configured or this process may not fork.
     """
     global _prepared

@@ -9,8 +9,11 @@ as ``prefect server start`` runs it), in a session of its own, stopped by
 the kernel when the command dies (PR_SET_PDEATHSIG).
 
 A server can also be forked before it is needed (``ForkedServer.prepare``):
-it imports Prefect's server application, touching nothing of the run, and
-serves once told its port (``serve``); closing its pipe ends it instead.
+it imports and builds Prefect's server application (server_application.py),
+touching nothing of the run, and serves once told its port (``serve``);
+closing its pipe ends it instead. Either way the child holds Python's
+garbage collector back while it imports (import_gc.py) and is served by
+uvicorn's server stopped promptly (prompt_server.py).
 
 A fork is taken only while this process has one thread (a fork copies only
 the thread that calls it, and a lock another thread held would stay held in
@@ -92,9 +95,9 @@ class ForkedServer:
 
     @classmethod
     def prepare(cls, environment: dict[str, str], output: Path | None) -> ForkedServer:
-        """Fork a server that imports Prefect's server application, then waits for ``serve``.
+        """Fork a server that imports and builds Prefect's server application, then waits for ``serve``.
 
-        Why: that import is most of the server's start, and it touches nothing
+        Why: that is most of the server's start, and it touches nothing
         of the run's (no database, no port), so it can go on while this process
         still checks the run's inputs; a run those checks stop just ``stop``s it.
         Call it inside ``signals_deferred``, as ``start``.
@@ -192,27 +195,23 @@ def _serve(port: int | None, environment: dict[str, str], output: Path | None, g
         from prefect.context import refresh_global_settings_context
 
         refresh_global_settings_context()  # settings from the server's environment, not the command's
-        import uvicorn
+        from hht_archival import import_gc
+        from hht_archival.prompt_server import serve
+        from hht_archival.server_application import build_application
 
+        import_gc.hold_back()
+        application = build_application()  # for a prepared server, the wait's purpose
+        import_gc.started()
         if go is not None:
-            import prefect.server.api.server  # noqa: F401 (the wait's purpose)
-
             told = _read_all(go)
             if not told:  # the command no longer needs it
                 os._exit(0)
             told = json.loads(told)
             port = told["port"]
-            os.environ.update(told["environment"])
+            os.environ.update(told["environment"])  # read when the application starts (its lifespan)
             refresh_global_settings_context()
 
-        uvicorn.run(
-            "prefect.server.api.server:create_app",
-            factory=True,
-            host="127.0.0.1",
-            port=port,
-            log_level="error",
-            lifespan="on",
-        )
+        serve(application, port)
         code = 0
     except SystemExit as exc:  # uvicorn exits so when it cannot bind or start the application
         code = exc.code if isinstance(exc.code, int) else 1

@@ -93,7 +93,19 @@ def test_the_enabled_run_without_a_server_starts_every_time_on_a_busy_machine(
     database = Path(fresh_home["PREFECT_HOME"]) / "prefect.db"
     with sqlite3.connect(database) as conn:
         runs = conn.execute("SELECT name, state_type FROM flow_run").fetchall()
+        tasks = conn.execute("SELECT flow_run_id, name, state_type FROM task_run").fetchall()
+        ended = conn.execute("SELECT resource_id FROM events WHERE event = 'prefect.flow-run.Completed'")
+        ended = sorted(resource.removeprefix("prefect.flow-run.") for (resource,) in ended.fetchall())
     assert runs == [("archive-titan-production", "COMPLETED")] * 2, "the runs did not go through Prefect"
+    # Task runs and the runs' events reach the API as events, which its services write down in
+    # batches, the last batch as the server stops: all are there once the command has ended, as
+    # the UI of a server started on this HOME would show them.
+    assert ended == sorted({run_id for run_id, _, _ in tasks}), "the runs' last events were lost"
+    steps = ("check_flag", "stream", "dump", "compress", "upload", "tag", "roles", "write_log")
+    for run_id in {run_id for run_id, _, _ in tasks}:
+        recorded = sorted((name, state) for flow_run_id, name, state in tasks if flow_run_id == run_id)
+        assert recorded == sorted((f"{step}-titan-production", "COMPLETED") for step in steps)
+    assert len({run_id for run_id, _, _ in tasks}) == 2
 
     before = _schema(database)
     assert before["revision"] == _schema(template_path())["revision"]
@@ -151,6 +163,57 @@ def test_each_way_of_starting_the_embedded_api_ends_by_its_stop(tmp_path, fresh_
     # be the kill that follows a stop ignored for 10 s.
     assert int(ended) == -signal.SIGTERM, f"the server ended with {ended}, not by its stop"
     assert not list(tmp_path.glob("hht-archival-prefect-api-*.log"))
+
+
+_BUILD = """
+from prefect.server.api.server import API_ROUTERS
+from hht_archival.server_application import build_application, build_route_tables
+application = build_application()
+print(len(API_ROUTERS), build_route_tables(application.routes))
+"""
+
+
+def test_the_embedded_apis_routes_are_ready_before_it_serves(fresh_home):
+    """Each of Prefect's routers has its table of routes built before any request (server_application.py).
+
+    A FastAPI that renamed what is asked would build none there, and every run would pay for them
+    again inside its flow: this fails first, when the lock file brings such a FastAPI.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILD],
+        env={**os.environ, **fresh_home, "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT_UI_ENABLED": "0"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    routers, built = map(int, done.stdout.split())
+    assert routers > 20 and built >= routers, done.stdout
+    assert not Path(fresh_home["PREFECT_HOME"], "prefect.db").exists(), "building it touched a database"
+
+
+_HOLD_BACK = """
+import gc, json
+usual = gc.get_threshold()
+from hht_archival import import_gc
+import_gc.hold_back()
+held = gc.get_threshold()
+import_gc.started()
+after, frozen = gc.get_threshold(), gc.get_freeze_count()
+print(json.dumps({"usual": usual, "held": held, "after": after, "frozen": frozen}))
+"""
+
+
+def test_start_up_holds_the_garbage_collector_back_only_until_it_is_over():
+    """A run's own garbage is collected as Python would; only its imports are spared (import_gc.py)."""
+    done = subprocess.run([sys.executable, "-c", _HOLD_BACK], capture_output=True, text=True, check=True)
+
+    seen = json.loads(done.stdout)
+    assert seen["held"][0] > seen["usual"][0], seen  # fewer collections while it imports
+    assert seen["after"] == seen["usual"], seen
+    assert seen["frozen"] > 0, seen  # what it imported is left out of later collections
 
 
 def _schema(database: Path) -> dict:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from hht_archival import import_gc
 from hht_archival.cli import help as helptext
 from hht_archival.cli import quick_exit
 
@@ -54,10 +55,14 @@ class OneSentenceGroup(ArchivalGroup):
     """
 
     def main(self, args=None, *rest, **options):
-        """The entry; as the installed command (no ``args``) it leaves quickly (quick_exit.py)."""
+        """The entry; as the installed command (no ``args``) it starts and leaves quickly.
+
+        Quickly: import_gc.py (its imports) and quick_exit.py (its end).
+        """
         if args is not None:  # called from Python (tests' CliRunner): the caller's process, not ours to end
             return super().main(args, *rest, **options)
         quick_exit.arm()
+        import_gc.hold_back()  # until the first flow (engine.start_prefect_api), a worker's start, or the end
         try:
             return super().main(args, *rest, **options)
         except SystemExit as exc:

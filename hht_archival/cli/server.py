@@ -100,8 +100,11 @@ def worker(pool, limit, name, log_dir) -> None:
     for quieted in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL"):
         os.environ.pop(quieted, None)  # a worker's own log is what its operator reads
     click.echo(f"Worker of pool {pool}: runs keep their local logs in {logs}")
+    from hht_archival import import_gc
     from hht_archival.warm_start.launch import warm_start_server, worker_command
     from hht_archival.worker_stop import run_worker
+
+    import_gc.started()  # a worker runs for days: its start-up ends here
 
     say = lambda line: click.echo(line, err=True)  # noqa: E731
     with warm_start_server(say) as warm:
