@@ -39,6 +39,7 @@ def main(rows: int) -> None:
         raw = subprocess.run(["pg_dump", f"--dbname={probe_url}"], capture_output=True, check=True).stdout
         print(f"plain dump: {len(raw) / 1e6:.1f} MB ({rows} rows)")
         codecs = {
+            "isal level 0": lambda b: igzip.compress(b, compresslevel=0),
             "isal level 1 (used)": lambda b: igzip.compress(b, compresslevel=1),
             "isal level 2": lambda b: igzip.compress(b, compresslevel=2),
             "isal level 3": lambda b: igzip.compress(b, compresslevel=3),

@@ -75,6 +75,18 @@ _NOTHING_TO_DO_FOR_A_COMMANDS_RUN = {
     "PY_KEY_VALUE_DISABLE_BEARTYPE": "true",
 }
 
+
+def server_settings() -> dict[str, str]:
+    """The settings the embedded API's server runs with, whatever the environment says."""
+    return {
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+        "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",  # no UI to list block types in
+        **_NOTHING_TO_DO_FOR_A_COMMANDS_RUN,
+    }
+
+
 _embedded_url: str | None = None
 _prepared: EmbeddedApi | None = None
 
@@ -192,11 +204,7 @@ class EmbeddedApi:
                 for k, v in os.environ.items()
                 if k.startswith(("PREFECT_", "LC_")) or k in _PASSED_TO_SERVER
             },
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
-            "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",  # no UI to list block types in
-            **_NOTHING_TO_DO_FOR_A_COMMANDS_RUN,
+            **server_settings(),
         }
         environment.pop("PREFECT_API_URL", None)
         return environment
@@ -286,13 +294,30 @@ class EmbeddedApi:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10 if self.ready else 2)
+                self._wait_for_the_stop(10 if self.ready else 2)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
         with contextlib.suppress(OSError):  # a log that says nothing is not worth keeping (ready: gone)
             if self._output.stat().st_size == 0:
                 self._output.unlink()
+
+    def _wait_for_the_stop(self, timeout: float) -> None:
+        """Wait for the server told to stop; a Ctrl-C meanwhile waits on, a second one kills it.
+
+        Why: the stop runs as the command ends, after its run's outcome is
+        printed; a Ctrl-C pressed then (the run looked finished) raised out of
+        this exit hook as a traceback and left the server to finish alone.
+        """
+        assert self.process is not None
+        try:
+            self.process.wait(timeout=timeout)
+        except KeyboardInterrupt:
+            try:
+                self.process.wait(timeout=timeout)
+            except KeyboardInterrupt:
+                self.process.kill()
+                self.process.wait()
 
 
 # Modules Prefect imports only when a flow run starts (fastapi's encoder for the run's parameters, the

@@ -162,6 +162,40 @@ def test_ctrl_c_while_the_database_is_checked_stops_the_server_forked_meanwhile(
     assert "Traceback" not in "\n".join(run.lines)
 
 
+_CTRL_C_AS_IT_ENDS = """
+import os, signal, threading
+from hht_archival import engine
+api = engine.EmbeddedApi(timeout=120)
+api.start()
+api.wait_until_ready("the test")
+server = api.process.pid
+os.kill(server, signal.SIGSTOP)  # it cannot finish its stop until continued
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()  # a Ctrl-C while the command waits
+threading.Timer(1.5, os.kill, (server, signal.SIGCONT)).start()
+api.stop()
+print(api.process.returncode)
+"""
+
+
+def test_ctrl_c_as_the_command_ends_waits_for_its_api_to_stop_without_a_traceback(tmp_path, own_home):
+    """The embedded API stops as the command ends, after the run's outcome is printed: a Ctrl-C then
+    (the run looked finished) raised a traceback out of the exit hook and left the server to end
+    alone. Now the command waits on; the server ends by its own stop (its last events written)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_AS_IT_ENDS],
+        env={**os.environ, **own_home, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
+    assert int(done.stdout) == -signal.SIGTERM, "the server was killed, not stopped"
+    assert left_behind(Path(own_home["PREFECT_HOME"])) == []
+
+
 def test_ctrl_c_mid_upload_aborts_it_ends_cancelled_and_the_next_run_starts_at_once(
     s3, s3_proxy, bulky_db, tmp_path
 ):
