@@ -6,9 +6,9 @@ SQLAlchemy models), and the collector, which runs every 700 new objects and
 walks every older generation from time to time, walks them again and again
 although none will ever be garbage. In the embedded API's forked process
 (forked_server.py) that was a fifth of building the server's application:
-1.87-2.11 s with Python's defaults, 1.48-1.51 s held back and frozen, three
-alternating rounds each on the 2-core machine (benchmarks/startup.py shows
-the run's whole start). Frozen objects (``gc.freeze``) are left out of every
+2.07 s with Python's defaults, 1.61 s held back (medians of 5 alternating
+rounds on the 2-core machine, benchmarks/server_build.py; benchmarks/startup.py
+times the run's whole start). Frozen objects (``gc.freeze``) are left out of every
 later collection too, so the server's collections while it serves stay
 short. Python's own thresholds come back once start-up is over: the run's
 garbage is collected as usual.
