@@ -26,7 +26,6 @@ import threading
 import time
 from pathlib import Path
 
-from hht_archival import import_gc
 from hht_archival.warm_start.protocol import PID, REFUSED, STATUS, receive_request, send_reply
 from hht_archival.warm_start.run import Job, become_run, forget_our_modules
 
@@ -85,16 +84,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _preload() -> None:
-    """Import what runs need, then freeze it (import_gc.py): each run forked from here leaves those
-    objects out of its collections, so it neither walks them nor copies their pages to write to them."""
-    import_gc.hold_back()
     for name in PRELOADED:
         try:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - an optional module costs its run the import, nothing else
             print(f"hht-archival: warm start could not preload {name}: {exc}", file=sys.stderr)
     forget_our_modules()  # in case a library above imported one of ours
-    import_gc.started()
 
 
 class _Server:
