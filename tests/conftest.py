@@ -45,6 +45,8 @@ def pytest_collection_modifyitems(items) -> None:
 SPONSOR = "titan"
 BACKUPS = "hht-diary-backups-titan-eu-west-1"
 AUDIT = "hht-diary-audit-logs-titan-eu-west-1"
+# The task runs of one enabled run, as the UI lists them (suffixed "-{sponsor}-{environment}").
+ARCHIVE_TASKS = ("check_flag", "stream", "dump", "compress", "upload", "tag", "roles", "write_log")
 
 ARCHIVAL_VARIABLES = (
     "ENABLE_S3_BACKUP_ARCHIVAL",

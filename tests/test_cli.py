@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AUDIT, BACKUPS, SPONSOR, log_files, run_cli
+from tests.conftest import ARCHIVE_TASKS, AUDIT, BACKUPS, SPONSOR, log_files, run_cli
 from tests.support.prefectserver import api_request
 from tests.support.s3server import list_keys
 
@@ -121,10 +121,7 @@ def test_enabled_run_against_a_prefect_server_archives_and_writes_github_outputs
     tasks = api_request(
         "POST", f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [runs[0]["id"]]}}}
     ).json()
-    assert {t["name"] for t in tasks} == {
-        f"{step}-titan-staging"
-        for step in ("check_flag", "stream", "dump", "compress", "upload", "tag", "roles", "write_log")
-    }
+    assert {t["name"] for t in tasks} == {f"{step}-titan-staging" for step in ARCHIVE_TASKS}
 
 
 def test_a_failed_run_prints_one_sentence_no_traceback_and_exits_1(s3, tmp_path, prefect_server):
