@@ -59,6 +59,7 @@ class SponsorConfig:
     sse_kms_key_id: str | None = None
     aws_credentials: Any = None  # an AwsCredentials block, the sponsor's AwsKeys, or None for boto3's chain
     part_size_mib: int = 16
+    upload_concurrency: int = 2  # parts sent at once (hht_archival/adapters/parts_in_flight.py)
     backup_format: str = "sql.gz"
     record_row_counts: bool = True
     role_passwords: bool = False  # archive the roles' password hashes (the roles object becomes a secret)
@@ -248,6 +249,7 @@ def resolve_config(
         sse_kms_key_id=kms,
         aws_credentials=credentials,
         part_size_mib=env.archival_part_size_mib,
+        upload_concurrency=env.archival_upload_concurrency,
         backup_format=env.archival_format,
         record_row_counts=env.archival_record_row_counts,
         role_passwords=env.archival_role_passwords,

@@ -36,6 +36,12 @@ class ArchivalSettings(BaseSettings):
         le=5120,
         description="Smallest multipart part size; it grows so any upload fits in 10,000 parts.",
     )
+    archival_upload_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Parts of an upload sent at once, each on a connection of its own and a part's memory.",
+    )
     archival_lock_timeout_seconds: float = Field(
         default=1800,
         ge=0,

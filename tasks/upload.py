@@ -45,6 +45,7 @@ def upload(
             metadata={"sponsor": config.sponsor, "environment": config.environment},
             kms_key_id=config.sse_kms_key_id,
             plan=s3.plan_parts(config.part_size_mib * 1024 * 1024),
+            parts_at_once=config.upload_concurrency,
             tags=names.retention_tags("database-backup"),
             content_type=FORMATS[config.backup_format].content_type,
             on_part=report,
@@ -57,7 +58,7 @@ def upload(
         human_size(sent.size),
         location,
         time.monotonic() - started,
-        f"{sent.parts} parts" if sent.parts else "one PUT",
+        f"{sent.parts} parts, up to {config.upload_concurrency} at once" if sent.parts else "one PUT",
         sent.retries,
         "checksum confirmed by the store" if sent.checksum_confirmed else "the store answered no checksum",
     )

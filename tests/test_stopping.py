@@ -29,7 +29,7 @@ import pytest
 
 from hht_archival.adapters.pg_lock import Holder, archive_lock
 from tests.conftest import BACKUPS, SPONSOR, log_files, run_cli
-from tests.support.faultproxy import is_abort_multipart, is_upload_part
+from tests.support.faultproxy import is_abort_multipart, is_upload_part, upload_part_number
 from tests.support.processes import left_behind
 from tests.support.s3server import list_keys, open_multipart_uploads
 
@@ -255,7 +255,7 @@ def test_ctrl_c_in_a_retrys_back_off_does_not_wait_for_it(s3, s3_proxy, bulky_db
         "ARCHIVAL_RETRY_DELAY_SECONDS": "300",  # the stream's retry is due in five minutes
     }
     # AWS_MAX_ATTEMPTS is 2 in the tests: two 503s exhaust a part's request and fail the stream.
-    s3_proxy.fail(is_upload_part, status=503, code="SlowDown", times=2)
+    s3_proxy.fail(upload_part_number(1), status=503, code="SlowDown", times=2)
     run = Run(env)
     run.wait_until(lambda: any(is_abort_multipart(*r) for r in s3_proxy.requests), "the first stream fail")
     time.sleep(2)  # the stream task is now AwaitingRetry

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -18,9 +19,11 @@ from isal import igzip
 from hht_archival.adapters.codecs import CHUNK, FORMATS, compress_stream
 from hht_archival.adapters.pipe import BoundedPipe, run_stages, stream_through
 from hht_archival.adapters.s3 import plan_parts, upload_stream
+from hht_archival.errors import ArchivalError
 from tasks.stream import PIPE_CAPACITY
 from tests.conftest import BACKUPS
-from tests.support.s3server import list_keys, open_multipart_uploads
+from tests.support.faultproxy import is_abort_multipart, is_upload_part, upload_part_number
+from tests.support.s3server import list_keys, open_multipart_uploads, s3_client
 
 MIB = 1024 * 1024
 KEY = "backups/2026/11/28/backup-prod-test.sql.gz"
@@ -59,7 +62,9 @@ def random_bytes(total: int, seed: int = 3) -> Iterator[bytes]:
         yield rng.randbytes(min(CHUNK, total - start))
 
 
-def stream(chunks, backup_format: str, client, plan, part_sizes: list[int] | None = None):
+def stream(
+    chunks, backup_format: str, client, plan, part_sizes: list[int] | None = None, parts_at_once: int = 2
+):
     """Run source | compress | upload on threads; return the results and the stream's peak bytes held."""
     digest = hashlib.sha256()
 
@@ -77,7 +82,15 @@ def stream(chunks, backup_format: str, client, plan, part_sizes: list[int] | Non
         produce,
         lambda raw, packed: compress_stream(raw, FORMATS[backup_format], packed),
         lambda packed: upload_stream(
-            client, packed, BACKUPS, KEY, sponsor="titan", metadata={}, plan=plan, on_part=record_part
+            client,
+            packed,
+            BACKUPS,
+            KEY,
+            sponsor="titan",
+            metadata={},
+            plan=plan,
+            on_part=record_part,
+            parts_at_once=parts_at_once,
         ),
         PIPE_CAPACITY,
     )
@@ -96,7 +109,6 @@ def test_a_stream_needing_more_parts_than_allowed_grows_its_parts_and_keeps_ever
     done = stream(random_bytes(total), "dump", s3, plan, part_sizes)
 
     sent = done["upload"]
-    part_sizes.append(total - sum(part_sizes))  # the last part is not reported by on_part
     assert sent.parts == len(part_sizes) <= 8
     assert part_sizes[0] == 5 * MIB and part_sizes[-2] > 5 * MIB  # they grew
     assert all(size == plan.size_of(n) for n, size in enumerate(part_sizes[:-1], start=1))
@@ -110,7 +122,8 @@ def test_memory_held_by_the_stream_does_not_grow_with_the_dump(s3):
     small = stream(diary_sql(24 * MIB), "sql.gz", s3, plan)
     large = stream(diary_sql(240 * MIB), "sql.gz", s3, plan)
 
-    bound = 2 * PIPE_CAPACITY + plan.size_of(1) + 2 * CHUNK  # the two pipes and one part being filled
+    # The two pipes, the part being filled and the two being sent (parts_at_once=2, the default).
+    bound = 2 * PIPE_CAPACITY + 3 * plan.size_of(1) + 2 * CHUNK
     print(
         f"\npeak bytes held: 24 MiB dump {small['peak_buffered']:,}; 240 MiB dump {large['peak_buffered']:,}"
     )
@@ -155,3 +168,68 @@ def test_pipe_never_holds_more_than_its_capacity_while_a_slow_reader_drains_it()
     run_stages({"produce": produce, "consume": consume})
     assert sum(received) == 64 * CHUNK
     assert pipe.peak_bytes <= 4 * CHUNK
+
+
+class _CountsPartsInFlight:
+    """A client whose upload_part calls are counted while they are out: how many travel at once."""
+
+    def __init__(self, client):
+        self._client = client
+        self._lock = threading.Lock()
+        self._out = 0
+        self.most_at_once = 0
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def upload_part(self, **kwargs):
+        with self._lock:
+            self._out += 1
+            self.most_at_once = max(self.most_at_once, self._out)
+        try:
+            return self._client.upload_part(**kwargs)
+        finally:
+            with self._lock:
+                self._out -= 1
+
+
+@pytest.mark.parametrize("parts_at_once", [1, 2])
+def test_parts_travel_at_once_up_to_the_setting_and_the_object_is_whole_and_in_order(
+    s3, s3_proxy, parts_at_once
+):
+    s3_proxy.delay(is_upload_part, seconds=0.3, times=None)  # an S3 slow to answer: parts overlap
+    client = _CountsPartsInFlight(s3_client(s3_proxy.endpoint))
+
+    done = stream(random_bytes(32 * MIB), "dump", client, plan_parts(5 * MIB), parts_at_once=parts_at_once)
+
+    assert done["upload"].parts == 7
+    assert client.most_at_once == parts_at_once
+    body = s3.get_object(Bucket=BACKUPS, Key=KEY)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == done["source_sha256"]
+    assert open_multipart_uploads(s3, BACKUPS) == []
+
+
+def test_a_part_refused_while_others_travel_stops_the_stream_and_leaves_nothing(s3, s3_proxy):
+    s3_proxy.fail(upload_part_number(3), status=403, code="AccessDenied")
+    s3_proxy.delay(is_upload_part, seconds=0.2, times=None)
+    produced: list[int] = []
+    total = 400 * MIB
+
+    with pytest.raises(ArchivalError, match="titan") as refused:
+        stream(
+            _counted(random_bytes(total), produced), "dump", s3_client(s3_proxy.endpoint), plan_parts(5 * MIB)
+        )
+
+    assert "AccessDenied" in str(refused.value) or "denied" in str(refused.value).lower()
+    assert sum(produced) < total / 4  # the source was stopped, not read to its end
+    assert list_keys(s3, BACKUPS) == []
+    assert open_multipart_uploads(s3, BACKUPS) == []
+    requests = s3_proxy.requests
+    aborted_at = next(i for i, request in enumerate(requests) if is_abort_multipart(*request))
+    assert not any(is_upload_part(*request) for request in requests[aborted_at:])  # no part after the abort
+
+
+def _counted(chunks: Iterator[bytes], produced: list[int]) -> Iterator[bytes]:
+    for chunk in chunks:
+        produced.append(len(chunk))
+        yield chunk

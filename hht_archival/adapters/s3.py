@@ -35,6 +35,8 @@ from hht_archival.adapters.parts import (  # noqa: F401  (re-exported: callers u
     PartPlan,
     plan_parts,
 )
+from hht_archival.adapters.parts_in_flight import PartBuffer, PartsInFlight, SentPart
+from hht_archival.adapters.pipe import StreamAborted
 from hht_archival.adapters.s3_client import client_for, make_client  # noqa: F401  (re-exported)
 from hht_archival.adapters.s3_errors import translate
 from hht_archival.errors import TransientError
@@ -74,20 +76,25 @@ def upload_stream(
     tags: Mapping[str, str] | None = None,
     on_part: Callable[[StreamUpload], None] | None = None,
     before_complete: Callable[[], None] | None = None,
+    parts_at_once: int = 2,
 ) -> StreamUpload:
     """Upload a stream to ``bucket/key``, encrypted, with every request's body checked by S3.
 
     A stream shorter than the first part goes in one PUT (with the object's
     SHA-256) once it has ended; a longer one in a multipart upload, each part
     with its CRC32 (the check the AWS SDKs default to: it catches corruption in
-    transit at a fraction of SHA-256's cost, here and in S3), completed only when
-    the stream ends cleanly. The SHA-256 of the whole object, which an auditor
-    and the restore command check, is computed by the compress stage and tagged
-    afterwards. If the stream fails (``StreamAborted``) or S3 does, the
-    multipart upload is aborted: nothing ever appears at ``key`` but a whole
-    object. ``tags`` are set as the object is created, so it is never untagged.
-    ``before_complete`` runs just before the object would appear at ``key``; if
-    it raises, nothing does (a second copy waits there for the first: tee.py).
+    transit at a fraction of SHA-256's cost, here and in S3), up to
+    ``parts_at_once`` parts sent at once (parts_in_flight.py), completed only
+    when the stream ends cleanly. The SHA-256 of the whole object, which an
+    auditor and the restore command check, is computed by the compress stage
+    and tagged afterwards. If the stream fails (``StreamAborted``) or S3 does,
+    the parts still being sent end and the multipart upload is aborted: nothing
+    ever appears at ``key`` but a whole object. A part that fails fails
+    ``chunks`` at once where it is a pipe, so the stream stops. ``tags`` are set
+    as the object is created, so it is never untagged. ``before_complete`` runs
+    just before the object would appear at ``key``; if it raises, nothing does
+    (a second copy waits there for the first: tee.py). ``on_part`` is called
+    as each part is answered.
     """
     plan = plan or plan_parts()
     extra = {**encryption_args(kms_key_id), "Metadata": dict(metadata), "ContentType": content_type}
@@ -95,15 +102,27 @@ def upload_stream(
         extra["Tagging"] = urlencode(dict(tags))
     sent = StreamUpload()
     upload_id = None
+    in_flight: PartsInFlight | None = None
+    parts: list[dict] = []
+
+    def took(answered: list[SentPart]) -> None:
+        for part in answered:
+            parts.append(part.entry)
+            sent.size += part.size
+            sent.parts = len(parts)
+            sent.retries += part.retries
+            sent.cpu += part.cpu
+            if on_part is not None:
+                on_part(sent)
+
     started = time.thread_time()
     try:
-        pending = _PartBuffer(plan.size_of(1))
-        parts: list[dict] = []
+        pending = PartBuffer(plan.size_of(1))
         for chunk in chunks:
             view = memoryview(chunk)
             while view:
                 if pending.full:  # and more follows, so it is not the last part: send it
-                    if upload_id is None:
+                    if in_flight is None:
                         upload_id = _call(
                             sent,
                             client.create_multipart_upload,
@@ -112,18 +131,24 @@ def upload_stream(
                             ChecksumAlgorithm="CRC32",
                             **extra,
                         )["UploadId"]
-                    parts.append(
-                        _send_part(client, sent, bucket, key, upload_id, len(parts) + 1, pending.data)
-                    )
-                    pending.empty(plan.size_of(len(parts) + 1))
-                    if on_part is not None:
-                        on_part(sent)
+                        in_flight = PartsInFlight(
+                            client,
+                            bucket,
+                            key,
+                            upload_id,
+                            limit=parts_at_once,
+                            sponsor=sponsor,
+                            on_failure=getattr(chunks, "fail", None),
+                        )
+                    took(in_flight.send(pending))
+                    pending = in_flight.buffer(plan.size_of(in_flight.numbered + 1))
                 view = pending.fill(view)
-                sent.peak_buffered = max(sent.peak_buffered, pending.held)
-        buffer = pending.data
+                held = pending.held + (in_flight.held if in_flight is not None else 0)
+                sent.peak_buffered = max(sent.peak_buffered, held)
         if before_complete is not None:
             before_complete()
-        if upload_id is None:
+        if in_flight is None:
+            buffer = pending.data
             checksum = _b64(hashlib.sha256(buffer).digest())
             reply = _call(
                 sent,
@@ -140,7 +165,8 @@ def upload_stream(
                 reply, "ChecksumSHA256", checksum, sponsor, bucket, key
             )
             return sent
-        parts.append(_send_part(client, sent, bucket, key, upload_id, len(parts) + 1, buffer))
+        took(in_flight.send(pending))
+        took(in_flight.finish())
         reply = _call(
             sent,
             client.complete_multipart_upload,
@@ -154,73 +180,17 @@ def upload_stream(
         sent.checksum_confirmed = confirm_checksum(reply, "ChecksumCRC32", composite, sponsor, bucket, key)
         return sent
     except BaseException as exc:
+        if in_flight is not None:
+            in_flight.settle()  # no part may land after the abort
         if upload_id is not None:
             abort_quietly(client, bucket, key, upload_id, sponsor)
+        if isinstance(exc, StreamAborted) and in_flight is not None and exc.cause in in_flight.failures:
+            raise exc.cause from None  # a part failed and stopped the stream: that failure is the cause
         if isinstance(exc, ClientError | BotoCoreError):
             raise translate(exc, sponsor, f"upload to s3://{bucket}/{key}") from exc
         raise
     finally:
-        sent.cpu = time.thread_time() - started
-
-
-def _send_part(client, sent: StreamUpload, bucket, key, upload_id, number: int, body) -> dict:
-    checksum = _b64(crc32(body).to_bytes(4, "big"))
-    reply = _call(
-        sent,
-        client.upload_part,
-        Bucket=bucket,
-        Key=key,
-        UploadId=upload_id,
-        PartNumber=number,
-        Body=body,  # a bytearray goes out as it is; bytes would be copied onto the request's headers
-        ChecksumCRC32=checksum,
-    )
-    sent.size += len(body)
-    sent.parts = number
-    return {"PartNumber": number, "ETag": reply["ETag"], "ChecksumCRC32": checksum}
-
-
-class _PartBuffer:
-    """One part's bytes, filled in place and sent as they are, then filled again.
-
-    Why: each byte is copied once on its way to the request, into memory that
-    stays mapped from part to part. Slicing a growing buffer and turning the
-    slice into bytes copied every part twice more, each time into fresh pages
-    the kernel had to zero. The buffer grows as the first part fills, so a
-    small stream holds only its own bytes.
-    """
-
-    def __init__(self, size: int):
-        self._size = size
-        self._buffer = bytearray()
-        self.filled = 0
-
-    @property
-    def full(self) -> bool:
-        return self.filled == self._size
-
-    @property
-    def held(self) -> int:
-        """Bytes of memory the buffer holds."""
-        return len(self._buffer)
-
-    @property
-    def data(self) -> bytearray:
-        """The bytes filled so far: the buffer itself, or a copy of its start (a last, shorter part)."""
-        return self._buffer if self.filled == len(self._buffer) else self._buffer[: self.filled]
-
-    def fill(self, view: memoryview) -> memoryview:
-        """Copy as much of ``view`` as fits; return what did not."""
-        taken = min(len(view), self._size - self.filled)
-        self._buffer[self.filled : self.filled + taken] = view[:taken]  # in place, or growing the first time
-        self.filled += taken
-        return view[taken:]
-
-    def empty(self, size: int) -> None:
-        """Start the next part, of ``size`` bytes (the plan grows the parts of a very large stream)."""
-        if size != self._size:
-            self._size, self._buffer = size, bytearray()
-        self.filled = 0
+        sent.cpu += time.thread_time() - started
 
 
 def _call(sent: StreamUpload, operation, **kwargs) -> dict:

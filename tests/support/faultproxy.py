@@ -58,6 +58,13 @@ def is_upload_part(method: str, path: str, query: Query) -> bool:
     return method == "PUT" and "partNumber" in query and "uploadId" in query
 
 
+def upload_part_number(number: int) -> Predicate:
+    """UploadPart of part ``number`` only: parts travel two at once, so "the next part" is not one part."""
+    return lambda method, path, query: (
+        is_upload_part(method, path, query) and query.get("partNumber") == str(number)
+    )
+
+
 def is_create_multipart(method: str, path: str, query: Query) -> bool:
     return method == "POST" and "uploads" in query
 
