@@ -4,8 +4,8 @@ Why: one connection carries what one TCP stream to S3 can, and a part's
 sender waits for S3's answer before it may send another. Sent one at a time,
 the parts fell behind the compressor wherever a connection is slower than
 the dump (a distant region, a shared link): through a relay that held each
-connection to 30 MB/s, a 2 M-row archive took 11.5 s with one part at a time
-and 7.4 s with two (benchmarks/upload_concurrency.py). AWS's performance
+connection to 30 MB/s, a 2 M-row archive through the command took 10.8 s with
+one part at a time and 7.8 s with two (benchmarks/upload_concurrency.py). AWS's performance
 guidelines say the same: scale connections horizontally. Memory is one
 buffer per part in flight plus the one being filled, each kept and filled
 again, so it stays flat.
@@ -45,10 +45,6 @@ class PartBuffer:
         self._size = size
         self._buffer = bytearray()
         self.filled = 0
-
-    @property
-    def size(self) -> int:
-        return self._size
 
     @property
     def full(self) -> bool:

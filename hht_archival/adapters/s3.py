@@ -59,7 +59,7 @@ class StreamUpload:
     retries: int = 0
     peak_buffered: int = 0
     checksum_confirmed: bool = False  # the store answered with the same checksum (False: it gave none)
-    cpu: float = 0.0  # CPU seconds of the thread that sent it (part checksums, requests)
+    cpu: float = 0.0  # CPU seconds of the threads that sent it (part checksums, requests)
 
 
 def upload_stream(
