@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,18 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diary_database import build_database, drop_database, plain_dump_size  # noqa: E402
 from hht_archival_command import run_command  # noqa: E402
-from pipeline_speed import bare_pg_dump  # noqa: E402
+from pipeline_speed import AUDIT_BUCKET, BUCKET, _free_port, bare_pg_dump  # noqa: E402
 from slow_link import SlowLink  # noqa: E402
 
 DB = "hht_bench_concurrency"
-BUCKET = "hht-bench-backups"
-AUDIT_BUCKET = "hht-bench-audit-logs"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:
