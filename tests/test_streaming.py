@@ -17,12 +17,17 @@ import pytest
 from isal import igzip
 
 from hht_archival.adapters.codecs import CHUNK, FORMATS, compress_stream
-from hht_archival.adapters.pipe import BoundedPipe, run_stages, stream_through
+from hht_archival.adapters.pipe import BoundedPipe, StreamAborted, run_stages, stream_through
 from hht_archival.adapters.s3 import plan_parts, upload_stream
 from hht_archival.errors import ArchivalError
 from tasks.stream import PIPE_CAPACITY
 from tests.conftest import BACKUPS
-from tests.support.faultproxy import is_abort_multipart, is_upload_part, upload_part_number
+from tests.support.faultproxy import (
+    is_abort_multipart,
+    is_complete_multipart,
+    is_upload_part,
+    upload_part_number,
+)
 from tests.support.s3server import list_keys, open_multipart_uploads, s3_client
 
 MIB = 1024 * 1024
@@ -234,3 +239,29 @@ def _counted(chunks: Iterator[bytes], produced: list[int]) -> Iterator[bytes]:
     for chunk in chunks:
         produced.append(len(chunk))
         yield chunk
+
+
+def test_a_stop_after_the_stream_ended_while_its_last_parts_travel_completes_nothing(s3, s3_proxy):
+    s3_proxy.delay(is_upload_part, seconds=1.0, times=None)
+    pipe = BoundedPipe(64 * MIB)
+    for chunk in random_bytes(12 * MIB):
+        pipe.put(chunk)
+    pipe.close()  # the dump ended whole; its last parts are still on their way when the stop comes
+    stop = RuntimeError("stopped by SIGINT")
+    threading.Timer(0.5, pipe.fail, args=(stop,)).start()
+
+    with pytest.raises(StreamAborted) as stopped:
+        upload_stream(
+            s3_client(s3_proxy.endpoint),
+            pipe,
+            BACKUPS,
+            KEY,
+            sponsor="titan",
+            metadata={},
+            plan=plan_parts(5 * MIB),
+        )
+
+    assert stopped.value.cause is stop
+    assert list_keys(s3, BACKUPS) == []
+    assert open_multipart_uploads(s3, BACKUPS) == []
+    assert not any(is_complete_multipart(*request) for request in s3_proxy.requests)

@@ -148,6 +148,7 @@ def upload_stream(
         if before_complete is not None:
             before_complete()
         if in_flight is None:
+            _unless_stopped(chunks)
             buffer = pending.data
             checksum = _b64(hashlib.sha256(buffer).digest())
             reply = _call(
@@ -167,6 +168,7 @@ def upload_stream(
             return sent
         took(in_flight.send(pending))
         took(in_flight.finish())
+        _unless_stopped(chunks)  # a stop that came while the last parts travelled: abort, not complete
         reply = _call(
             sent,
             client.complete_multipart_upload,
@@ -191,6 +193,18 @@ def upload_stream(
         raise
     finally:
         sent.cpu += time.thread_time() - started
+
+
+def _unless_stopped(chunks: Iterable[bytes]) -> None:
+    """Raise the stream's failure if it failed after its last chunk was read (a Ctrl-C, a stage's error).
+
+    Why: once the stream has ended, the upload reads nothing more from it and
+    would not see a stop that came while its last parts were still travelling;
+    it would complete the object of a run that reports itself stopped.
+    """
+    failure = getattr(chunks, "failure", None)
+    if failure is not None:
+        raise StreamAborted(failure)
 
 
 def _call(sent: StreamUpload, operation, **kwargs) -> dict:

@@ -68,9 +68,11 @@ _PEER_CREDENTIALS = struct.Struct("3i")  # SO_PEERCRED: pid, uid, gid
 def main(argv: list[str] | None = None) -> None:
     path = Path((argv if argv is not None else sys.argv[1:])[0])
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # Its signal handling before the socket appears: whoever sees the socket may send SIGTERM at once,
+    # and it must stop the server, not kill it with the socket left behind (and while preloading too).
+    server = _Server(listener, path)
     listener.bind(str(path))  # before preloading: a run that comes early waits in the backlog
     listener.listen(64)
-    server = _Server(listener, path)  # its signal handling first: a SIGTERM while preloading still stops it
     started = time.monotonic()
     _preload()
     print(
