@@ -111,7 +111,13 @@ def main() -> None:
     try:
         with MotoS3() as s3, PrefectServer() as server:
             s3.make_buckets("hht-diary-backups-bench-eu-west-1", "hht-diary-audit-logs-bench-eu-west-1")
-            env = {**os.environ, **aws_env(s3.endpoint), **server.env(), "ARCHIVAL_LOG_DIR": str(scratch)}
+            env = {
+                **os.environ,
+                **aws_env(s3.endpoint),
+                **server.env(),
+                "ARCHIVAL_LOG_DIR": str(scratch),
+                "SPONSOR": "bench",  # the sponsor DATABASE_URL belongs to: the one the flow archives
+            }
             rows = []
             for mode in ("prefect-baseline", "disabled"):
                 rss, wall, _ = measure(mode, env)
