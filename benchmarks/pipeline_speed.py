@@ -93,15 +93,10 @@ def ours(url: str, client, fmt: str, sizes: dict[str, int], peaks: list[int]) ->
 
     The same stages the flow runs as tasks, here on plain threads: nothing is written to disk.
     """
-    backup_format = FORMATS[fmt]
-    key = f"ours/backup.{backup_format.extension}"
-    keep_memory_flat()  # as the flow's stream task does
+    key = f"ours/backup.{FORMATS[fmt].extension}"
     started = time.perf_counter()
-    done, pipes_peak = stream_through(
-        lambda raw: stream_dump(url, raw, "bench", custom_format=backup_format.pg_dump_format == "custom"),
-        lambda raw, packed: compress_stream(raw, backup_format, packed),
-        lambda packed: s3.upload_stream(client, packed, BUCKET, key, sponsor="bench", metadata={}),
-        PIPE_CAPACITY,
+    done, pipes_peak = _stages(
+        url, fmt, lambda packed: s3.upload_stream(client, packed, BUCKET, key, sponsor="bench", metadata={})
     )
     s3.put_tags(client, BUCKET, key, {"sha256": done["compress"].sha256}, "bench")
     seconds = time.perf_counter() - started
@@ -118,16 +113,21 @@ def ours_without_s3(url: str, fmt: str) -> float:
     same cores as pg_dump. This row shows what the archive costs without it;
     no user runs it.
     """
-    backup_format = FORMATS[fmt]
-    keep_memory_flat()
     started = time.perf_counter()
-    stream_through(
+    _stages(url, fmt, lambda packed: sum(len(chunk) for chunk in packed))
+    return time.perf_counter() - started
+
+
+def _stages(url: str, fmt: str, consume) -> tuple[dict[str, object], int]:
+    """The flow's dump | compress on plain threads, into ``consume``."""
+    backup_format = FORMATS[fmt]
+    keep_memory_flat()  # as the flow's stream task does
+    return stream_through(
         lambda raw: stream_dump(url, raw, "bench", custom_format=backup_format.pg_dump_format == "custom"),
         lambda raw, packed: compress_stream(raw, backup_format, packed),
-        lambda packed: sum(len(chunk) for chunk in packed),
+        consume,
         PIPE_CAPACITY,
     )
-    return time.perf_counter() - started
 
 
 def main() -> None:

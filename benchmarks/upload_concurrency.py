@@ -71,17 +71,11 @@ def main() -> None:
         url = build_database(args.rows, DB)
         print(f"plain dump: {plain_dump_size(url) / 1e6:.0f} MB", flush=True)
         time.sleep(2)
-        keys = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-        direct = boto3.client(
-            "s3",
-            region_name="eu-west-1",
-            endpoint_url=f"http://127.0.0.1:{port}",
-            **{name.lower(): value for name, value in keys.items()},
-        )
+        os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"})  # moto's: any
+        direct = boto3.client("s3", region_name="eu-west-1", endpoint_url=f"http://127.0.0.1:{port}")
         for bucket in (BUCKET, AUDIT_BUCKET):
             direct.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         env = {
-            **keys,
             "AWS_ENDPOINT_URL": link.endpoint if link else f"http://127.0.0.1:{port}",
             "SPONSOR": "bench",
             "SPONSOR_BACKUPS_BUCKET": BUCKET,

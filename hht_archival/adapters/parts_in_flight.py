@@ -31,6 +31,11 @@ from isal.isal_zlib import crc32
 from hht_archival.adapters.s3_errors import translate
 
 
+def crc32_checksum(data) -> str:
+    """S3's ChecksumCRC32 of ``data``: the CRC32, big-endian, in base64."""
+    return base64.b64encode(crc32(data).to_bytes(4, "big")).decode()
+
+
 class PartBuffer:
     """One part's bytes, filled in place and sent as they are, then filled again.
 
@@ -165,7 +170,7 @@ class PartsInFlight:
 
     def _send(self, number: int, body) -> SentPart:
         started = time.thread_time()
-        checksum = base64.b64encode(crc32(body).to_bytes(4, "big")).decode()
+        checksum = crc32_checksum(body)
         try:
             reply = self._client.upload_part(
                 Bucket=self._bucket,

@@ -25,7 +25,6 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
 )
-from isal.isal_zlib import crc32
 
 from hht_archival.adapters.parts import (  # noqa: F401  (re-exported: callers use s3.plan_parts)
     MAX_OBJECT_SIZE,
@@ -35,7 +34,7 @@ from hht_archival.adapters.parts import (  # noqa: F401  (re-exported: callers u
     PartPlan,
     plan_parts,
 )
-from hht_archival.adapters.parts_in_flight import PartBuffer, PartsInFlight, SentPart
+from hht_archival.adapters.parts_in_flight import PartBuffer, PartsInFlight, SentPart, crc32_checksum
 from hht_archival.adapters.pipe import StreamAborted
 from hht_archival.adapters.s3_client import client_for, make_client  # noqa: F401  (re-exported)
 from hht_archival.adapters.s3_errors import translate
@@ -178,7 +177,7 @@ def upload_stream(
             MultipartUpload={"Parts": parts},
         )
         part_crcs = b"".join(base64.b64decode(part["ChecksumCRC32"]) for part in parts)
-        composite = _b64(crc32(part_crcs).to_bytes(4, "big"))  # what S3 answers: CRC32 of the parts' CRC32s
+        composite = crc32_checksum(part_crcs)  # what S3 answers: CRC32 of the parts' CRC32s
         sent.checksum_confirmed = confirm_checksum(reply, "ChecksumCRC32", composite, sponsor, bucket, key)
         return sent
     except BaseException as exc:
